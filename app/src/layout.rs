@@ -1,0 +1,88 @@
+//! The frame around every signed-in page.
+use leptos::prelude::*;
+
+use crate::{
+    auth::{session_resource, CsrfField, Logout},
+    AppError,
+};
+
+/// Sets `data-hydrated="true"` on the document body once the wasm has taken over the page. Effects
+/// run only in the browser, so browser tests wait for this before they click.
+#[component]
+pub fn HydrationMarker() -> impl IntoView {
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
+/// A signed-in page: the header with navigation and the user, then the page itself. The page's
+/// children see the [`crate::model::SessionInfo`] in context (for [`CsrfField`]).
+#[component]
+pub fn Page(children: ChildrenFn) -> impl IntoView {
+    let session = session_resource();
+    let logout = ServerAction::<Logout>::new();
+    let children = StoredValue::new(children);
+
+    view! {
+        <HydrationMarker />
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match session.await {
+                    Ok(info) => match info.user.clone() {
+                        Some(user) => {
+                            provide_context(info);
+                            view! {
+                                <header class="top">
+                                    <a class="brand" href="/projects">"IAP console"</a>
+                                    <nav>
+                                        <a href="/projects">"Projects"</a>
+                                    </nav>
+                                    <div class="who">
+                                        <span class="user">{user.username}</span>
+                                        <span class="role">{user.role.as_str()}</span>
+                                        <ActionForm action=logout attr:class="logout">
+                                            <CsrfField />
+                                            <button type="submit">"Sign out"</button>
+                                        </ActionForm>
+                                    </div>
+                                </header>
+                                <main>{children.with_value(|c| c())}</main>
+                            }
+                            .into_any()
+                        }
+                        None => view! { <Notice error=AppError::Unauthenticated /> }.into_any(),
+                    },
+                    Err(err) => view! { <Notice error=err /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// An error in words, with the way forward when there is one.
+#[component]
+pub fn Notice(error: AppError) -> impl IntoView {
+    let sign_in = matches!(error, AppError::Unauthenticated | AppError::Csrf);
+    view! {
+        <div class="notice" role="alert">
+            <p>{error.to_string()}</p>
+            {sign_in.then(|| view! { <a href="/login">"Sign in"</a> })}
+        </div>
+    }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="login">
+            <h1>"Not found"</h1>
+            <p><a href="/projects">"Back to the console"</a></p>
+        </main>
+    }
+}

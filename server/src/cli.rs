@@ -1,0 +1,143 @@
+//! The server binary's commands.
+use std::{io::BufRead, net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use app::model::Role;
+use clap::{Parser, Subcommand};
+use leptos::config::{get_configuration, LeptosOptions};
+
+use crate::{
+    audit,
+    config::{Overrides, Settings},
+    db::redact,
+    demo,
+    startup::{prepare, Application},
+    telemetry, users, Error,
+};
+
+#[derive(Parser)]
+#[command(name = "server", version, about = "Self-hosted in-app purchase server with a support console")]
+pub struct Cli {
+    /// A TOML settings file (default: ./iap.toml when it exists).
+    #[arg(long, global = true, env = "IAP_CONFIG")]
+    config: Option<PathBuf>,
+    /// The database: sqlite://FILE or postgres://… (overrides DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// The address to listen on (overrides LEPTOS_SITE_ADDR).
+    #[arg(long, global = true)]
+    addr: Option<SocketAddr>,
+    /// Log JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the console (the default).
+    Serve {
+        /// Seed the demo project first if the database has no project yet.
+        #[arg(long)]
+        seed_demo: bool,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create a console administrator, or reset its password; the password is read from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+    },
+    /// Seed the demo project, its store apps, items and console user (safe to repeat).
+    Demo,
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        config_file: cli.config,
+        database_url: cli.database_url,
+        site_addr: cli.addr,
+        log_json: cli.log_json,
+    };
+    let settings = match Settings::load(&overrides) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("configuration error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let result = match cli.command.unwrap_or(Command::Serve { seed_demo: false }) {
+        Command::Serve { seed_demo } => serve(settings, seed_demo).await,
+        Command::Migrate => migrate(settings).await,
+        Command::CreateAdmin { username } => create_admin(settings, &username).await,
+        Command::Demo => seed_demo_now(settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "stopped");
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The site settings cargo-leptos compiled in, with our listen address.
+fn leptos_options(settings: &Settings) -> LeptosOptions {
+    let mut options = get_configuration(None)
+        .map(|conf| conf.leptos_options)
+        .unwrap_or_else(|_| LeptosOptions::builder().output_name("iap").build());
+    options.site_addr = settings.site_addr;
+    options
+}
+
+async fn serve(settings: Settings, seed_demo: bool) -> Result<(), Error> {
+    let database = redact(&settings.database_url());
+    let app = Application::build(settings.clone(), leptos_options(&settings)).await?;
+    if seed_demo && crate::projects::count(&app.state().db).await? == 0 {
+        demo::seed(&app.state().db).await?;
+        demo::print_login();
+    }
+    let addr = app.local_addr();
+    tracing::info!(%addr, database, "serving");
+    println!("IAP console: http://{addr}/");
+    app.run_until_stopped()
+        .await
+        .map_err(|e| Error::Other(format!("server: {e}")))
+}
+
+async fn migrate(settings: Settings) -> Result<(), Error> {
+    let database = redact(&settings.database_url());
+    prepare(settings.clone(), leptos_options(&settings)).await?;
+    println!("migrations applied to {database}");
+    Ok(())
+}
+
+async fn create_admin(settings: Settings, username: &str) -> Result<(), Error> {
+    let state = prepare(settings.clone(), leptos_options(&settings)).await?;
+    eprintln!("password for {username} (one line on standard input):");
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|e| Error::Other(format!("reading the password: {e}")))?;
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
+    let (id, created) = users::upsert(&state.db, username, password, Role::Admin, true).await?;
+    let action = if created { "user.create" } else { "user.reset_password" };
+    audit::record(&state.db, audit::Entry::anonymous("cli", action).target("console_user", id)).await?;
+    println!(
+        "{} administrator {}",
+        if created { "created" } else { "reset the password of" },
+        users::normalize_username(username)
+    );
+    Ok(())
+}
+
+async fn seed_demo_now(settings: Settings) -> Result<(), Error> {
+    let state = prepare(settings.clone(), leptos_options(&settings)).await?;
+    demo::seed(&state.db).await?;
+    demo::print_login();
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Settings: built-in defaults, then an optional TOML file, then `IAP_`-prefixed environment
+//! variables (`__` separates nested keys: `IAP_LOGIN__LOCKOUT_SECS=60`), then the conventional
+//! `DATABASE_URL` / `LEPTOS_SITE_ADDR`, then command-line flags.
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Defaults to `<data_dir>/iap.db`.
+    pub database_url: Option<String>,
+    pub site_addr: SocketAddr,
+    /// Where the SQLite file and a generated encryption key live.
+    pub data_dir: PathBuf,
+    /// The URL browsers use; an `https` URL makes the session cookie `Secure`.
+    pub public_url: String,
+    /// Base64 of 32 bytes. When absent, a key is generated into `<data_dir>/encryption.key`.
+    pub encryption_key: Option<Secret>,
+    pub log: LogSettings,
+    pub session: SessionSettings,
+    pub login: LoginSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub json: bool,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    /// A console session ends after this long without a request.
+    pub idle_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginSettings {
+    /// Failed sign-ins for one username within the window before it is locked.
+    pub max_user_failures: u32,
+    /// Failed sign-ins from one address within the window before it is locked.
+    pub max_ip_failures: u32,
+    pub window_secs: i64,
+    pub lockout_secs: i64,
+}
+
+/// A configured secret: never printed by `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub site_addr: Option<SocketAddr>,
+    pub log_json: bool,
+}
+
+impl Settings {
+    pub fn load(overrides: &Overrides) -> Result<Settings, config::ConfigError> {
+        let mut builder = config::Config::builder()
+            .set_default("site_addr", "127.0.0.1:3000")?
+            .set_default("data_dir", "data")?
+            .set_default("public_url", "http://127.0.0.1:3000")?
+            .set_default("log.json", false)?
+            .set_default("log.filter", "info,sqlx=warn,tower_sessions=warn")?
+            .set_default("session.idle_minutes", 480)?
+            .set_default("login.max_user_failures", 5)?
+            .set_default("login.max_ip_failures", 50)?
+            .set_default("login.window_secs", 900)?
+            .set_default("login.lockout_secs", 900)?;
+        builder = match &overrides.config_file {
+            Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
+            None => builder.add_source(config::File::with_name("iap").required(false)),
+        };
+        builder = builder.add_source(
+            config::Environment::with_prefix("IAP")
+                .prefix_separator("_")
+                .separator("__"),
+        );
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            builder = builder.set_override("database_url", url)?;
+        }
+        if let Ok(addr) = std::env::var("LEPTOS_SITE_ADDR") {
+            builder = builder.set_override("site_addr", addr)?;
+        }
+        if let Some(url) = &overrides.database_url {
+            builder = builder.set_override("database_url", url.as_str())?;
+        }
+        if let Some(addr) = overrides.site_addr {
+            builder = builder.set_override("site_addr", addr.to_string())?;
+        }
+        if overrides.log_json {
+            builder = builder.set_override("log.json", true)?;
+        }
+        builder.build()?.try_deserialize()
+    }
+
+    /// The database URL in effect: the configured one, or the SQLite file in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("iap.db").display()),
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let secret = Secret("hunter2".into());
+        assert_eq!(format!("{secret:?}"), "Secret(…)");
+    }
+
+    #[test]
+    fn the_default_database_is_a_sqlite_file_in_the_data_folder() {
+        let settings = Settings::load(&Overrides {
+            database_url: None,
+            ..Overrides::default()
+        })
+        .unwrap();
+        if std::env::var("DATABASE_URL").is_err() && std::env::var("IAP_DATABASE_URL").is_err() {
+            assert_eq!(settings.database_url(), "sqlite://data/iap.db");
+        }
+    }
+
+    #[test]
+    fn flags_win_over_every_other_source() {
+        let settings = Settings::load(&Overrides {
+            database_url: Some("postgres://postgres@127.0.0.1/x".into()),
+            site_addr: Some("127.0.0.1:4321".parse().unwrap()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(settings.database_url(), "postgres://postgres@127.0.0.1/x");
+        assert_eq!(settings.site_addr.port(), 4321);
+    }
+}

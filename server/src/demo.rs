@@ -1,0 +1,110 @@
+//! The demo project: one app in each store with a few items, and a console administrator, so a
+//! fresh install has something to look at. Every step is idempotent.
+//!
+//! Its keys and the administrator's password are published (README), so the examples can be
+//! pasted; never run `demo` against a production database.
+use app::model::{ProductType, Role, Store};
+
+use crate::{db::Db, now_ms, projects, users, Error};
+
+pub const ADMIN_USERNAME: &str = "demo";
+pub const ADMIN_PASSWORD: &str = "demo-password";
+pub const PROJECT_NAME: &str = "Demo Game";
+pub const APP_KEY: &str = "DEMOAPPKEY0000000001";
+pub const SECRET_KEY: &str = "demo-secret-key-0000000000000000000000001";
+pub const PACKAGE: &str = "com.example.iapdemo";
+
+struct DemoApp {
+    store: Store,
+    name: &'static str,
+    settings: &'static str,
+    products: &'static [(&'static str, &'static str, ProductType, &'static str)],
+}
+
+const APPS: &[DemoApp] = &[
+    DemoApp {
+        store: Store::Google,
+        name: "Demo Game (Google Play)",
+        settings: r#"{"authType":"SERVICE_ACCOUNT"}"#,
+        products: &[
+            ("gem_100", "100 Gems", ProductType::Consumable, "USE"),
+            ("gem_500", "500 Gems", ProductType::Consumable, "USE"),
+            ("premium_monthly", "Premium (monthly)", ProductType::AutoRenewable, "USE"),
+            ("gem_pass_weekly", "Gem pass (weekly)", ProductType::ConsumableAutoRenewable, "USE"),
+            ("starter_pack_2025", "Starter pack 2025", ProductType::Consumable, "STOP"),
+        ],
+    },
+    DemoApp {
+        store: Store::Apple,
+        name: "Demo Game (App Store)",
+        settings: r#"{"verificationMode":"V2","appAppleId":1234567890}"#,
+        products: &[
+            ("gem_100", "100 Gems", ProductType::Consumable, "USE"),
+            ("gem_500", "500 Gems", ProductType::Consumable, "USE"),
+            ("premium_monthly", "Premium (monthly)", ProductType::AutoRenewable, "USE"),
+            ("gem_pass_weekly", "Gem pass (weekly)", ProductType::ConsumableAutoRenewable, "USE"),
+        ],
+    },
+    DemoApp {
+        store: Store::OneStore,
+        name: "Demo Game (ONE store)",
+        settings: r#"{"apiVersion":"V7","marketCode":"MKT_ONE"}"#,
+        products: &[
+            ("gem_100", "100 Gems", ProductType::Consumable, "USE"),
+            ("premium_monthly", "Premium (monthly)", ProductType::AutoRenewable, "USE"),
+        ],
+    },
+];
+
+/// Creates whatever part of the demo is missing.
+pub async fn seed(db: &Db) -> Result<(), Error> {
+    if users::find_by_username(db, ADMIN_USERNAME).await?.is_none() {
+        users::upsert(db, ADMIN_USERNAME, ADMIN_PASSWORD.into(), Role::Admin, false).await?;
+    }
+    let project_id = match projects::find_id_by_name(db, PROJECT_NAME).await? {
+        Some(id) => id,
+        None => projects::create(db, PROJECT_NAME, Some((APP_KEY, SECRET_KEY))).await?.id,
+    };
+    let now = now_ms();
+    for app in APPS {
+        sqlx::query(
+            "INSERT INTO store_apps (project_id, store, name, store_app_id, settings, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (store, store_app_id) DO NOTHING",
+        )
+        .bind(project_id)
+        .bind(app.store.code())
+        .bind(app.name)
+        .bind(PACKAGE)
+        .bind(app.settings)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+        let app_id: i64 =
+            sqlx::query_scalar("SELECT id FROM store_apps WHERE store = $1 AND store_app_id = $2")
+                .bind(app.store.code())
+                .bind(PACKAGE)
+                .fetch_one(db.pool())
+                .await?;
+        for (product_id, name, product_type, status) in app.products {
+            sqlx::query(
+                "INSERT INTO products (store_app_id, store_product_id, name, product_type, status, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (store_app_id, store_product_id) DO NOTHING",
+            )
+            .bind(app_id)
+            .bind(*product_id)
+            .bind(*name)
+            .bind(product_type.as_str())
+            .bind(*status)
+            .bind(now)
+            .execute(db.pool())
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+pub fn print_login() {
+    println!("demo project \"{PROJECT_NAME}\": AppKey {APP_KEY}, SecretKey {SECRET_KEY}");
+    println!("demo console login: {ADMIN_USERNAME} / {ADMIN_PASSWORD}");
+}

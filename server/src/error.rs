@@ -1,0 +1,39 @@
+use app::AppError;
+
+/// The server's domain error. Converted to the console's [`AppError`] (and later the API envelope) at
+/// the edge, where infrastructure failures are logged and replaced by a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("not found")]
+    NotFound,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("session store: {0}")]
+    Session(#[from] tower_sessions::session::Error),
+    #[error("crypto: {0}")]
+    Crypto(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// Whether the database refused a row because of a unique constraint (same on both engines).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+impl From<Error> for AppError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid(msg) => AppError::Invalid(msg),
+            Error::NotFound => AppError::NotFound,
+            other => {
+                tracing::error!(error = %other, "request failed");
+                AppError::Internal
+            }
+        }
+    }
+}

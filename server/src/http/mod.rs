@@ -1,0 +1,66 @@
+//! The HTTP surface: console pages and server functions, health probes, and the layers every
+//! request passes (request id, tracing, session, CSRF, sign-in guard).
+mod csrf;
+mod guard;
+mod health;
+
+use std::sync::Arc;
+
+use app::{backend::SharedBackend, shell, App};
+use axum::{middleware, routing::get, Router};
+use http::{HeaderName, Request};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+
+use crate::{console::ConsoleBackend, state::AppState};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The name of the console's session cookie.
+pub const SESSION_COOKIE: &str = "iap_session";
+
+pub fn router(state: AppState) -> Router {
+    let backend: SharedBackend = Arc::new(ConsoleBackend::new(state.clone()));
+    let sessions = SessionManagerLayer::new(state.db.sessions().clone())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(state.settings.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            state.settings.session.idle_minutes,
+        )));
+
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            move || provide_context(backend.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(guard::require_sign_in))
+        .layer(middleware::from_fn(csrf::verify))
+        .layer(sessions)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                // The path only: query strings can carry tokens and must not reach the log.
+                tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}

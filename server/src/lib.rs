@@ -1,0 +1,25 @@
+//! The IAP server: the payment store, the console's backend and the HTTP surface.
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod projects;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+
+mod error;
+pub mod startup;
+
+pub use error::Error;
+pub use startup::Application;
+
+/// Milliseconds since the Unix epoch: the one time format of the database and the API.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

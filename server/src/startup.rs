@@ -1,0 +1,86 @@
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+
+use crate::{config::Settings, crypto::Cipher, db::Db, http, state::AppState, Error};
+
+/// A server bound to its address and ready to serve: `main` runs one, tests run many on port 0.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads the encryption key and binds the listener.
+    pub async fn build(settings: Settings, leptos_options: LeptosOptions) -> Result<Application, Error> {
+        let state = prepare(settings, leptos_options).await?;
+        let listener = TcpListener::bind(state.settings.site_addr)
+            .await
+            .map_err(|e| Error::Other(format!("binding {}: {e}", state.settings.site_addr)))?;
+        let router = http::router(state.clone());
+        Ok(Application { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tokio::spawn(
+            self.state
+                .db
+                .sessions()
+                .clone()
+                .delete_expired_every(Duration::from_secs(300)),
+        );
+        axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    }
+}
+
+/// The shared state without a listener, for commands that use the database but serve nothing.
+pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, Error> {
+    let db = Db::connect(&settings.database_url()).await?;
+    db.migrate().await?;
+    let cipher = Cipher::from_settings(&settings)?;
+    Ok(AppState {
+        leptos_options,
+        db,
+        settings: Arc::new(settings),
+        cipher,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,22 @@
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::{config::Settings, crypto::Cipher, db::Db};
+
+/// Everything a request handler may need. Cheap to clone: every field is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    /// Encrypts store credentials and access tokens at rest.
+    pub cipher: Cipher,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

@@ -1,0 +1,179 @@
+use std::path::PathBuf;
+
+use leptos::config::LeptosOptions;
+use reqwest::{header, Client, Response};
+use serde::de::DeserializeOwned;
+use server::{
+    config::{Overrides, Settings},
+    db::Db,
+    Application,
+};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: Db,
+    /// Kept so the SQLite file and the generated key outlive the test.
+    _data_dir: TempDir,
+}
+
+/// A folder under the system temp dir, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn unique_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "iap_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        chrono::Utc::now().timestamp_micros() % 1_000_000
+    )
+}
+
+/// A database URL for one test: a new PostgreSQL database or a new SQLite file in `dir`.
+pub fn fresh_database_url(dir: &std::path::Path) -> String {
+    match std::env::var("IAP_TEST_DATABASE") {
+        Ok(base) if base.starts_with("postgres") => {
+            format!("{}/{}", base.trim_end_matches('/'), unique_name())
+        }
+        _ => format!("sqlite://{}", dir.join("iap.db").display()),
+    }
+}
+
+pub fn temp_dir() -> TempDir {
+    let dir = std::env::temp_dir().join(unique_name());
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}
+
+pub async fn spawn_app() -> TestApp {
+    let data_dir = temp_dir();
+    let mut settings = Settings::load(&Overrides {
+        database_url: Some(fresh_database_url(&data_dir.0)),
+        site_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..Overrides::default()
+    })
+    .expect("settings");
+    settings.data_dir = data_dir.0.clone();
+    if std::env::var("TEST_LOG").is_ok() {
+        server::telemetry::init(&settings.log);
+    }
+    let leptos_options = LeptosOptions::builder()
+        .output_name("iap")
+        .site_addr(settings.site_addr)
+        .build();
+    let app = Application::build(settings, leptos_options).await.expect("app starts");
+    let base = format!("http://{}", app.local_addr());
+    let db = app.state().db.clone();
+    server::demo::seed(&db).await.expect("demo seed");
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: new_client(),
+        db,
+        _data_dir: data_dir,
+    }
+}
+
+/// A browser stand-in: keeps cookies, does not follow redirects (tests look at them).
+pub fn new_client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Calls a GET server function and decodes its JSON answer (ok or error).
+    pub async fn get_fn<T: DeserializeOwned>(&self, path: &str) -> Result<T, app::AppError> {
+        decode(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+
+    /// Calls a POST server function with a form, as the hydrated console does.
+    pub async fn post_fn<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<T, app::AppError> {
+        decode(self.post_form(path, form).await).await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        self.client
+            .post(self.url(path))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn csrf(&self) -> String {
+        let session: app::model::SessionInfo = self.get_fn("/api/session").await.unwrap();
+        session.csrf
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> app::model::LoginResult {
+        let csrf = self.csrf().await;
+        self.post_fn(
+            "/api/login",
+            &[("_csrf", &csrf), ("username", username), ("password", password), ("next", "")],
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn login_as_demo_admin(&self) {
+        let result = self.login(server::demo::ADMIN_USERNAME, server::demo::ADMIN_PASSWORD).await;
+        assert_eq!(result, app::model::LoginResult::SignedIn);
+    }
+
+    /// A console user with the given role, and a client signed in as that user.
+    pub async fn signed_in_as(&self, role: app::model::Role) -> TestApp {
+        let username = format!("{}-user", role.as_str().to_lowercase());
+        server::users::upsert(&self.db, &username, "a long enough password".into(), role, true)
+            .await
+            .unwrap();
+        let other = TestApp {
+            base: self.base.clone(),
+            client: new_client(),
+            db: self.db.clone(),
+            _data_dir: TempDir(std::env::temp_dir().join(unique_name())),
+        };
+        assert_eq!(
+            other.login(&username, "a long enough password").await,
+            app::model::LoginResult::SignedIn
+        );
+        other
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(self.db.pool()).await.unwrap()
+    }
+}
+
+async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, app::AppError> {
+    let ok = response.status().is_success() || response.status().is_redirection();
+    let body = response.text().await.unwrap();
+    if ok {
+        Ok(serde_json::from_str(&body).unwrap_or_else(|e| panic!("decoding {body}: {e}")))
+    } else {
+        Err(serde_json::from_str(&body).unwrap_or_else(|e| panic!("decoding error {body}: {e}")))
+    }
+}
