@@ -1,0 +1,32 @@
+# The two commands of this project: `make run` and `make test`. Each installs what is missing first.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Plain cargo and cargo-leptos must compile with the same LEPTOS_OUTPUT_NAME, or each rebuilds the
+# other's leptos artifacts; tools installed by scripts/setup.sh are found on PATH.
+export LEPTOS_OUTPUT_NAME := iap
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+
+.PHONY: run test build setup
+
+## Build the release server and console, seed the demo project into ./data/iap.db if the
+## database is empty, and serve on http://127.0.0.1:3000.
+run:
+	scripts/setup.sh release
+	cargo leptos build --release
+	$(TARGET_DIR)/release/server serve --seed-demo
+
+## Every test on SQLite and PostgreSQL, then the browser tests in headless Chromium.
+test:
+	scripts/setup.sh build browser postgres
+	scripts/test.sh
+
+## Debug build of the server and the console.
+build:
+	scripts/setup.sh build
+	cargo leptos build
+
+## Install the build and test tools without building anything.
+setup:
+	scripts/setup.sh release browser postgres
