@@ -17,12 +17,16 @@ suite() {
   "$@" 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]}
   local summary
-  summary=$(grep -E '^test result:|^ +[0-9]+ (passed|failed|flaky|skipped)' "$log" | sed 's/^ *//' | paste -sd ';' -)
+  # cargo prints one "test result" line per test binary, Playwright one line per outcome: add them up.
+  summary=$(awk '
+    /^test result:/ { for (i = 1; i <= NF; i++) if ($i ~ /^(passed|failed);?$/) { k = $i; sub(/;/, "", k); n[k] += $(i-1) } }
+    /^ +[0-9]+ (passed|failed|flaky|skipped)/ { n[$2] += $1 }
+    END { for (k in n) printf "%s%d %s", (s++ ? ", " : ""), n[k], k }' "$log")
   rm -f "$log"
   if [ "$status" -eq 0 ]; then
-    results+=("PASS  $name  [$summary]")
+    results+=("PASS  $name${summary:+  ($summary)}")
   else
-    results+=("FAIL  $name  [$summary]")
+    results+=("FAIL  $name${summary:+  ($summary)}")
     failed=1
   fi
 }
