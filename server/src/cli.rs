@@ -96,9 +96,14 @@ fn leptos_options(settings: &Settings) -> LeptosOptions {
 async fn serve(settings: Settings, seed_demo: bool) -> Result<(), Error> {
     let database = redact(&settings.database_url());
     let app = Application::build(settings.clone(), leptos_options(&settings)).await?;
-    if seed_demo && crate::projects::count(&app.state().db).await? == 0 {
-        demo::seed(&app.state().db).await?;
-        demo::print_login();
+    if seed_demo {
+        let db = &app.state().db;
+        if crate::projects::count(db).await? == 0 {
+            demo::seed(db).await?;
+        }
+        if users::find_by_username(db, demo::ADMIN_USERNAME).await?.is_some() {
+            demo::print_login();
+        }
     }
     let addr = app.local_addr();
     tracing::info!(%addr, database, "serving");
