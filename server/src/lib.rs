@@ -7,9 +7,11 @@ pub mod console;
 pub mod crypto;
 pub mod db;
 pub mod demo;
+pub mod fakes;
 pub mod http;
 pub mod projects;
 pub mod state;
+pub mod stores;
 pub mod telemetry;
 pub mod users;
 

@@ -6,3 +6,4 @@ mod health;
 mod helpers;
 mod login;
 mod migrations;
+mod onestore;

@@ -1,0 +1,20 @@
+//! Local stand-ins for the stores' HTTP APIs, speaking their wire formats, for our tests, the demo
+//! and app developers' own tests. Production code never calls into this tree.
+pub mod onestore;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// Serves `router` on 127.0.0.1 at `port` (0 for any) in the background; returns the base URL.
+pub async fn serve(router: Router, port: u16) -> std::io::Result<(String, SocketAddr)> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(error = %err, "store fake stopped");
+        }
+    });
+    Ok((format!("http://{addr}"), addr))
+}

@@ -1,0 +1,333 @@
+//! A ONE store V7 fake: client-credentials tokens, purchase details, consume and acknowledge, with
+//! purchases kept per market code exactly as the real store keys them, and injectable faults.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Form, Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::stores::onestore::Market;
+
+#[derive(Clone, Default)]
+pub struct FakeOneStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    clients: HashMap<String, String>,
+    tokens: HashMap<String, Instant>,
+    token_lifetime: Option<Duration>,
+    token_requests: u32,
+    purchases: HashMap<PurchaseKey, FakePurchase>,
+    next_id: u64,
+    faults: Vec<Fault>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PurchaseKey {
+    market: &'static str,
+    package: String,
+    product: String,
+    token: String,
+}
+
+#[derive(Clone)]
+struct FakePurchase {
+    purchase_id: String,
+    purchase_time: i64,
+    developer_payload: Option<String>,
+    consumed: bool,
+    acknowledged: bool,
+    cancelled: bool,
+}
+
+/// A failure the next matching requests get instead of an answer.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub route: Route,
+    pub kind: FaultKind,
+    /// How many requests it applies to.
+    pub times: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Token,
+    Purchase,
+    Consume,
+    Acknowledge,
+}
+
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    Status(u16),
+    Delay(Duration),
+    MalformedBody,
+}
+
+/// What a new purchase looks like; the fake fills in the rest.
+pub struct NewPurchase<'a> {
+    pub market: Market,
+    pub package: &'a str,
+    pub product: &'a str,
+    pub sandbox: bool,
+    pub developer_payload: Option<&'a str>,
+}
+
+impl FakeOneStore {
+    pub fn new() -> FakeOneStore {
+        FakeOneStore::default()
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v7/oauth/token", post(token))
+            .route("/v7/apps/{package}/purchases/inapp/products/{product}/{token}", get(details))
+            .route("/v7/apps/{package}/purchases/inapp/products/{product}/{token}/consume", post(consume))
+            .route(
+                "/v7/apps/{package}/purchases/all/products/{product}/{token}/acknowledge",
+                post(acknowledge),
+            )
+            .with_state(self.clone())
+    }
+
+    pub fn add_client(&self, client_id: &str, client_secret: &str) {
+        self.lock().clients.insert(client_id.into(), client_secret.into());
+    }
+
+    /// Tokens issued from now on last this long (the real store: 3600 s).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.lock().token_lifetime = Some(lifetime);
+    }
+
+    /// Ends every issued access token now, as if they had lapsed at the store.
+    pub fn expire_tokens(&self) {
+        self.lock().tokens.clear();
+    }
+
+    pub fn token_requests(&self) -> u32 {
+        self.lock().token_requests
+    }
+
+    /// Creates a purchase and returns its purchase token.
+    pub fn add_purchase(&self, new: NewPurchase<'_>) -> String {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let token = if new.sandbox {
+            format!("SANDBOX{:013}", 3_000_000_000_000u64 + id)
+        } else {
+            format!("{:012}SGP{:05}", 260_918_000_000u64 + id, id)
+        };
+        let purchase = FakePurchase {
+            purchase_id: format!("{}", 17_070_421_461_015_116_000u128 + id as u128),
+            purchase_time: crate::now_ms(),
+            // The real store sends null in production and "" in the sandbox when no payload was given.
+            developer_payload: new
+                .developer_payload
+                .map(String::from)
+                .or_else(|| new.sandbox.then(String::new)),
+            consumed: false,
+            acknowledged: false,
+            cancelled: false,
+        };
+        let key = PurchaseKey {
+            market: new.market.code(),
+            package: new.package.into(),
+            product: new.product.into(),
+            token: token.clone(),
+        };
+        inner.purchases.insert(key, purchase);
+        token
+    }
+
+    /// Refunds (cancels) the purchase with this token: `purchaseState` becomes 1.
+    pub fn refund(&self, purchase_token: &str) -> bool {
+        let mut inner = self.lock();
+        let found = inner.purchases.iter_mut().find(|(k, _)| k.token == purchase_token);
+        found.map(|(_, p)| p.cancelled = true).is_some()
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The fault to apply to this request, if one is armed for the route.
+    fn take_fault(&self, route: Route) -> Option<FaultKind> {
+        let mut inner = self.lock();
+        let index = inner.faults.iter().position(|f| f.route == route && f.times > 0)?;
+        let fault = &mut inner.faults[index];
+        fault.times -= 1;
+        let kind = fault.kind.clone();
+        if fault.times == 0 {
+            inner.faults.remove(index);
+        }
+        Some(kind)
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        // Exactly "Bearer <token>": the real store refuses "bearer x" and a missing scheme.
+        let Some(token) = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        self.lock().tokens.get(token).is_some_and(|expires| *expires > Instant::now())
+    }
+
+    fn market(headers: &HeaderMap) -> &'static str {
+        match headers.get("x-market-code").and_then(|v| v.to_str().ok()) {
+            Some("MKT_GLB") => "MKT_GLB",
+            _ => "MKT_ONE",
+        }
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+}
+
+/// Applies an armed fault: a response to send instead, or a delay before the normal answer.
+async fn fault_response(store: &FakeOneStore, route: Route) -> Option<Response> {
+    match store.take_fault(route)? {
+        FaultKind::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some(error(status, "InjectedFault", "fault injected by the fake"))
+        }
+        FaultKind::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
+        FaultKind::MalformedBody => Some((StatusCode::OK, "{\"consumptionState\":").into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    client_id: String,
+    client_secret: String,
+}
+
+async fn token(State(store): State<FakeOneStore>, Form(form): Form<TokenForm>) -> Response {
+    if let Some(response) = fault_response(&store, Route::Token).await {
+        return response;
+    }
+    let mut inner = store.lock();
+    inner.token_requests += 1;
+    let known = inner.clients.get(&form.client_id).is_some_and(|s| *s == form.client_secret);
+    if form.grant_type != "client_credentials" || !known {
+        return error(StatusCode::UNAUTHORIZED, "InvalidClient", "invalid client credentials");
+    }
+    let lifetime = inner.token_lifetime.unwrap_or(Duration::from_secs(3600));
+    let token = crate::crypto::random_token(16);
+    inner.tokens.insert(token.clone(), Instant::now() + lifetime);
+    Json(json!({
+        "client_id": form.client_id,
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": lifetime.as_secs(),
+        "scope": "DEFAULT",
+    }))
+    .into_response()
+}
+
+type PurchasePath = Path<(String, String, String)>;
+
+/// Looks the purchase up as the real store does, or answers as it would when it cannot.
+fn with_purchase<T>(
+    store: &FakeOneStore,
+    headers: &HeaderMap,
+    (package, product, token): (String, String, String),
+    f: impl FnOnce(&mut FakePurchase) -> T,
+) -> Result<T, Response> {
+    if !store.authorized(headers) {
+        return Err(error(StatusCode::UNAUTHORIZED, "AccessTokenExpired", "access token expired or invalid"));
+    }
+    let key = PurchaseKey { market: FakeOneStore::market(headers), package, product, token };
+    let mut inner = store.lock();
+    match inner.purchases.get_mut(&key) {
+        Some(purchase) => Ok(f(purchase)),
+        None => Err(error(StatusCode::NOT_FOUND, "NoSuchData", "no purchase matches the request")),
+    }
+}
+
+async fn details(State(store): State<FakeOneStore>, headers: HeaderMap, Path(path): PurchasePath) -> Response {
+    if let Some(response) = fault_response(&store, Route::Purchase).await {
+        return response;
+    }
+    let answer = with_purchase(&store, &headers, path, |p| {
+        json!({
+            "consumptionState": p.consumed as i32,
+            "developerPayload": p.developer_payload,
+            "purchaseState": p.cancelled as i32,
+            "purchaseTime": p.purchase_time,
+            "purchaseId": p.purchase_id,
+            "acknowledgeState": p.acknowledged as i32,
+            "quantity": 1,
+        })
+    });
+    match answer {
+        Ok(body) => Json(body).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn consume(State(store): State<FakeOneStore>, headers: HeaderMap, Path(path): PurchasePath) -> Response {
+    // Consuming a managed product also acknowledges it.
+    change_state(&store, &headers, path, Route::Consume, |p| {
+        let allowed = !p.consumed && !p.cancelled;
+        if allowed {
+            p.consumed = true;
+            p.acknowledged = true;
+        }
+        allowed
+    })
+    .await
+}
+
+async fn acknowledge(State(store): State<FakeOneStore>, headers: HeaderMap, Path(path): PurchasePath) -> Response {
+    change_state(&store, &headers, path, Route::Acknowledge, |p| {
+        let allowed = !p.acknowledged && !p.cancelled;
+        if allowed {
+            p.acknowledged = true;
+        }
+        allowed
+    })
+    .await
+}
+
+/// Applies `change` (which says whether the purchase was in a state that allows it) to the purchase.
+async fn change_state(
+    store: &FakeOneStore,
+    headers: &HeaderMap,
+    path: (String, String, String),
+    route: Route,
+    change: impl FnOnce(&mut FakePurchase) -> bool,
+) -> Response {
+    if let Some(response) = fault_response(store, route).await {
+        return response;
+    }
+    match with_purchase(store, headers, path, change) {
+        Ok(true) => Json(json!({})).into_response(),
+        Ok(false) => error(StatusCode::CONFLICT, "InvalidPurchaseState", "the purchase is not in a state that allows this"),
+        Err(response) => response,
+    }
+}

@@ -1,0 +1,114 @@
+//! "What does the store say about this purchase?" — one question, one normalised answer,
+//! whichever store it was.
+pub mod onestore;
+
+use std::time::Duration;
+
+use app::model::Store;
+use serde::Serialize;
+
+/// A purchase as a store reports it, in the same shape for every store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorePurchase {
+    pub store: Store,
+    pub product_id: String,
+    /// The store's id of this transaction (Google order id, Apple transactionId, ONE store purchaseId).
+    pub transaction_id: String,
+    pub original_transaction_id: Option<String>,
+    pub linked_transaction_id: Option<String>,
+    pub purchase_token: Option<String>,
+    pub purchase_time_ms: i64,
+    pub state: PurchaseState,
+    /// As the store sees them; `None` when the store does not say.
+    pub consumed: Option<bool>,
+    pub acknowledged: Option<bool>,
+    pub quantity: i32,
+    pub price_micros: Option<i64>,
+    pub currency: Option<String>,
+    pub expiry_time_ms: Option<i64>,
+    pub auto_renewing: Option<bool>,
+    pub subscription_state: Option<SubscriptionState>,
+    pub sandbox: bool,
+    pub store_initiated: bool,
+    pub developer_payload: Option<String>,
+    pub account_id: Option<String>,
+    /// The store's own answer, kept for support.
+    pub raw: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PurchaseState {
+    Purchased,
+    /// Paid by a deferred method (cash, bank transfer) that has not cleared.
+    Pending,
+    Cancelled,
+    Refunded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SubscriptionState {
+    Active,
+    Cancelled,
+    InGrace,
+    OnHold,
+    Paused,
+    Expired,
+    Revoked,
+}
+
+/// Why a store call did not give an answer. The split matters to every caller: a rejection is
+/// final (tell the user), an outage is not (keep the receipt, retry later).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store answered and says no: unknown token, wrong product, wrong app.
+    #[error("the store rejected the request: {code}: {message}")]
+    Rejected { code: String, message: String },
+    /// The store could not be reached, failed, timed out or asked us to slow down.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Our side is wrong: missing or refused credentials, a malformed answer we cannot read.
+    #[error("store configuration: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// Classifies a transport failure: every one of them is worth retrying later.
+    fn transport(err: reqwest::Error) -> StoreError {
+        let kind = if err.is_timeout() {
+            "timeout"
+        } else if err.is_connect() {
+            "connection failed"
+        } else {
+            "transport error"
+        };
+        StoreError::Unavailable(format!("{kind}: {err}"))
+    }
+}
+
+/// The one HTTP client every store client shares: pooled connections and bounded waits.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("iap-server/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a reqwest client with rustls builds")
+}
+
+/// Percent-encodes one path segment. Store tokens may hold `+`, `=` or `/`; a raw `/` would
+/// split the segment (ONE store answers an encoded one with an HTML 404, which is a rejection).
+fn path_segment(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

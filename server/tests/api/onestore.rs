@@ -1,0 +1,206 @@
+//! The ONE store client against the ONE store fake.
+use std::time::Duration;
+
+use server::{
+    fakes::{
+        self,
+        onestore::{Fault, FaultKind, FakeOneStore, NewPurchase, Route},
+    },
+    stores::{
+        http_client,
+        onestore::{Credentials, Market, OneStoreClient},
+        PurchaseState, StoreError,
+    },
+};
+
+const PACKAGE: &str = "com.example.iapdemo";
+
+async fn fake_and_client(market: Market) -> (FakeOneStore, OneStoreClient) {
+    let fake = FakeOneStore::new();
+    fake.add_client(PACKAGE, "client-secret");
+    let (base, _) = fakes::serve(fake.router(), 0).await.unwrap();
+    let client = OneStoreClient::new(
+        http_client(Duration::from_secs(2)),
+        &base,
+        Credentials { client_id: PACKAGE.into(), client_secret: "client-secret".into(), market },
+    );
+    (fake, client)
+}
+
+fn gem(fake: &FakeOneStore, market: Market, sandbox: bool) -> String {
+    fake.add_purchase(NewPurchase {
+        market,
+        package: PACKAGE,
+        product: "gem_100",
+        sandbox,
+        developer_payload: Some("order-7"),
+    })
+}
+
+#[tokio::test]
+async fn a_valid_purchase_is_verified_with_its_store_fields() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+
+    let purchase = client.purchase("gem_100", &token).await.unwrap();
+
+    assert_eq!(purchase.state, PurchaseState::Purchased);
+    assert_eq!(purchase.product_id, "gem_100");
+    assert_eq!(purchase.purchase_token.as_deref(), Some(token.as_str()));
+    assert_eq!(purchase.consumed, Some(false));
+    assert_eq!(purchase.acknowledged, Some(false));
+    assert_eq!(purchase.developer_payload.as_deref(), Some("order-7"));
+    assert!(!purchase.sandbox);
+    assert!(!purchase.transaction_id.is_empty());
+}
+
+#[tokio::test]
+async fn a_sandbox_token_is_flagged_as_sandbox() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, true);
+
+    let purchase = client.purchase("gem_100", &token).await.unwrap();
+
+    assert!(purchase.sandbox);
+}
+
+#[tokio::test]
+async fn a_global_purchase_asked_for_as_korean_is_no_such_data() {
+    let (fake, korean_client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Global, false);
+
+    let err = korean_client.purchase("gem_100", &token).await.unwrap_err();
+
+    assert!(matches!(err, StoreError::Rejected { ref code, .. } if code == "NoSuchData"), "{err:?}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_token_for_another_product_is_rejected() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+
+    let err = client.purchase("premium_monthly", &token).await.unwrap_err();
+
+    assert!(matches!(err, StoreError::Rejected { ref code, .. } if code == "NoSuchData"));
+}
+
+#[tokio::test]
+async fn consume_and_acknowledge_change_what_the_store_reports_and_a_second_consume_is_refused() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+
+    client.acknowledge("gem_100", &token, "").await.unwrap();
+    client.consume("gem_100", &token, "").await.unwrap();
+    let after = client.purchase("gem_100", &token).await.unwrap();
+    let again = client.consume("gem_100", &token, "").await.unwrap_err();
+
+    assert_eq!(after.consumed, Some(true));
+    assert_eq!(after.acknowledged, Some(true));
+    assert!(matches!(again, StoreError::Rejected { ref code, .. } if code == "InvalidPurchaseState"));
+}
+
+#[tokio::test]
+async fn a_refunded_purchase_reads_as_cancelled() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+
+    assert!(fake.refund(&token));
+    let purchase = client.purchase("gem_100", &token).await.unwrap();
+
+    assert_eq!(purchase.state, PurchaseState::Cancelled);
+}
+
+#[tokio::test]
+async fn the_access_token_is_fetched_once_and_reused() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+
+    for _ in 0..5 {
+        client.purchase("gem_100", &token).await.unwrap();
+    }
+
+    assert_eq!(fake.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_token_that_expires_mid_run_is_renewed_once_not_per_request() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+    // Tokens that outlive the client's renewal margin, then lapse at the store.
+    fake.set_token_lifetime(Duration::from_secs(302));
+    client.purchase("gem_100", &token).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    for _ in 0..3 {
+        client.purchase("gem_100", &token).await.unwrap();
+    }
+
+    assert_eq!(fake.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn a_token_the_store_no_longer_accepts_is_renewed_and_the_call_repeated() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+    client.purchase("gem_100", &token).await.unwrap();
+
+    fake.expire_tokens();
+    let purchase = client.purchase("gem_100", &token).await;
+    client.purchase("gem_100", &token).await.unwrap();
+
+    assert!(purchase.is_ok(), "{purchase:?}");
+    assert_eq!(fake.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_are_a_configuration_error() {
+    let fake = FakeOneStore::new();
+    fake.add_client(PACKAGE, "the-real-secret");
+    let (base, _) = fakes::serve(fake.router(), 0).await.unwrap();
+    let client = OneStoreClient::new(
+        http_client(Duration::from_secs(2)),
+        &base,
+        Credentials { client_id: PACKAGE.into(), client_secret: "wrong".into(), market: Market::Korea },
+    );
+
+    let err = client.purchase("gem_100", "SANDBOX3000000000001").await.unwrap_err();
+
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn server_errors_timeouts_and_an_unreachable_store_are_retryable() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+    fake.inject(Fault { route: Route::Purchase, kind: FaultKind::Status(503), times: 1 });
+    fake.inject(Fault { route: Route::Purchase, kind: FaultKind::Delay(Duration::from_secs(5)), times: 1 });
+
+    let unavailable = client.purchase("gem_100", &token).await.unwrap_err();
+    let timed_out = client.purchase("gem_100", &token).await.unwrap_err();
+    let recovered = client.purchase("gem_100", &token).await;
+    let nowhere = OneStoreClient::new(
+        http_client(Duration::from_secs(1)),
+        "http://127.0.0.1:9",
+        Credentials { client_id: PACKAGE.into(), client_secret: "x".into(), market: Market::Korea },
+    )
+    .purchase("gem_100", &token)
+    .await
+    .unwrap_err();
+
+    assert!(unavailable.is_retryable(), "{unavailable:?}");
+    assert!(timed_out.is_retryable(), "{timed_out:?}");
+    assert!(recovered.is_ok());
+    assert!(nowhere.is_retryable(), "{nowhere:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_answer_is_an_error_not_a_panic() {
+    let (fake, client) = fake_and_client(Market::Korea).await;
+    let token = gem(&fake, Market::Korea, false);
+    fake.inject(Fault { route: Route::Purchase, kind: FaultKind::MalformedBody, times: 1 });
+
+    let err = client.purchase("gem_100", &token).await.unwrap_err();
+
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+}
