@@ -50,6 +50,23 @@ enum Command {
     },
     /// Seed the demo project, its store apps, items and console user (safe to repeat).
     Demo,
+    /// The local store fakes.
+    Stores {
+        #[command(subcommand)]
+        command: StoresCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoresCommand {
+    /// Serve the store fakes on one port until stopped: ONE store under /onestore.
+    Serve {
+        #[arg(long, default_value_t = 4010)]
+        port: u16,
+        /// A ONE store client to accept, as CLIENT_ID:SECRET (repeatable).
+        #[arg(long = "onestore-client")]
+        onestore_clients: Vec<String>,
+    },
 }
 
 pub async fn run() -> ExitCode {
@@ -73,6 +90,9 @@ pub async fn run() -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::CreateAdmin { username } => create_admin(settings, &username).await,
         Command::Demo => seed_demo_now(settings).await,
+        Command::Stores { command: StoresCommand::Serve { port, onestore_clients } } => {
+            serve_fakes(port, &onestore_clients).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,5 +164,21 @@ async fn seed_demo_now(settings: Settings) -> Result<(), Error> {
     let state = prepare(settings.clone(), leptos_options(&settings)).await?;
     demo::seed(&state.db).await?;
     demo::print_login();
+    Ok(())
+}
+
+async fn serve_fakes(port: u16, onestore_clients: &[String]) -> Result<(), Error> {
+    let fakes = crate::fakes::Fakes::new();
+    for client in onestore_clients {
+        let (id, secret) = client
+            .split_once(':')
+            .ok_or_else(|| Error::Invalid(format!("--onestore-client wants CLIENT_ID:SECRET, got {client}")))?;
+        fakes.onestore.add_client(id, secret);
+    }
+    let (base, _) = crate::fakes::serve(fakes.router(), port)
+        .await
+        .map_err(|e| Error::Other(format!("binding port {port}: {e}")))?;
+    println!("store fakes: ONE store at {base}/onestore (control API: {base}/onestore/fake/...)");
+    let _ = tokio::signal::ctrl_c().await;
     Ok(())
 }

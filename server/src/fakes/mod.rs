@@ -7,6 +7,27 @@ use std::net::SocketAddr;
 use axum::Router;
 use tokio::net::TcpListener;
 
+/// Every fake on one router, each under its store's prefix (`/onestore/...`).
+pub struct Fakes {
+    pub onestore: onestore::FakeOneStore,
+}
+
+impl Fakes {
+    pub fn new() -> Fakes {
+        Fakes { onestore: onestore::FakeOneStore::new() }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new().nest("/onestore", self.onestore.router())
+    }
+}
+
+impl Default for Fakes {
+    fn default() -> Self {
+        Fakes::new()
+    }
+}
+
 /// Serves `router` on 127.0.0.1 at `port` (0 for any) in the background; returns the base URL.
 pub async fn serve(router: Router, port: u16) -> std::io::Result<(String, SocketAddr)> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;

@@ -61,7 +61,8 @@ pub struct Fault {
     pub times: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Route {
     Token,
     Purchase,
@@ -99,6 +100,7 @@ impl FakeOneStore {
                 "/v7/apps/{package}/purchases/all/products/{product}/{token}/acknowledge",
                 post(acknowledge),
             )
+            .nest("/fake", control::router())
             .with_state(self.clone())
     }
 
@@ -329,5 +331,103 @@ async fn change_state(
         Ok(true) => Json(json!({})).into_response(),
         Ok(false) => error(StatusCode::CONFLICT, "InvalidPurchaseState", "the purchase is not in a state that allows this"),
         Err(response) => response,
+    }
+}
+
+/// The control API, for tests written in any language: `POST /fake/...` with JSON bodies.
+mod control {
+    use super::*;
+
+    pub fn router() -> Router<FakeOneStore> {
+        Router::new()
+            .route("/clients", post(add_client))
+            .route("/purchases", post(add_purchase))
+            .route("/purchases/{token}/refund", post(refund))
+            .route("/tokens/expire", post(expire_tokens))
+            .route("/faults", post(inject))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct NewClient {
+        client_id: String,
+        client_secret: String,
+    }
+
+    async fn add_client(State(store): State<FakeOneStore>, Json(body): Json<NewClient>) -> StatusCode {
+        store.add_client(&body.client_id, &body.client_secret);
+        StatusCode::CREATED
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PurchaseRequest {
+        #[serde(default = "korea")]
+        market: Market,
+        package_name: String,
+        product_id: String,
+        #[serde(default)]
+        sandbox: bool,
+        developer_payload: Option<String>,
+    }
+
+    fn korea() -> Market {
+        Market::Korea
+    }
+
+    async fn add_purchase(State(store): State<FakeOneStore>, Json(body): Json<PurchaseRequest>) -> Response {
+        let token = store.add_purchase(NewPurchase {
+            market: body.market,
+            package: &body.package_name,
+            product: &body.product_id,
+            sandbox: body.sandbox,
+            developer_payload: body.developer_payload.as_deref(),
+        });
+        (StatusCode::CREATED, Json(json!({ "purchaseToken": token }))).into_response()
+    }
+
+    async fn refund(State(store): State<FakeOneStore>, Path(token): Path<String>) -> StatusCode {
+        if store.refund(&token) {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        }
+    }
+
+    async fn expire_tokens(State(store): State<FakeOneStore>) -> StatusCode {
+        store.expire_tokens();
+        StatusCode::OK
+    }
+
+    /// `{"route":"purchase","status":503,"times":2}`, `{"route":"token","delayMs":3000}` or
+    /// `{"route":"consume","malformed":true}`.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FaultRequest {
+        route: Route,
+        status: Option<u16>,
+        delay_ms: Option<u64>,
+        #[serde(default)]
+        malformed: bool,
+        #[serde(default = "once")]
+        times: u32,
+    }
+
+    fn once() -> u32 {
+        1
+    }
+
+    async fn inject(State(store): State<FakeOneStore>, Json(body): Json<FaultRequest>) -> Response {
+        let kind = match (body.status, body.delay_ms, body.malformed) {
+            (Some(code), None, false) if (100..600).contains(&code) => FaultKind::Status(code),
+            (None, Some(ms), false) => FaultKind::Delay(Duration::from_millis(ms)),
+            (None, None, true) => FaultKind::MalformedBody,
+            _ => {
+                return (StatusCode::BAD_REQUEST, "give exactly one of status (100-599), delayMs, malformed")
+                    .into_response()
+            }
+        };
+        store.inject(Fault { route: body.route, kind, times: body.times });
+        StatusCode::CREATED.into_response()
     }
 }

@@ -204,3 +204,46 @@ async fn a_malformed_answer_is_an_error_not_a_panic() {
 
     assert!(matches!(err, StoreError::Config(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn the_fake_is_driven_over_http_under_its_prefix_as_a_standalone_user_would() {
+    let fakes = server::fakes::Fakes::new();
+    let (base, _) = fakes::serve(fakes.router(), 0).await.unwrap();
+    let control = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        control.post(format!("{base}/onestore/fake{path}")).json(&body).send()
+    };
+    post("/clients", serde_json::json!({"clientId": PACKAGE, "clientSecret": "s3cret"}))
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let created: serde_json::Value = post(
+        "/purchases",
+        serde_json::json!({"market": "MKT_GLB", "packageName": PACKAGE, "productId": "gem_100"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = created["purchaseToken"].as_str().unwrap().to_string();
+    let client = OneStoreClient::new(
+        http_client(Duration::from_secs(2)),
+        &format!("{base}/onestore"),
+        Credentials { client_id: PACKAGE.into(), client_secret: "s3cret".into(), market: Market::Global },
+    );
+
+    let verified = client.purchase("gem_100", &token).await.unwrap();
+    post(&format!("/purchases/{token}/refund"), serde_json::json!({})).await.unwrap();
+    let refunded = client.purchase("gem_100", &token).await.unwrap();
+    let bad_fault = post("/faults", serde_json::json!({"route": "purchase"})).await.unwrap();
+    post("/faults", serde_json::json!({"route": "purchase", "status": 500})).await.unwrap();
+    let faulted = client.purchase("gem_100", &token).await.unwrap_err();
+
+    assert_eq!(verified.state, PurchaseState::Purchased);
+    assert_eq!(verified.developer_payload, None);
+    assert_eq!(refunded.state, PurchaseState::Cancelled);
+    assert_eq!(bad_fault.status(), 400);
+    assert!(faulted.is_retryable());
+}
