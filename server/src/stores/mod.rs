@@ -1,5 +1,6 @@
 //! "What does the store say about this purchase?" — one question, one normalised answer,
 //! whichever store it was.
+pub mod google;
 pub mod onestore;
 
 use std::time::Duration;

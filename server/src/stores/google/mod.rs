@@ -1,0 +1,2 @@
+//! Google Play (Android Publisher API v3).
+pub mod rtdn;
