@@ -92,6 +92,12 @@ impl StoreError {
     }
 }
 
+/// Server errors and rate limiting are outages whatever the store; `None` for everything else.
+fn outage(status: reqwest::StatusCode) -> Option<StoreError> {
+    (status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+        .then(|| StoreError::Unavailable(format!("HTTP {status}")))
+}
+
 /// The one HTTP client every store client shares: pooled connections and bounded waits.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()

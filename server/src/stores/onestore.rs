@@ -10,7 +10,7 @@ use app::model::Store;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use super::{path_segment, PurchaseState, StoreError, StorePurchase};
+use super::{outage, path_segment, PurchaseState, StoreError, StorePurchase};
 
 pub const PRODUCTION_URL: &str = "https://iap-apis.onestore.net";
 pub const SANDBOX_URL: &str = "https://sbpp.onestore.net";
@@ -242,8 +242,8 @@ impl OneStoreClient {
 
 /// 4xx is the store saying no (with its error code when the body has one); 429 and 5xx are outages.
 fn classify(status: reqwest::StatusCode, body: &str) -> StoreError {
-    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return StoreError::Unavailable(format!("HTTP {status}"));
+    if let Some(err) = outage(status) {
+        return err;
     }
     match serde_json::from_str::<ErrorEnvelope>(body) {
         Ok(envelope) => StoreError::Rejected {

@@ -1,2 +1,3 @@
 //! Google Play (Android Publisher API v3).
+pub mod error;
 pub mod rtdn;
