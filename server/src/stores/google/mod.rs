@@ -1,3 +1,4 @@
 //! Google Play (Android Publisher API v3).
 pub mod error;
+pub mod products;
 pub mod rtdn;
