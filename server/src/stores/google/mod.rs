@@ -2,3 +2,4 @@
 pub mod error;
 pub mod products;
 pub mod rtdn;
+pub mod subscriptions;
