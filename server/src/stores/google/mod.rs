@@ -3,3 +3,4 @@ pub mod error;
 pub mod products;
 pub mod rtdn;
 pub mod subscriptions;
+pub mod voided;
