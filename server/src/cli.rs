@@ -175,10 +175,10 @@ async fn serve_fakes(port: u16, onestore_clients: &[String]) -> Result<(), Error
             .ok_or_else(|| Error::Invalid(format!("--onestore-client wants CLIENT_ID:SECRET, got {client}")))?;
         fakes.onestore.add_client(id, secret);
     }
-    let (base, _) = crate::fakes::serve(fakes.router(), port)
+    let base = crate::fakes::serve(fakes.router(), port)
         .await
         .map_err(|e| Error::Other(format!("binding port {port}: {e}")))?;
     println!("store fakes: ONE store at {base}/onestore (control API: {base}/onestore/fake/...)");
-    let _ = tokio::signal::ctrl_c().await;
+    crate::startup::shutdown_signal().await;
     Ok(())
 }

@@ -63,7 +63,8 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     })
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM, whichever comes first.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

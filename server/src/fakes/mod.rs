@@ -2,19 +2,18 @@
 //! and app developers' own tests. Production code never calls into this tree.
 pub mod onestore;
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use tokio::net::TcpListener;
 
 /// Every fake on one router, each under its store's prefix (`/onestore/...`).
+#[derive(Default)]
 pub struct Fakes {
     pub onestore: onestore::FakeOneStore,
 }
 
 impl Fakes {
     pub fn new() -> Fakes {
-        Fakes { onestore: onestore::FakeOneStore::new() }
+        Fakes::default()
     }
 
     pub fn router(&self) -> Router {
@@ -22,14 +21,8 @@ impl Fakes {
     }
 }
 
-impl Default for Fakes {
-    fn default() -> Self {
-        Fakes::new()
-    }
-}
-
 /// Serves `router` on 127.0.0.1 at `port` (0 for any) in the background; returns the base URL.
-pub async fn serve(router: Router, port: u16) -> std::io::Result<(String, SocketAddr)> {
+pub async fn serve(router: Router, port: u16) -> std::io::Result<String> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -37,5 +30,5 @@ pub async fn serve(router: Router, port: u16) -> std::io::Result<(String, Socket
             tracing::error!(error = %err, "store fake stopped");
         }
     });
-    Ok((format!("http://{addr}"), addr))
+    Ok(format!("http://{addr}"))
 }

@@ -15,16 +15,20 @@ use server::{
 
 const PACKAGE: &str = "com.example.iapdemo";
 
+/// A client of `base` for the demo package, with a timeout short enough for fault tests.
+fn client_of(base: &str, client_secret: &str, market: Market, timeout_secs: u64) -> OneStoreClient {
+    OneStoreClient::new(
+        http_client(Duration::from_secs(timeout_secs)),
+        base,
+        Credentials { client_id: PACKAGE.into(), client_secret: client_secret.into(), market },
+    )
+}
+
 async fn fake_and_client(market: Market) -> (FakeOneStore, OneStoreClient) {
     let fake = FakeOneStore::new();
     fake.add_client(PACKAGE, "client-secret");
-    let (base, _) = fakes::serve(fake.router(), 0).await.unwrap();
-    let client = OneStoreClient::new(
-        http_client(Duration::from_secs(2)),
-        &base,
-        Credentials { client_id: PACKAGE.into(), client_secret: "client-secret".into(), market },
-    );
-    (fake, client)
+    let base = fakes::serve(fake.router(), 0).await.unwrap();
+    (fake, client_of(&base, "client-secret", market, 2))
 }
 
 fn gem(fake: &FakeOneStore, market: Market, sandbox: bool) -> String {
@@ -157,12 +161,8 @@ async fn a_token_the_store_no_longer_accepts_is_renewed_and_the_call_repeated() 
 async fn wrong_client_credentials_are_a_configuration_error() {
     let fake = FakeOneStore::new();
     fake.add_client(PACKAGE, "the-real-secret");
-    let (base, _) = fakes::serve(fake.router(), 0).await.unwrap();
-    let client = OneStoreClient::new(
-        http_client(Duration::from_secs(2)),
-        &base,
-        Credentials { client_id: PACKAGE.into(), client_secret: "wrong".into(), market: Market::Korea },
-    );
+    let base = fakes::serve(fake.router(), 0).await.unwrap();
+    let client = client_of(&base, "wrong", Market::Korea, 2);
 
     let err = client.purchase("gem_100", "SANDBOX3000000000001").await.unwrap_err();
 
@@ -179,12 +179,8 @@ async fn server_errors_timeouts_and_an_unreachable_store_are_retryable() {
     let unavailable = client.purchase("gem_100", &token).await.unwrap_err();
     let timed_out = client.purchase("gem_100", &token).await.unwrap_err();
     let recovered = client.purchase("gem_100", &token).await;
-    let nowhere = OneStoreClient::new(
-        http_client(Duration::from_secs(1)),
-        "http://127.0.0.1:9",
-        Credentials { client_id: PACKAGE.into(), client_secret: "x".into(), market: Market::Korea },
-    )
-    .purchase("gem_100", &token)
+    let nowhere = client_of("http://127.0.0.1:9", "x", Market::Korea, 1)
+        .purchase("gem_100", &token)
     .await
     .unwrap_err();
 
@@ -208,7 +204,7 @@ async fn a_malformed_answer_is_an_error_not_a_panic() {
 #[tokio::test]
 async fn the_fake_is_driven_over_http_under_its_prefix_as_a_standalone_user_would() {
     let fakes = server::fakes::Fakes::new();
-    let (base, _) = fakes::serve(fakes.router(), 0).await.unwrap();
+    let base = fakes::serve(fakes.router(), 0).await.unwrap();
     let control = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         control.post(format!("{base}/onestore/fake{path}")).json(&body).send()
@@ -228,11 +224,7 @@ async fn the_fake_is_driven_over_http_under_its_prefix_as_a_standalone_user_woul
     .await
     .unwrap();
     let token = created["purchaseToken"].as_str().unwrap().to_string();
-    let client = OneStoreClient::new(
-        http_client(Duration::from_secs(2)),
-        &format!("{base}/onestore"),
-        Credentials { client_id: PACKAGE.into(), client_secret: "s3cret".into(), market: Market::Global },
-    );
+    let client = client_of(&format!("{base}/onestore"), "s3cret", Market::Global, 2);
 
     let verified = client.purchase("gem_100", &token).await.unwrap();
     post(&format!("/purchases/{token}/refund"), serde_json::json!({})).await.unwrap();

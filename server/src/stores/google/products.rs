@@ -23,9 +23,6 @@ struct ProductPurchase {
 }
 
 /// The normalised purchase from Google's answer for `product_id` / `token`.
-///
-/// Test purchases of license testers can come without an `orderId`; they are then identified by
-/// their token, which is unique per purchase.
 pub fn from_product_purchase(product_id: &str, token: &str, raw: Value) -> Result<StorePurchase, StoreError> {
     let p: ProductPurchase = serde_json::from_value(raw.clone())
         .map_err(|e| StoreError::Config(format!("unreadable ProductPurchase: {e}")))?;
@@ -43,7 +40,7 @@ pub fn from_product_purchase(product_id: &str, token: &str, raw: Value) -> Resul
     Ok(StorePurchase {
         store: Store::Google,
         product_id: product_id.to_string(),
-        transaction_id: p.order_id.unwrap_or_else(|| format!("token:{}", crate::crypto::sha256_hex(token))),
+        transaction_id: p.order_id.unwrap_or_else(|| super::token_transaction_id(token)),
         original_transaction_id: None,
         linked_transaction_id: None,
         purchase_token: Some(token.to_string()),

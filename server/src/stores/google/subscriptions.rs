@@ -85,7 +85,7 @@ pub fn from_subscription_v2(product_id: &str, token: &str, raw: Value) -> Result
         store: Store::Google,
         product_id: item.product_id.clone(),
         original_transaction_id: order_id.as_deref().map(|o| first_order_id(o).to_string()),
-        transaction_id: order_id.unwrap_or_else(|| format!("token:{}", crate::crypto::sha256_hex(token))),
+        transaction_id: order_id.unwrap_or_else(|| super::token_transaction_id(token)),
         // Google links a re-signup or plan change to the purchase it replaces by token.
         linked_transaction_id: s.linked_purchase_token,
         purchase_token: Some(token.to_string()),
