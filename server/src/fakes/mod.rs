@@ -1,6 +1,10 @@
 //! Local stand-ins for the stores' HTTP APIs, speaking their wire formats, for our tests, the demo
 //! and app developers' own tests. Production code never calls into this tree.
+pub mod faults;
+pub mod google;
+pub mod jwt;
 pub mod onestore;
+pub mod tokens;
 
 use axum::Router;
 use tokio::net::TcpListener;

@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
@@ -16,22 +16,27 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
+use super::{faults::Faults, tokens::AccessTokens};
 use crate::stores::onestore::Market;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakeOneStore {
     inner: Arc<Mutex<Inner>>,
+    tokens: AccessTokens,
+    faults: Faults,
+}
+
+impl Default for FakeOneStore {
+    fn default() -> FakeOneStore {
+        FakeOneStore { inner: Arc::default(), tokens: AccessTokens::default(), faults: Faults::new(ROUTES) }
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     clients: HashMap<String, String>,
-    tokens: HashMap<String, Instant>,
-    token_lifetime: Option<Duration>,
-    token_requests: u32,
     purchases: HashMap<PurchaseKey, FakePurchase>,
     next_id: u64,
-    faults: Vec<Fault>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -52,30 +57,8 @@ struct FakePurchase {
     cancelled: bool,
 }
 
-/// A failure the next matching requests get instead of an answer.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    pub route: Route,
-    pub kind: FaultKind,
-    /// How many requests it applies to.
-    pub times: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Route {
-    Token,
-    Purchase,
-    Consume,
-    Acknowledge,
-}
-
-#[derive(Clone, Debug)]
-pub enum FaultKind {
-    Status(u16),
-    Delay(Duration),
-    MalformedBody,
-}
+/// The routes faults can be armed for.
+pub const ROUTES: &[&str] = &["token", "purchase", "consume", "acknowledge"];
 
 /// What a new purchase looks like; the fake fills in the rest.
 pub struct NewPurchase<'a> {
@@ -102,6 +85,7 @@ impl FakeOneStore {
             )
             .nest("/fake", control::router())
             .with_state(self.clone())
+            .merge(self.faults.router("/fake"))
     }
 
     pub fn add_client(&self, client_id: &str, client_secret: &str) {
@@ -110,16 +94,16 @@ impl FakeOneStore {
 
     /// Tokens issued from now on last this long (the real store: 3600 s).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        self.lock().token_lifetime = Some(lifetime);
+        self.tokens.set_lifetime(lifetime);
     }
 
     /// Ends every issued access token now, as if they had lapsed at the store.
     pub fn expire_tokens(&self) {
-        self.lock().tokens.clear();
+        self.tokens.expire_all();
     }
 
     pub fn token_requests(&self) -> u32 {
-        self.lock().token_requests
+        self.tokens.issued()
     }
 
     /// Creates a purchase and returns its purchase token.
@@ -161,37 +145,12 @@ impl FakeOneStore {
         found.map(|(_, p)| p.cancelled = true).is_some()
     }
 
-    pub fn inject(&self, fault: Fault) {
-        self.lock().faults.push(fault);
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The fault to apply to this request, if one is armed for the route.
-    fn take_fault(&self, route: Route) -> Option<FaultKind> {
-        let mut inner = self.lock();
-        let index = inner.faults.iter().position(|f| f.route == route && f.times > 0)?;
-        let fault = &mut inner.faults[index];
-        fault.times -= 1;
-        let kind = fault.kind.clone();
-        if fault.times == 0 {
-            inner.faults.remove(index);
-        }
-        Some(kind)
-    }
-
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        // Exactly "Bearer <token>": the real store refuses "bearer x" and a missing scheme.
-        let Some(token) = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        self.lock().tokens.get(token).is_some_and(|expires| *expires > Instant::now())
     }
 
     fn market(headers: &HeaderMap) -> &'static str {
@@ -206,19 +165,9 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
 }
 
-/// Applies an armed fault: a response to send instead, or a delay before the normal answer.
-async fn fault_response(store: &FakeOneStore, route: Route) -> Option<Response> {
-    match store.take_fault(route)? {
-        FaultKind::Status(code) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            Some(error(status, "InjectedFault", "fault injected by the fake"))
-        }
-        FaultKind::Delay(delay) => {
-            tokio::time::sleep(delay).await;
-            None
-        }
-        FaultKind::MalformedBody => Some((StatusCode::OK, "{\"consumptionState\":").into_response()),
-    }
+/// An armed fault for `route`, answered with ONE store's error body.
+async fn fault_response(store: &FakeOneStore, route: &str) -> Option<Response> {
+    store.faults.apply(route, |status| error(status, "InjectedFault", "fault injected by the fake")).await
 }
 
 #[derive(Deserialize)]
@@ -229,18 +178,14 @@ struct TokenForm {
 }
 
 async fn token(State(store): State<FakeOneStore>, Form(form): Form<TokenForm>) -> Response {
-    if let Some(response) = fault_response(&store, Route::Token).await {
+    if let Some(response) = fault_response(&store, "token").await {
         return response;
     }
-    let mut inner = store.lock();
-    inner.token_requests += 1;
-    let known = inner.clients.get(&form.client_id).is_some_and(|s| *s == form.client_secret);
+    let known = store.lock().clients.get(&form.client_id).is_some_and(|s| *s == form.client_secret);
     if form.grant_type != "client_credentials" || !known {
         return error(StatusCode::UNAUTHORIZED, "InvalidClient", "invalid client credentials");
     }
-    let lifetime = inner.token_lifetime.unwrap_or(Duration::from_secs(3600));
-    let token = crate::crypto::random_token(16);
-    inner.tokens.insert(token.clone(), Instant::now() + lifetime);
+    let (token, lifetime) = store.tokens.issue("");
     Json(json!({
         "client_id": form.client_id,
         "access_token": token,
@@ -260,7 +205,7 @@ fn with_purchase<T>(
     (package, product, token): (String, String, String),
     f: impl FnOnce(&mut FakePurchase) -> T,
 ) -> Result<T, Response> {
-    if !store.authorized(headers) {
+    if !store.tokens.authorizes(headers) {
         return Err(error(StatusCode::UNAUTHORIZED, "AccessTokenExpired", "access token expired or invalid"));
     }
     let key = PurchaseKey { market: FakeOneStore::market(headers), package, product, token };
@@ -272,7 +217,7 @@ fn with_purchase<T>(
 }
 
 async fn details(State(store): State<FakeOneStore>, headers: HeaderMap, Path(path): PurchasePath) -> Response {
-    if let Some(response) = fault_response(&store, Route::Purchase).await {
+    if let Some(response) = fault_response(&store, "purchase").await {
         return response;
     }
     let answer = with_purchase(&store, &headers, path, |p| {
@@ -294,7 +239,7 @@ async fn details(State(store): State<FakeOneStore>, headers: HeaderMap, Path(pat
 
 async fn consume(State(store): State<FakeOneStore>, headers: HeaderMap, Path(path): PurchasePath) -> Response {
     // Consuming a managed product also acknowledges it.
-    change_state(&store, &headers, path, Route::Consume, |p| {
+    change_state(&store, &headers, path, "consume", |p| {
         let allowed = !p.consumed && !p.cancelled;
         if allowed {
             p.consumed = true;
@@ -306,7 +251,7 @@ async fn consume(State(store): State<FakeOneStore>, headers: HeaderMap, Path(pat
 }
 
 async fn acknowledge(State(store): State<FakeOneStore>, headers: HeaderMap, Path(path): PurchasePath) -> Response {
-    change_state(&store, &headers, path, Route::Acknowledge, |p| {
+    change_state(&store, &headers, path, "acknowledge", |p| {
         let allowed = !p.acknowledged && !p.cancelled;
         if allowed {
             p.acknowledged = true;
@@ -321,7 +266,7 @@ async fn change_state(
     store: &FakeOneStore,
     headers: &HeaderMap,
     path: (String, String, String),
-    route: Route,
+    route: &str,
     change: impl FnOnce(&mut FakePurchase) -> bool,
 ) -> Response {
     if let Some(response) = fault_response(store, route).await {
@@ -344,7 +289,6 @@ mod control {
             .route("/purchases", post(add_purchase))
             .route("/purchases/{token}/refund", post(refund))
             .route("/tokens/expire", post(expire_tokens))
-            .route("/faults", post(inject))
     }
 
     #[derive(Deserialize)]
@@ -397,37 +341,5 @@ mod control {
     async fn expire_tokens(State(store): State<FakeOneStore>) -> StatusCode {
         store.expire_tokens();
         StatusCode::OK
-    }
-
-    /// `{"route":"purchase","status":503,"times":2}`, `{"route":"token","delayMs":3000}` or
-    /// `{"route":"consume","malformed":true}`.
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct FaultRequest {
-        route: Route,
-        status: Option<u16>,
-        delay_ms: Option<u64>,
-        #[serde(default)]
-        malformed: bool,
-        #[serde(default = "once")]
-        times: u32,
-    }
-
-    fn once() -> u32 {
-        1
-    }
-
-    async fn inject(State(store): State<FakeOneStore>, Json(body): Json<FaultRequest>) -> Response {
-        let kind = match (body.status, body.delay_ms, body.malformed) {
-            (Some(code), None, false) if (100..600).contains(&code) => FaultKind::Status(code),
-            (None, Some(ms), false) => FaultKind::Delay(Duration::from_millis(ms)),
-            (None, None, true) => FaultKind::MalformedBody,
-            _ => {
-                return (StatusCode::BAD_REQUEST, "give exactly one of status (100-599), delayMs, malformed")
-                    .into_response()
-            }
-        };
-        store.inject(Fault { route: body.route, kind, times: body.times });
-        StatusCode::CREATED.into_response()
     }
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 use server::{
     fakes::{
         self,
-        onestore::{Fault, FaultKind, FakeOneStore, NewPurchase, Route},
+        faults::FaultKind,
+        onestore::{FakeOneStore, NewPurchase},
     },
     stores::{
         http_client,
@@ -173,8 +174,8 @@ async fn wrong_client_credentials_are_a_configuration_error() {
 async fn server_errors_timeouts_and_an_unreachable_store_are_retryable() {
     let (fake, client) = fake_and_client(Market::Korea).await;
     let token = gem(&fake, Market::Korea, false);
-    fake.inject(Fault { route: Route::Purchase, kind: FaultKind::Status(503), times: 1 });
-    fake.inject(Fault { route: Route::Purchase, kind: FaultKind::Delay(Duration::from_secs(5)), times: 1 });
+    fake.faults().inject("purchase", FaultKind::Status(503), 1);
+    fake.faults().inject("purchase", FaultKind::Delay(Duration::from_secs(5)), 1);
 
     let unavailable = client.purchase("gem_100", &token).await.unwrap_err();
     let timed_out = client.purchase("gem_100", &token).await.unwrap_err();
@@ -194,7 +195,7 @@ async fn server_errors_timeouts_and_an_unreachable_store_are_retryable() {
 async fn a_malformed_answer_is_an_error_not_a_panic() {
     let (fake, client) = fake_and_client(Market::Korea).await;
     let token = gem(&fake, Market::Korea, false);
-    fake.inject(Fault { route: Route::Purchase, kind: FaultKind::MalformedBody, times: 1 });
+    fake.faults().inject("purchase", FaultKind::MalformedBody, 1);
 
     let err = client.purchase("gem_100", &token).await.unwrap_err();
 

@@ -1,4 +1,5 @@
 //! Google Play (Android Publisher API v3).
+pub mod client;
 pub mod error;
 pub mod products;
 pub mod rtdn;

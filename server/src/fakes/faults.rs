@@ -1,0 +1,134 @@
+//! Fault injection shared by every fake: the next N requests of a named route get an HTTP status,
+//! a delay (long enough for a client timeout), or a malformed body instead of the normal answer.
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+    Json, Router,
+};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    Status(u16),
+    Delay(Duration),
+    MalformedBody,
+}
+
+#[derive(Clone, Debug)]
+struct Fault {
+    route: String,
+    kind: FaultKind,
+    times: u32,
+}
+
+/// The armed faults of one fake. `routes` names what can fail, for the control API to check.
+#[derive(Clone)]
+pub struct Faults {
+    routes: &'static [&'static str],
+    armed: Arc<Mutex<Vec<Fault>>>,
+}
+
+impl Faults {
+    pub fn new(routes: &'static [&'static str]) -> Faults {
+        Faults { routes, armed: Arc::default() }
+    }
+
+    /// Arms `kind` for the next `times` requests of `route`.
+    pub fn inject(&self, route: &str, kind: FaultKind, times: u32) {
+        assert!(self.routes.contains(&route), "unknown fault route {route}");
+        let fault = Fault { route: route.to_string(), kind, times };
+        self.armed.lock().unwrap_or_else(|p| p.into_inner()).push(fault);
+    }
+
+    fn take(&self, route: &str) -> Option<FaultKind> {
+        let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
+        let index = armed.iter().position(|f| f.route == route && f.times > 0)?;
+        armed[index].times -= 1;
+        let kind = armed[index].kind.clone();
+        if armed[index].times == 0 {
+            armed.remove(index);
+        }
+        Some(kind)
+    }
+
+    /// Applies an armed fault: a response to send instead (a status gets the store's own error
+    /// body from `error`), or a delay before the normal answer.
+    pub async fn apply(&self, route: &str, error: impl Fn(StatusCode) -> Response) -> Option<Response> {
+        match self.take(route)? {
+            FaultKind::Status(code) => {
+                Some(error(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)))
+            }
+            FaultKind::Delay(delay) => {
+                tokio::time::sleep(delay).await;
+                None
+            }
+            FaultKind::MalformedBody => {
+                Some((StatusCode::OK, [("content-type", "application/json")], "{\"purchase").into_response())
+            }
+        }
+    }
+
+    /// `POST {prefix}/faults` of the control API.
+    pub fn router(&self, prefix: &str) -> Router {
+        Router::new().route(&format!("{prefix}/faults"), post(inject)).with_state(self.clone())
+    }
+}
+
+/// `{"route":"purchase","status":503,"times":2}`, `{"route":"token","delayMs":3000}` or
+/// `{"route":"consume","malformed":true}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultRequest {
+    route: String,
+    status: Option<u16>,
+    delay_ms: Option<u64>,
+    #[serde(default)]
+    malformed: bool,
+    #[serde(default = "once")]
+    times: u32,
+}
+
+fn once() -> u32 {
+    1
+}
+
+async fn inject(State(faults): State<Faults>, Json(body): Json<FaultRequest>) -> Response {
+    if !faults.routes.contains(&body.route.as_str()) {
+        let message = format!("unknown route {}; routes: {}", body.route, faults.routes.join(", "));
+        return (StatusCode::BAD_REQUEST, message).into_response();
+    }
+    let kind = match (body.status, body.delay_ms, body.malformed) {
+        (Some(code), None, false) if (100..600).contains(&code) => FaultKind::Status(code),
+        (None, Some(ms), false) => FaultKind::Delay(Duration::from_millis(ms)),
+        (None, None, true) => FaultKind::MalformedBody,
+        _ => {
+            return (StatusCode::BAD_REQUEST, "give exactly one of status (100-599), delayMs, malformed")
+                .into_response()
+        }
+    };
+    faults.inject(&body.route, kind, body.times);
+    StatusCode::CREATED.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_applies_to_as_many_requests_as_it_was_armed_for() {
+        let faults = Faults::new(&["purchase", "token"]);
+        faults.inject("purchase", FaultKind::Status(503), 2);
+
+        assert_eq!(faults.take("token"), None);
+        assert_eq!(faults.take("purchase"), Some(FaultKind::Status(503)));
+        assert_eq!(faults.take("purchase"), Some(FaultKind::Status(503)));
+        assert_eq!(faults.take("purchase"), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! The Google fake's control API, for tests written in any language: `POST /google/fake/...`.
+use std::time::Duration;
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Change, Created, FakeGoogle, NewProduct, NewSubscription};
+
+pub(super) fn router() -> Router<FakeGoogle> {
+    Router::new()
+        .route("/service-accounts", post(service_account))
+        .route("/products", post(add_product))
+        .route("/subscriptions", post(add_subscription))
+        .route("/subscriptions/{token}/{change}", post(change_subscription))
+        .route("/purchases/{token}/void", post(void))
+        .route("/tokens/expire", post(expire_tokens))
+        .route("/notifications", post(notifications))
+}
+
+fn created(c: Created) -> Response {
+    (StatusCode::CREATED, Json(json!({"purchaseToken": c.purchase_token, "orderId": c.order_id}))).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceAccountRequest {
+    #[serde(default = "default_email")]
+    client_email: String,
+}
+
+fn default_email() -> String {
+    "iap-server@fake-play-project.iam.gserviceaccount.com".into()
+}
+
+/// The key file, with `token_uri` pointing back at this fake as the caller reached it.
+async fn service_account(
+    State(store): State<FakeGoogle>,
+    headers: HeaderMap,
+    Json(body): Json<ServiceAccountRequest>,
+) -> Response {
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let token_uri = format!("http://{host}/google/token");
+    let key = store.service_account(&body.client_email, &token_uri);
+    (StatusCode::CREATED, [("content-type", "application/json")], key).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProductRequest {
+    package_name: String,
+    product_id: String,
+    #[serde(default)]
+    test: bool,
+    #[serde(default)]
+    promo: bool,
+    #[serde(default)]
+    pending: bool,
+    account_id: Option<String>,
+    developer_payload: Option<String>,
+    quantity: Option<i32>,
+}
+
+async fn add_product(State(store): State<FakeGoogle>, Json(b): Json<ProductRequest>) -> Response {
+    created(
+        store
+            .add_product(NewProduct {
+                package: &b.package_name,
+                product_id: &b.product_id,
+                test: b.test,
+                promo: b.promo,
+                pending: b.pending,
+                account_id: b.account_id.as_deref(),
+                developer_payload: b.developer_payload.as_deref(),
+                quantity: b.quantity,
+            })
+            .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SubscriptionRequest {
+    package_name: String,
+    product_id: String,
+    #[serde(default)]
+    test: bool,
+    account_id: Option<String>,
+    linked_purchase_token: Option<String>,
+    #[serde(default = "thirty")]
+    period_days: u64,
+    #[serde(default = "price")]
+    price_micros: i64,
+    #[serde(default = "usd")]
+    currency: String,
+}
+
+fn thirty() -> u64 {
+    30
+}
+
+fn price() -> i64 {
+    9_990_000
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+async fn add_subscription(State(store): State<FakeGoogle>, Json(b): Json<SubscriptionRequest>) -> Response {
+    created(
+        store
+            .add_subscription(NewSubscription {
+                package: &b.package_name,
+                product_id: &b.product_id,
+                test: b.test,
+                account_id: b.account_id.as_deref(),
+                linked_token: b.linked_purchase_token.as_deref(),
+                period: Duration::from_secs(b.period_days * 86_400),
+                price_micros: b.price_micros,
+                currency: &b.currency,
+            })
+            .await,
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ChangeBody {
+    #[serde(default)]
+    days_ago: u32,
+}
+
+/// `renew`, `cancel`, `grace`, `hold`, `pause`, `recover`, `expire` (`{"daysAgo":61}` makes the
+/// token unqueryable) or `revoke`.
+async fn change_subscription(
+    State(store): State<FakeGoogle>,
+    Path((token, change)): Path<(String, String)>,
+    body: Option<Json<ChangeBody>>,
+) -> Response {
+    let days_ago = body.map(|Json(b)| b.days_ago).unwrap_or_default();
+    let change = match change.as_str() {
+        "renew" => Change::Renew,
+        "cancel" => Change::Cancel,
+        "grace" => Change::GracePeriod,
+        "hold" => Change::OnHold,
+        "pause" => Change::Pause,
+        "recover" => Change::Recover,
+        "expire" => Change::Expire { days_ago },
+        "revoke" => Change::Revoke,
+        other => return (StatusCode::NOT_FOUND, format!("unknown change {other}")).into_response(),
+    };
+    match store.change_subscription(&token, change).await {
+        Some(state) => Json(json!({"subscriptionState": state.wire()})).into_response(),
+        None => (StatusCode::NOT_FOUND, "no subscription with this token").into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct VoidBody {
+    #[serde(default)]
+    source: i32,
+    #[serde(default = "remorse")]
+    reason: i32,
+}
+
+fn remorse() -> i32 {
+    1
+}
+
+async fn void(State(store): State<FakeGoogle>, Path(token): Path<String>, body: Option<Json<VoidBody>>) -> StatusCode {
+    let Json(b) = body.unwrap_or_else(|| Json(VoidBody { source: 0, reason: remorse() }));
+    if store.void(&token, b.source, b.reason).await {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn expire_tokens(State(store): State<FakeGoogle>) -> StatusCode {
+    store.expire_tokens();
+    StatusCode::OK
+}
+
+#[derive(Deserialize)]
+struct NotificationsBody {
+    url: Option<String>,
+}
+
+/// `{"url":"https://…/rtdn"}` sends every change there as a Pub/Sub push; `{"url":null}` stops.
+async fn notifications(State(store): State<FakeGoogle>, Json(b): Json<NotificationsBody>) -> StatusCode {
+    store.set_notify_url(b.url);
+    StatusCode::OK
+}

@@ -1,0 +1,495 @@
+//! A Google Play fake: the service-account token endpoint and the Android Publisher v3 paths the
+//! server uses, with purchases and subscriptions that move through Google's states, voided
+//! purchases with paging, RTDN pushes, and injectable faults.
+//!
+//! Every service account it issues carries the same published test key (`service_account_key.pem`):
+//! the fake checks each RS256 assertion against it, so a client that signs wrongly, or with another
+//! key, is refused as Google would refuse it. Never use that key for anything else.
+mod api;
+mod control;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    time::Duration,
+};
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Json, Router,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use ring::signature::RsaKeyPair;
+use serde_json::{json, Value};
+
+use super::{faults::Faults, jwt, tokens::AccessTokens};
+
+/// The routes faults can be armed for.
+pub const ROUTES: &[&str] = &[
+    "token",
+    "products.get",
+    "products.acknowledge",
+    "products.consume",
+    "subscriptions.get",
+    "subscriptions.acknowledge",
+    "subscriptions.cancel",
+    "subscriptions.revoke",
+    "voided",
+    "orders.refund",
+];
+
+pub const KEY_ID: &str = "fake-play-key-1";
+const KEY_PEM: &str = include_str!("service_account_key.pem");
+const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+pub const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
+/// Google answers 410 for a subscription that expired longer ago than this.
+const QUERYABLE_AFTER_EXPIRY_MS: i64 = 60 * 86_400_000;
+
+fn key_pair() -> &'static RsaKeyPair {
+    static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let der = jwt::pem_der(KEY_PEM).expect("the fake's key file is PEM");
+        RsaKeyPair::from_pkcs8(&der).expect("the fake's key file is an RSA PKCS#8 key")
+    })
+}
+
+#[derive(Clone)]
+pub struct FakeGoogle {
+    inner: Arc<Mutex<Inner>>,
+    tokens: AccessTokens,
+    faults: Faults,
+}
+
+impl Default for FakeGoogle {
+    fn default() -> FakeGoogle {
+        FakeGoogle { inner: Arc::default(), tokens: AccessTokens::default(), faults: Faults::new(ROUTES) }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// client_email → the token_uri it was issued with.
+    accounts: HashMap<String, String>,
+    purchases: HashMap<String, Purchase>,
+    voided: Vec<Voided>,
+    next_id: u64,
+    notify_url: Option<String>,
+}
+
+struct Purchase {
+    package: String,
+    product_id: String,
+    order_id: String,
+    time_ms: i64,
+    test: bool,
+    account_id: Option<String>,
+    acknowledged: bool,
+    kind: Kind,
+}
+
+enum Kind {
+    Product(Product),
+    Subscription(Subscription),
+}
+
+struct Product {
+    /// 0 purchased, 1 cancelled, 2 pending.
+    state: i32,
+    consumed: bool,
+    promo: bool,
+    payload: Option<String>,
+    quantity: i32,
+}
+
+struct Subscription {
+    state: SubscriptionState,
+    expiry_ms: i64,
+    period_ms: i64,
+    auto_renew: bool,
+    renewals: u32,
+    linked_token: Option<String>,
+    price_micros: i64,
+    currency: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SubscriptionState {
+    Pending,
+    Active,
+    Canceled,
+    InGracePeriod,
+    OnHold,
+    Paused,
+    Expired,
+}
+
+impl SubscriptionState {
+    fn wire(self) -> &'static str {
+        match self {
+            SubscriptionState::Pending => "SUBSCRIPTION_STATE_PENDING",
+            SubscriptionState::Active => "SUBSCRIPTION_STATE_ACTIVE",
+            SubscriptionState::Canceled => "SUBSCRIPTION_STATE_CANCELED",
+            SubscriptionState::InGracePeriod => "SUBSCRIPTION_STATE_IN_GRACE_PERIOD",
+            SubscriptionState::OnHold => "SUBSCRIPTION_STATE_ON_HOLD",
+            SubscriptionState::Paused => "SUBSCRIPTION_STATE_PAUSED",
+            SubscriptionState::Expired => "SUBSCRIPTION_STATE_EXPIRED",
+        }
+    }
+}
+
+struct Voided {
+    token: String,
+    order_id: String,
+    purchase_ms: i64,
+    voided_ms: i64,
+    /// 0 user, 1 developer, 2 Google.
+    source: i32,
+    reason: i32,
+    subscription: bool,
+}
+
+/// A one-time purchase to create; the fake fills in the rest.
+#[derive(Default)]
+pub struct NewProduct<'a> {
+    pub package: &'a str,
+    pub product_id: &'a str,
+    pub test: bool,
+    pub promo: bool,
+    pub pending: bool,
+    pub account_id: Option<&'a str>,
+    pub developer_payload: Option<&'a str>,
+    pub quantity: Option<i32>,
+}
+
+/// A subscription to create: active for one period from now.
+pub struct NewSubscription<'a> {
+    pub package: &'a str,
+    pub product_id: &'a str,
+    pub test: bool,
+    pub account_id: Option<&'a str>,
+    pub linked_token: Option<&'a str>,
+    pub period: Duration,
+    pub price_micros: i64,
+    pub currency: &'a str,
+}
+
+/// What the control API can do to a subscription; each sends the RTDN Google would send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Renew,
+    Cancel,
+    GracePeriod,
+    OnHold,
+    Pause,
+    Recover,
+    /// Expired `days_ago` days ago; past 60 days the token is no longer queryable (410).
+    Expire { days_ago: u32 },
+    Revoke,
+}
+
+/// What a created purchase is known by.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub purchase_token: String,
+    pub order_id: String,
+}
+
+impl FakeGoogle {
+    pub fn new() -> FakeGoogle {
+        FakeGoogle::default()
+    }
+
+    pub fn router(&self) -> Router {
+        api::router()
+            .nest("/fake", control::router())
+            .with_state(self.clone())
+            .merge(self.faults.router("/fake"))
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// A service-account key file for `client_email` whose `token_uri` is `token_uri` (the fake's
+    /// `/token`), in the format the Play Console downloads.
+    pub fn service_account(&self, client_email: &str, token_uri: &str) -> String {
+        self.lock().accounts.insert(client_email.into(), token_uri.into());
+        json!({
+            "type": "service_account",
+            "project_id": "fake-play-project",
+            "private_key_id": KEY_ID,
+            "private_key": KEY_PEM,
+            "client_email": client_email,
+            "client_id": "100000000000000000001",
+            "token_uri": token_uri,
+        })
+        .to_string()
+    }
+
+    /// Tokens issued from now on last this long (Google: 3600 s).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.tokens.set_lifetime(lifetime);
+    }
+
+    /// Ends every issued access token now, as a revocation at Google would.
+    pub fn expire_tokens(&self) {
+        self.tokens.expire_all();
+    }
+
+    pub fn token_requests(&self) -> u32 {
+        self.tokens.issued()
+    }
+
+    /// Where RTDN pushes go (a Pub/Sub push subscription's endpoint); `None` stops them.
+    pub fn set_notify_url(&self, url: Option<String>) {
+        self.lock().notify_url = url;
+    }
+
+    pub async fn add_product(&self, new: NewProduct<'_>) -> Created {
+        let (created, package) = {
+            let mut inner = self.lock();
+            let (token, order_id) = inner.new_ids();
+            let purchase = Purchase {
+                package: new.package.into(),
+                product_id: new.product_id.into(),
+                order_id: order_id.clone(),
+                time_ms: crate::now_ms(),
+                test: new.test,
+                account_id: new.account_id.map(String::from),
+                acknowledged: false,
+                kind: Kind::Product(Product {
+                    state: if new.pending { 2 } else { 0 },
+                    consumed: false,
+                    promo: new.promo,
+                    payload: new.developer_payload.map(String::from),
+                    quantity: new.quantity.unwrap_or(1),
+                }),
+            };
+            inner.purchases.insert(token.clone(), purchase);
+            (Created { purchase_token: token, order_id }, new.package.to_string())
+        };
+        let notification = json!({"oneTimeProductNotification": {
+            "version": "1.0", "notificationType": 1, "purchaseToken": created.purchase_token, "sku": new.product_id}});
+        self.push(&package, notification).await;
+        created
+    }
+
+    pub async fn add_subscription(&self, new: NewSubscription<'_>) -> Created {
+        let created = {
+            let mut inner = self.lock();
+            let (token, order_id) = inner.new_ids();
+            let now = crate::now_ms();
+            let period_ms = new.period.as_millis() as i64;
+            let purchase = Purchase {
+                package: new.package.into(),
+                product_id: new.product_id.into(),
+                order_id: order_id.clone(),
+                time_ms: now,
+                test: new.test,
+                account_id: new.account_id.map(String::from),
+                acknowledged: false,
+                kind: Kind::Subscription(Subscription {
+                    state: SubscriptionState::Active,
+                    expiry_ms: now + period_ms,
+                    period_ms,
+                    auto_renew: true,
+                    renewals: 0,
+                    linked_token: new.linked_token.map(String::from),
+                    price_micros: new.price_micros,
+                    currency: new.currency.into(),
+                }),
+            };
+            inner.purchases.insert(token.clone(), purchase);
+            Created { purchase_token: token, order_id }
+        };
+        self.push_subscription(new.package, 4, &created.purchase_token, new.product_id).await;
+        created
+    }
+
+    /// Moves a subscription as the store would and sends the matching RTDN. `None` when the token
+    /// is not a subscription.
+    pub async fn change_subscription(&self, token: &str, change: Change) -> Option<SubscriptionState> {
+        let (package, product_id, notification_type, state) = {
+            let mut inner = self.lock();
+            let now = crate::now_ms();
+            let purchase = inner.purchases.get_mut(token)?;
+            let Kind::Subscription(sub) = &mut purchase.kind else { return None };
+            let notification_type = match change {
+                Change::Renew => {
+                    sub.renewals += 1;
+                    sub.expiry_ms = sub.expiry_ms.max(now) + sub.period_ms;
+                    sub.state = SubscriptionState::Active;
+                    sub.auto_renew = true;
+                    2
+                }
+                Change::Cancel => {
+                    sub.state = SubscriptionState::Canceled;
+                    sub.auto_renew = false;
+                    3
+                }
+                Change::GracePeriod => {
+                    sub.state = SubscriptionState::InGracePeriod;
+                    6
+                }
+                Change::OnHold => {
+                    sub.state = SubscriptionState::OnHold;
+                    sub.expiry_ms = sub.expiry_ms.min(now);
+                    5
+                }
+                Change::Pause => {
+                    sub.state = SubscriptionState::Paused;
+                    10
+                }
+                Change::Recover => {
+                    sub.renewals += 1;
+                    sub.expiry_ms = now + sub.period_ms;
+                    sub.state = SubscriptionState::Active;
+                    1
+                }
+                Change::Expire { days_ago } => {
+                    sub.state = SubscriptionState::Expired;
+                    sub.auto_renew = false;
+                    sub.expiry_ms = now - i64::from(days_ago) * 86_400_000;
+                    13
+                }
+                Change::Revoke => {
+                    sub.state = SubscriptionState::Expired;
+                    sub.auto_renew = false;
+                    sub.expiry_ms = now;
+                    12
+                }
+            };
+            let state = sub.state;
+            let revoked = change == Change::Revoke;
+            let (package, product_id) = (purchase.package.clone(), purchase.product_id.clone());
+            if revoked {
+                inner.void(token, 1, 0, now);
+            }
+            (package, product_id, notification_type, state)
+        };
+        self.push_subscription(&package, notification_type, token, &product_id).await;
+        Some(state)
+    }
+
+    /// Refunds and revokes a purchase (one-time or subscription): it shows in the voided list and a
+    /// voided-purchase RTDN goes out. `false` for an unknown token.
+    pub async fn void(&self, token: &str, source: i32, reason: i32) -> bool {
+        let (package, order_id, subscription) = {
+            let mut inner = self.lock();
+            let Some(voided) = inner.void(token, source, reason, crate::now_ms()) else { return false };
+            voided
+        };
+        let notification = json!({"voidedPurchaseNotification": {
+            "purchaseToken": token, "orderId": order_id,
+            "productType": if subscription { 1 } else { 2 }, "refundType": 1}});
+        self.push(&package, notification).await;
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn push_subscription(&self, package: &str, notification_type: i32, token: &str, product_id: &str) {
+        let notification = json!({"subscriptionNotification": {
+            "version": "1.0", "notificationType": notification_type, "purchaseToken": token,
+            "subscriptionId": product_id}});
+        self.push(package, notification).await;
+    }
+
+    /// Posts a Pub/Sub push envelope with `notification` to the configured URL, as Google does for
+    /// RTDN. Delivery failures are logged, not retried: the sweeps exist for lost notifications.
+    async fn push(&self, package: &str, notification: Value) {
+        let (url, message_id) = {
+            let mut inner = self.lock();
+            let Some(url) = inner.notify_url.clone() else { return };
+            inner.next_id += 1;
+            (url, format!("{}", 136_969_346_945u64 + inner.next_id))
+        };
+        let mut developer_notification = json!({
+            "version": "1.0", "packageName": package, "eventTimeMillis": crate::now_ms().to_string()});
+        developer_notification.as_object_mut().expect("an object").extend(notification.as_object().cloned().unwrap_or_default());
+        let publish_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let envelope = json!({
+            "message": {
+                "attributes": {},
+                "data": STANDARD.encode(developer_notification.to_string()),
+                "messageId": message_id, "message_id": message_id,
+                "publishTime": publish_time, "publish_time": publish_time,
+            },
+            "subscription": "projects/fake-play-project/subscriptions/play-rtdn",
+        });
+        let client = crate::stores::http_client(Duration::from_secs(5));
+        if let Err(err) = client.post(&url).json(&envelope).send().await.and_then(|r| r.error_for_status()) {
+            tracing::warn!(error = %err, "the Google fake could not deliver an RTDN push");
+        }
+    }
+}
+
+impl Inner {
+    /// A new purchase token and order id. Tokens are long and opaque like Google's, with the
+    /// characters that need care in a URL path.
+    fn new_ids(&mut self) -> (String, String) {
+        self.next_id += 1;
+        let token = format!("fake.{}-{}_{}", crate::crypto::random_token(24), self.next_id, crate::crypto::random_token(8));
+        let order = format!("GPA.3312-{:04}-{:04}-{:05}", self.next_id % 10_000, (self.next_id * 7) % 10_000, self.next_id);
+        (token, order)
+    }
+
+    fn void(&mut self, token: &str, source: i32, reason: i32, now: i64) -> Option<(String, String, bool)> {
+        let purchase = self.purchases.get_mut(token)?;
+        let subscription = match &mut purchase.kind {
+            Kind::Product(product) => {
+                product.state = 1;
+                false
+            }
+            Kind::Subscription(sub) => {
+                sub.state = SubscriptionState::Expired;
+                sub.auto_renew = false;
+                sub.expiry_ms = sub.expiry_ms.min(now);
+                true
+            }
+        };
+        let order_id = current_order_id(purchase);
+        let voided = Voided {
+            token: token.into(),
+            order_id: order_id.clone(),
+            purchase_ms: purchase.time_ms,
+            voided_ms: now,
+            source,
+            reason,
+            subscription,
+        };
+        let package = purchase.package.clone();
+        self.voided.push(voided);
+        Some((package, order_id, subscription))
+    }
+}
+
+/// The order of the current period: renewals are the first order id with a `..N` suffix.
+fn current_order_id(purchase: &Purchase) -> String {
+    match &purchase.kind {
+        Kind::Subscription(sub) if sub.renewals > 0 => format!("{}..{}", purchase.order_id, sub.renewals - 1),
+        _ => purchase.order_id.clone(),
+    }
+}
+
+/// Google's error envelope.
+fn error(status: StatusCode, reason: &str, message: &str) -> Response {
+    let body = json!({"error": {
+        "code": status.as_u16(), "message": message,
+        "errors": [{"message": message, "domain": "androidpublisher", "reason": reason}],
+    }});
+    (status, Json(body)).into_response()
+}
+
+/// The error body a faulted route answers with: what Google sends for that status.
+fn fault_error(status: StatusCode) -> Response {
+    match status.as_u16() {
+        429 => error(status, "rateLimitExceeded", "Rate Limit Exceeded"),
+        401 => error(status, "authError", "Invalid Credentials"),
+        code if code >= 500 => error(status, "backendError", "Backend Error"),
+        _ => error(status, "invalid", "Invalid Value"),
+    }
+}
