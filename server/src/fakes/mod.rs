@@ -1,5 +1,6 @@
 //! Local stand-ins for the stores' HTTP APIs, speaking their wire formats, for our tests, the demo
 //! and app developers' own tests. Production code never calls into this tree.
+pub mod apple;
 pub mod faults;
 pub mod google;
 pub mod jwt;
@@ -9,9 +10,11 @@ pub mod tokens;
 use axum::Router;
 use tokio::net::TcpListener;
 
-/// Every fake on one router, each under its store's prefix (`/onestore/...`).
+/// Every fake on one router, each under its store's prefix: `/google`, `/apple`, `/onestore`.
 #[derive(Default)]
 pub struct Fakes {
+    pub google: google::FakeGoogle,
+    pub apple: apple::FakeApple,
     pub onestore: onestore::FakeOneStore,
 }
 
@@ -21,7 +24,10 @@ impl Fakes {
     }
 
     pub fn router(&self) -> Router {
-        Router::new().nest("/onestore", self.onestore.router())
+        Router::new()
+            .nest("/google", self.google.router())
+            .nest("/apple", self.apple.router())
+            .nest("/onestore", self.onestore.router())
     }
 }
 

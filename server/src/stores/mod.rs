@@ -1,5 +1,6 @@
 //! "What does the store say about this purchase?" — one question, one normalised answer,
 //! whichever store it was.
+pub mod apple;
 pub mod google;
 pub mod onestore;
 
@@ -57,6 +58,27 @@ pub enum SubscriptionState {
     Paused,
     Expired,
     Revoked,
+}
+
+/// Which of a store's environments an app accepts purchases from (the store app's
+/// `environment_policy`): test purchases on a production-only app are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnvironmentPolicy {
+    ProductionOnly,
+    #[default]
+    ProductionAndSandbox,
+    SandboxOnly,
+}
+
+impl EnvironmentPolicy {
+    pub fn allows(self, sandbox: bool) -> bool {
+        match self {
+            EnvironmentPolicy::ProductionOnly => !sandbox,
+            EnvironmentPolicy::ProductionAndSandbox => true,
+            EnvironmentPolicy::SandboxOnly => sandbox,
+        }
+    }
 }
 
 /// Why a store call did not give an answer. The split matters to every caller: a rejection is

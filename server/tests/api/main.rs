@@ -1,6 +1,7 @@
 //! Integration tests: each spawns the real server on port 0 against a fresh database.
 //! `IAP_TEST_DATABASE=postgres://…` runs the same suite on PostgreSQL (one new database per test);
 //! without it, each test gets a fresh SQLite file.
+mod apple;
 mod console;
 mod google;
 mod health;

@@ -1,0 +1,287 @@
+//! The wire side of the Apple fake: the App Store Server API of one environment.
+use axum::{
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+    Json, Router,
+};
+use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use serde_json::{json, Value};
+
+use super::{receipts, Environment, FakeApple, Inner, ProductType, Transaction};
+use crate::fakes::jwt;
+
+/// Transaction history and refund history come in pages of this many.
+const PAGE: usize = 20;
+
+#[derive(Clone)]
+pub(super) struct Api {
+    pub fake: FakeApple,
+    pub environment: Environment,
+}
+
+pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
+    Router::new()
+        .route("/inApps/v1/transactions/{id}", get(transaction))
+        .route("/inApps/v1/history/{id}", get(history))
+        .route("/inApps/v2/history/{id}", get(history))
+        .route("/inApps/v1/subscriptions/{id}", get(statuses))
+        .route("/inApps/v1/lookup/{order}", get(lookup))
+        .route("/inApps/v2/refund/lookup/{id}", get(refunds))
+        .route("/inApps/v1/transactions/consumption/{id}", put(consumption))
+        .route("/inApps/v2/transactions/consumption/{id}", put(consumption))
+        .route("/verifyReceipt", post(receipts::verify))
+        .with_state(Api { fake, environment })
+}
+
+/// Apple's error body; the HTTP status is the code's first three digits.
+pub(super) fn error(code: i64, message: &str) -> Response {
+    let status = StatusCode::from_u16((code / 10_000) as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(json!({"errorCode": code, "errorMessage": message}))).into_response();
+    if code == 4_290_000 {
+        response.headers_mut().insert("retry-after", "1".parse().expect("a header value"));
+    }
+    response
+}
+
+pub(super) async fn fault(api: &Api, route: &str) -> Option<Response> {
+    let fault_error = |status: StatusCode| match status.as_u16() {
+        429 => error(4_290_000, "Rate limit exceeded."),
+        401 => StatusCode::UNAUTHORIZED.into_response(),
+        code if code >= 500 => error(5_000_000, "An unknown error occurred."),
+        _ => error(4_000_000, "Bad request."),
+    };
+    api.fake.faults.apply(route, fault_error).await
+}
+
+/// Checks the request's ES256 bearer token against the API keys the fake issued; returns the
+/// bundle id it was issued for. Apple answers a bad token with a bare 401.
+fn authorize(api: &Api, headers: &HeaderMap) -> Result<String, Response> {
+    let unauthorized = || StatusCode::UNAUTHORIZED.into_response();
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(unauthorized)?;
+    let parts = jwt::split(token).ok_or_else(unauthorized)?;
+    let inner = api.fake.lock();
+    let key = parts.header["kid"].as_str().and_then(|kid| inner.keys.get(kid)).ok_or_else(unauthorized)?;
+    let claims = &parts.claims;
+    let now = jwt::now_secs();
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    // `iat` is optional: Apple's Python library leaves it out.
+    let lifetime_ok = claims["iat"].as_i64().is_none_or(|iat| iat <= now + 60 && exp - iat <= 3600);
+    let valid = parts.header["alg"] == "ES256"
+        && claims["aud"] == "appstoreconnect-v1"
+        && claims["iss"] == key.issuer_id.as_str()
+        && claims["bid"] == key.bundle_id.as_str()
+        && exp > now
+        && exp <= now + 3600 + 60
+        && lifetime_ok
+        && UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &key.public_key)
+            .verify(parts.signing_input.as_bytes(), &parts.signature)
+            .is_ok();
+    if valid {
+        Ok(key.bundle_id.clone())
+    } else {
+        Err(unauthorized())
+    }
+}
+
+/// The transaction `id` (a transaction or original transaction id) of `bundle` in this environment.
+fn find<'a>(api: &Api, inner: &'a Inner, bundle: &str, id: &str) -> Result<&'a Transaction, Response> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(error(4_000_006, "Invalid transaction id."));
+    }
+    inner
+        .transactions
+        .iter()
+        .find(|t| {
+            (t.transaction_id == id || t.original_transaction_id == id)
+                && t.bundle_id == bundle
+                && t.environment == api.environment
+        })
+        .ok_or_else(|| error(4_040_010, "Transaction id not found."))
+}
+
+/// Runs `f` with the checked request's bundle, the fake's state and the transaction `id`.
+async fn with_transaction(
+    api: &Api,
+    route: &str,
+    headers: &HeaderMap,
+    id: &str,
+    f: impl FnOnce(&Inner, &Transaction, &str) -> Response,
+) -> Response {
+    if let Some(response) = fault(api, route).await {
+        return response;
+    }
+    let bundle = match authorize(api, headers) {
+        Ok(bundle) => bundle,
+        Err(response) => return response,
+    };
+    let inner = api.fake.lock();
+    match find(api, &inner, &bundle, id) {
+        Ok(t) => f(&inner, t, &bundle),
+        Err(response) => response,
+    }
+}
+
+fn query_pairs(query: &Option<String>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// The customer's transactions of this app and environment, oldest first.
+fn customer_transactions<'a>(api: &Api, inner: &'a Inner, of: &Transaction) -> Vec<&'a Transaction> {
+    let mut list: Vec<_> = inner
+        .transactions
+        .iter()
+        .filter(|t| t.customer == of.customer && t.bundle_id == of.bundle_id && t.environment == api.environment)
+        .collect();
+    list.sort_by_key(|t| t.purchase_ms);
+    list
+}
+
+/// One page of `list` from the revision cursor (a plain offset here), as Apple pages history.
+fn page(api: &Api, list: Vec<&Transaction>, revision: Option<&str>) -> Result<(Vec<String>, String, bool), Response> {
+    let offset = match revision {
+        None => 0,
+        Some(r) => r.parse::<usize>().map_err(|_| error(4_000_005, "Invalid request revision."))?,
+    };
+    let signed: Vec<String> =
+        list.iter().skip(offset).take(PAGE).map(|t| api.fake.chains.good.sign(&t.claims())).collect();
+    let next = offset + signed.len();
+    Ok((signed, next.to_string(), next < list.len()))
+}
+
+async fn transaction(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let fake = api.fake.clone();
+    with_transaction(&api, "transactions", &headers, &id, |_, t, _| {
+        Json(json!({"signedTransactionInfo": fake.chains.good.sign(&t.claims())})).into_response()
+    })
+    .await
+}
+
+async fn history(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let pairs = query_pairs(&q);
+    with_transaction(&api, "history", &headers, &id, |inner, t, bundle| {
+        let products: Vec<&str> = pairs.iter().filter(|(k, _)| k == "productId").map(|(_, v)| v.as_str()).collect();
+        let revoked = first(&pairs, "revoked").map(|r| r.eq_ignore_ascii_case("true"));
+        let mut list: Vec<_> = customer_transactions(&api, inner, t)
+            .into_iter()
+            .filter(|t| products.is_empty() || products.contains(&t.product_id.as_str()))
+            .filter(|t| revoked.is_none_or(|r| r == t.revocation_ms.is_some()))
+            .collect();
+        if first(&pairs, "sort") == Some("DESCENDING") {
+            list.reverse();
+        }
+        match page(&api, list, first(&pairs, "revision")) {
+            Ok((signed, revision, has_more)) => Json(json!({
+                "revision": revision, "hasMore": has_more, "bundleId": bundle,
+                "appAppleId": inner.apps.get(bundle).and_then(|a| a.app_apple_id),
+                "environment": api.environment.wire(), "signedTransactions": signed,
+            }))
+            .into_response(),
+            Err(response) => response,
+        }
+    })
+    .await
+}
+
+async fn statuses(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let pairs = query_pairs(&q);
+    let wanted: Vec<i64> = pairs.iter().filter(|(k, _)| k == "status").filter_map(|(_, v)| v.parse().ok()).collect();
+    with_transaction(&api, "subscriptions", &headers, &id, |inner, t, bundle| {
+        let mut originals: Vec<&str> = customer_transactions(&api, inner, t)
+            .into_iter()
+            .filter(|t| t.product_type == ProductType::AutoRenewable)
+            .map(|t| t.original_transaction_id.as_str())
+            .collect();
+        originals.dedup();
+        let last_transactions: Vec<Value> = originals
+            .into_iter()
+            .filter_map(|original| {
+                let sub = inner.subscriptions.get(original)?;
+                let latest = &inner.transactions[inner.latest_index(original)?];
+                (wanted.is_empty() || wanted.contains(&i64::from(sub.status))).then(|| {
+                    json!({
+                        "status": sub.status,
+                        "originalTransactionId": original,
+                        "signedTransactionInfo": api.fake.chains.good.sign(&latest.claims()),
+                        "signedRenewalInfo": api.fake.signed_renewal_info(inner, original),
+                    })
+                })
+            })
+            .collect();
+        Json(json!({
+            "environment": api.environment.wire(), "bundleId": bundle,
+            "appAppleId": inner.apps.get(bundle).and_then(|a| a.app_apple_id),
+            "data": [{"subscriptionGroupIdentifier": "21000001", "lastTransactions": last_transactions}],
+        }))
+        .into_response()
+    })
+    .await
+}
+
+/// Look Up Order ID: `status` 0 with the order's transactions, or 1 for an order it does not know.
+async fn lookup(State(api): State<Api>, headers: HeaderMap, Path(order): Path<String>) -> Response {
+    if let Some(response) = fault(&api, "lookup").await {
+        return response;
+    }
+    let bundle = match authorize(&api, &headers) {
+        Ok(bundle) => bundle,
+        Err(response) => return response,
+    };
+    let inner = api.fake.lock();
+    let signed: Vec<String> = inner
+        .transactions
+        .iter()
+        .filter(|t| t.order_id == order && t.bundle_id == bundle && t.environment == api.environment)
+        .map(|t| api.fake.chains.good.sign(&t.claims()))
+        .collect();
+    Json(json!({"status": if signed.is_empty() { 1 } else { 0 }, "signedTransactions": signed})).into_response()
+}
+
+async fn refunds(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let pairs = query_pairs(&q);
+    with_transaction(&api, "refunds", &headers, &id, |inner, t, _| {
+        let refunded: Vec<_> =
+            customer_transactions(&api, inner, t).into_iter().filter(|t| t.revocation_ms.is_some()).collect();
+        match page(&api, refunded, first(&pairs, "revision")) {
+            Ok((signed, revision, has_more)) => {
+                Json(json!({"signedTransactions": signed, "revision": revision, "hasMore": has_more})).into_response()
+            }
+            Err(response) => response,
+        }
+    })
+    .await
+}
+
+/// Send Consumption Information (v1 and v2): only for consumables, answered 202.
+async fn consumption(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let fake = api.fake.clone();
+    let Some(Json(body)) = body else { return error(4_000_000, "Bad request.") };
+    let accepted = with_transaction(&api, "consumption", &headers, &id, |_, t, _| {
+        if t.product_type != ProductType::Consumable {
+            return error(4_000_043, "Invalid request. The transaction is not a consumable in-app purchase.");
+        }
+        if body.get("customerConsented") != Some(&json!(true)) {
+            return error(4_000_034, "Invalid customer consented.");
+        }
+        StatusCode::ACCEPTED.into_response()
+    })
+    .await;
+    if accepted.status() == StatusCode::ACCEPTED {
+        fake.lock().consumption.push((id, body));
+    }
+    accepted
+}

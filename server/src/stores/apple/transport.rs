@@ -1,0 +1,51 @@
+//! The App Store Server API library's HTTP transport, on our shared reqwest client.
+//!
+//! The library fixes the base URL per environment; this transport swaps it for the configured
+//! one, which is how the client reaches a fake (or a proxy) with nothing else changed.
+use std::future::Future;
+
+use app_store_server_library::api_client::transport::{Transport, TransportError};
+
+pub struct HttpTransport {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl HttpTransport {
+    pub fn new(http: reqwest::Client, base_url: &str) -> HttpTransport {
+        HttpTransport { http, base_url: base_url.trim_end_matches('/').to_string() }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+        let path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let (parts, body) = request.into_parts();
+        let sent = self
+            .http
+            .request(parts.method, format!("{}{path}", self.base_url))
+            .headers(parts.headers)
+            .body(body)
+            .send();
+        async move {
+            let response = sent.await.map_err(transport_error)?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(transport_error)?;
+            http::Response::builder()
+                .status(status)
+                .body(body.to_vec())
+                .map_err(|e| TransportError::InvalidResponse(e.to_string()))
+        }
+    }
+}
+
+fn transport_error(err: reqwest::Error) -> TransportError {
+    if err.is_timeout() {
+        TransportError::Timeout
+    } else {
+        TransportError::NetworkError(err.to_string())
+    }
+}
