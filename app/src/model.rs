@@ -78,11 +78,8 @@ pub enum ProductType {
 }
 
 impl ProductType {
-    pub const ALL: [ProductType; 3] = [
-        ProductType::Consumable,
-        ProductType::AutoRenewable,
-        ProductType::ConsumableAutoRenewable,
-    ];
+    pub const ALL: [ProductType; 3] =
+        [ProductType::Consumable, ProductType::AutoRenewable, ProductType::ConsumableAutoRenewable];
 
     pub fn as_str(self) -> &'static str {
         match self {

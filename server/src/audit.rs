@@ -21,14 +21,7 @@ impl Entry {
     }
 
     fn new(actor_user_id: Option<i64>, actor: String, action: &'static str) -> Entry {
-        Entry {
-            actor_user_id,
-            actor,
-            action,
-            target: None,
-            project_id: None,
-            ip: None,
-        }
+        Entry { actor_user_id, actor, action, target: None, project_id: None, ip: None }
     }
 
     pub fn target(mut self, kind: &'static str, id: impl ToString) -> Entry {

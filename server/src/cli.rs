@@ -59,7 +59,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum StoresCommand {
-    /// Serve the store fakes on one port until stopped: ONE store under /onestore.
+    /// Serve the store fakes on one port until stopped: Google Play under /google, the App Store
+    /// under /apple, ONE store under /onestore, each with its control API under <prefix>/fake.
     Serve {
         #[arg(long, default_value_t = 4010)]
         port: u16,
@@ -128,9 +129,7 @@ async fn serve(settings: Settings, seed_demo: bool) -> Result<(), Error> {
     let addr = app.local_addr();
     tracing::info!(%addr, database, "serving");
     println!("IAP console: http://{addr}/");
-    app.run_until_stopped()
-        .await
-        .map_err(|e| Error::Other(format!("server: {e}")))
+    app.run_until_stopped().await.map_err(|e| Error::Other(format!("server: {e}")))
 }
 
 async fn migrate(settings: Settings) -> Result<(), Error> {
@@ -144,10 +143,7 @@ async fn create_admin(settings: Settings, username: &str) -> Result<(), Error> {
     let state = prepare(settings.clone(), leptos_options(&settings)).await?;
     eprintln!("password for {username} (one line on standard input):");
     let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .map_err(|e| Error::Other(format!("reading the password: {e}")))?;
+    std::io::stdin().lock().read_line(&mut password).map_err(|e| Error::Other(format!("reading the password: {e}")))?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
     let (id, created) = users::upsert(&state.db, username, password, Role::Admin, true).await?;
     let action = if created { "user.create" } else { "user.reset_password" };
@@ -178,7 +174,12 @@ async fn serve_fakes(port: u16, onestore_clients: &[String]) -> Result<(), Error
     let base = crate::fakes::serve(fakes.router(), port)
         .await
         .map_err(|e| Error::Other(format!("binding port {port}: {e}")))?;
-    println!("store fakes: ONE store at {base}/onestore (control API: {base}/onestore/fake/...)");
+    println!("store fakes on {base}:");
+    println!("  Google Play  API root {base}/google, token endpoint {base}/google/token");
+    println!("               a service-account key: POST {base}/google/fake/service-accounts");
+    println!("  App Store    {base}/apple/production and {base}/apple/sandbox (verifyReceipt under each)");
+    println!("               an API key: POST {base}/apple/fake/keys; the root to trust: GET {base}/apple/fake/root");
+    println!("  ONE store    {base}/onestore; a client: POST {base}/onestore/fake/clients");
     crate::startup::shutdown_signal().await;
     Ok(())
 }

@@ -87,11 +87,7 @@ impl Settings {
             Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
             None => builder.add_source(config::File::with_name("iap").required(false)),
         };
-        builder = builder.add_source(
-            config::Environment::with_prefix("IAP")
-                .prefix_separator("_")
-                .separator("__"),
-        );
+        builder = builder.add_source(config::Environment::with_prefix("IAP").prefix_separator("_").separator("__"));
         if let Ok(url) = std::env::var("DATABASE_URL") {
             builder = builder.set_override("database_url", url)?;
         }
@@ -135,11 +131,7 @@ mod tests {
 
     #[test]
     fn the_default_database_is_a_sqlite_file_in_the_data_folder() {
-        let settings = Settings::load(&Overrides {
-            database_url: None,
-            ..Overrides::default()
-        })
-        .unwrap();
+        let settings = Settings::load(&Overrides { database_url: None, ..Overrides::default() }).unwrap();
         if std::env::var("DATABASE_URL").is_err() && std::env::var("IAP_DATABASE_URL").is_err() {
             assert_eq!(settings.database_url(), "sqlite://data/iap.db");
         }

@@ -79,12 +79,11 @@ pub async fn seed(db: &Db) -> Result<(), Error> {
         .bind(now)
         .execute(db.pool())
         .await?;
-        let app_id: i64 =
-            sqlx::query_scalar("SELECT id FROM store_apps WHERE store = $1 AND store_app_id = $2")
-                .bind(app.store.code())
-                .bind(PACKAGE)
-                .fetch_one(db.pool())
-                .await?;
+        let app_id: i64 = sqlx::query_scalar("SELECT id FROM store_apps WHERE store = $1 AND store_app_id = $2")
+            .bind(app.store.code())
+            .bind(PACKAGE)
+            .fetch_one(db.pool())
+            .await?;
         for (product_id, name, product_type, status) in app.products {
             sqlx::query(
                 "INSERT INTO products (store_app_id, store_product_id, name, product_type, status, \

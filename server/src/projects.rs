@@ -26,11 +26,7 @@ pub fn validate_name(name: &str) -> Result<String, Error> {
 
 /// Creates a project with fresh random keys, or with the given ones (the demo project's keys are
 /// published in the README so its examples can be pasted).
-pub async fn create(
-    db: &Db,
-    name: &str,
-    keys: Option<(&str, &str)>,
-) -> Result<CreatedProject, Error> {
+pub async fn create(db: &Db, name: &str, keys: Option<(&str, &str)>) -> Result<CreatedProject, Error> {
     let name = validate_name(name)?;
     let (app_key, secret_key) = match keys {
         Some((app_key, secret)) => (app_key.to_string(), secret.to_string()),
@@ -73,9 +69,8 @@ pub async fn list(db: &Db) -> Result<Vec<ProjectSummary>, Error> {
     )
     .fetch_all(db.pool())
     .await?;
-    let stores = sqlx::query("SELECT DISTINCT project_id, store FROM store_apps ORDER BY store")
-        .fetch_all(db.pool())
-        .await?;
+    let stores =
+        sqlx::query("SELECT DISTINCT project_id, store FROM store_apps ORDER BY store").fetch_all(db.pool()).await?;
     rows.into_iter()
         .map(|row| {
             let id: i64 = row.try_get("id")?;

@@ -34,19 +34,10 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tokio::spawn(
-            self.state
-                .db
-                .sessions()
-                .clone()
-                .delete_expired_every(Duration::from_secs(300)),
-        );
-        axum::serve(
-            self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+        tokio::spawn(self.state.db.sessions().clone().delete_expired_every(Duration::from_secs(300)));
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     }
 }
 
@@ -55,12 +46,7 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     let db = Db::connect(&settings.database_url()).await?;
     db.migrate().await?;
     let cipher = Cipher::from_settings(&settings)?;
-    Ok(AppState {
-        leptos_options,
-        db,
-        settings: Arc::new(settings),
-        cipher,
-    })
+    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher })
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.

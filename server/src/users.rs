@@ -25,14 +25,12 @@ pub fn normalize_username(username: &str) -> String {
 }
 
 pub fn validate_username(username: &str) -> Result<(), Error> {
-    let ok = (2..=64).contains(&username.len())
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    let ok =
+        (2..=64).contains(&username.len()) && username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(
-            "a username is 2 to 64 letters, digits or . _ - @".into(),
-        ))
+        Err(Error::Invalid("a username is 2 to 64 letters, digits or . _ - @".into()))
     }
 }
 
@@ -61,10 +59,7 @@ fn from_row(row: sqlx::any::AnyRow) -> Result<ConsoleUser, Error> {
 
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<ConsoleUser>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM console_users WHERE username = $1");
-    let row = sqlx::query(&sql)
-        .bind(normalize_username(username))
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(&sql).bind(normalize_username(username)).fetch_optional(db.pool()).await?;
     row.map(from_row).transpose()
 }
 

@@ -17,12 +17,7 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
 
 /// `_csrf` is checked by the server's CSRF layer before this function runs, as for every POST.
 #[server(endpoint = "login")]
-pub async fn login(
-    _csrf: String,
-    username: String,
-    password: String,
-    next: String,
-) -> Result<LoginResult, AppError> {
+pub async fn login(_csrf: String, username: String, password: String, next: String) -> Result<LoginResult, AppError> {
     let (backend, req) = crate::backend::current()?;
     let result = backend.login(&req, &username, &password).await?;
     if result == LoginResult::SignedIn {
@@ -76,10 +71,9 @@ pub fn LoginPage() -> impl IntoView {
         login.value().get().map(|result| match result {
             Ok(LoginResult::SignedIn) => "Signed in.".to_string(),
             Ok(LoginResult::BadCredentials) => "Wrong username or password.".to_string(),
-            Ok(LoginResult::Throttled { retry_after_secs }) => format!(
-                "Too many failed attempts. Try again in {} minute(s).",
-                retry_after_secs.div_ceil(60)
-            ),
+            Ok(LoginResult::Throttled { retry_after_secs }) => {
+                format!("Too many failed attempts. Try again in {} minute(s).", retry_after_secs.div_ceil(60))
+            }
             Err(err) => err.to_string(),
         })
     };

@@ -43,9 +43,7 @@ fn ProjectList() -> impl IntoView {
     let create = ServerAction::<CreateProject>::new();
     let projects = Resource::new(move || create.version().get(), |_| list_projects());
     let filter = RwSignal::new(String::new());
-    let is_admin = use_context::<SessionInfo>()
-        .and_then(|s| s.user)
-        .is_some_and(|u| u.role.allows(Role::Admin));
+    let is_admin = use_context::<SessionInfo>().and_then(|s| s.user).is_some_and(|u| u.role.allows(Role::Admin));
 
     view! {
         <section class="projects">
@@ -116,12 +114,7 @@ fn NewProject(create: ServerAction<CreateProject>) -> impl IntoView {
 fn ProjectTable(list: Vec<ProjectSummary>, filter: RwSignal<String>) -> impl IntoView {
     let list = StoredValue::new(list);
     let shown = move || {
-        list.with_value(|all| {
-            all.iter()
-                .filter(|p| matches_filter(p, &filter.get()))
-                .cloned()
-                .collect::<Vec<_>>()
-        })
+        list.with_value(|all| all.iter().filter(|p| matches_filter(p, &filter.get())).cloned().collect::<Vec<_>>())
     };
 
     view! {

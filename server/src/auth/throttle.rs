@@ -52,17 +52,11 @@ pub async fn record_failure(db: &Db, keys: &Keys, limits: &LoginSettings) -> Res
     let mut locked = None;
     let mut tx = db.begin_write().await?;
     for key in keys.all() {
-        let limit = if key.starts_with("user:") {
-            limits.max_user_failures
-        } else {
-            limits.max_ip_failures
-        } as i64;
-        let row = sqlx::query(
-            "SELECT failures, window_started_at FROM login_throttle WHERE throttle_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let limit = if key.starts_with("user:") { limits.max_user_failures } else { limits.max_ip_failures } as i64;
+        let row = sqlx::query("SELECT failures, window_started_at FROM login_throttle WHERE throttle_key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
         let (failures, started) = match row {
             Some(row) => {
                 let failures: i32 = row.try_get("failures")?;
@@ -101,9 +95,6 @@ pub async fn record_failure(db: &Db, keys: &Keys, limits: &LoginSettings) -> Res
 /// A successful sign-in clears the username's count (not the address's: one good password
 /// must not reset an attacker's budget for other names).
 pub async fn record_success(db: &Db, keys: &Keys) -> Result<(), Error> {
-    sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1")
-        .bind(&keys.user)
-        .execute(db.pool())
-        .await?;
+    sqlx::query("DELETE FROM login_throttle WHERE throttle_key = $1").bind(&keys.user).execute(db.pool()).await?;
     Ok(())
 }

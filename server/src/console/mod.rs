@@ -62,10 +62,7 @@ fn client_ip(req: &Parts) -> Option<std::net::IpAddr> {
 impl Backend for ConsoleBackend {
     async fn session_info(&self, req: &Parts) -> Result<SessionInfo, AppError> {
         let csrf = auth::csrf_token(session(req)?).await?;
-        let user = self.current_user(req).await?.map(|u| UserInfo {
-            username: u.username,
-            role: u.role,
-        });
+        let user = self.current_user(req).await?.map(|u| UserInfo { username: u.username, role: u.role });
         Ok(SessionInfo { user, csrf })
     }
 
@@ -89,11 +86,8 @@ impl Backend for ConsoleBackend {
             }
             _ => {
                 let locked = throttle::record_failure(db, &keys, &self.state.settings.login).await?;
-                audit::record(
-                    db,
-                    audit::Entry::anonymous(&users::normalize_username(username), "login.failed").ip(ip),
-                )
-                .await?;
+                audit::record(db, audit::Entry::anonymous(&users::normalize_username(username), "login.failed").ip(ip))
+                    .await?;
                 Ok(match locked {
                     Some(retry_after_secs) => LoginResult::Throttled { retry_after_secs },
                     None => LoginResult::BadCredentials,

@@ -8,7 +8,7 @@ mod sessions;
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    any::{AnyPoolOptions, Any},
+    any::{Any, AnyPoolOptions},
     migrate::{MigrateDatabase, Migrator},
     postgres::PgPoolOptions,
     sqlite::{SqliteConnectOptions, SqlitePoolOptions},
@@ -62,10 +62,7 @@ impl Db {
                 let options = SqliteConnectOptions::from_str(&url)?
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(10));
-                let session_pool = SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
-                    .await?;
+                let session_pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
@@ -92,10 +89,7 @@ impl Db {
             Engine::Sqlite => &SQLITE_MIGRATIONS,
             Engine::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| Error::Other(format!("migration failed: {e}")))?;
+        migrator.run(&self.pool).await.map_err(|e| Error::Other(format!("migration failed: {e}")))?;
         self.sessions.migrate().await?;
         Ok(())
     }
@@ -131,18 +125,12 @@ impl Db {
 
 /// Makes the SQLite file's folder and asks sqlx to create the file (`mode=rwc`) unless told otherwise.
 fn prepare_sqlite_file(url: &str) -> Result<String, Error> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:").split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Err(Error::Invalid("the SQLite database must be a file".into()));
     }
     if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Other(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Other(format!("creating {}: {e}", dir.display())))?;
     }
     Ok(if url.contains("mode=") {
         url.to_string()

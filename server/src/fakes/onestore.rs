@@ -79,10 +79,7 @@ impl FakeOneStore {
             .route("/v7/oauth/token", post(token))
             .route("/v7/apps/{package}/purchases/inapp/products/{product}/{token}", get(details))
             .route("/v7/apps/{package}/purchases/inapp/products/{product}/{token}/consume", post(consume))
-            .route(
-                "/v7/apps/{package}/purchases/all/products/{product}/{token}/acknowledge",
-                post(acknowledge),
-            )
+            .route("/v7/apps/{package}/purchases/all/products/{product}/{token}/acknowledge", post(acknowledge))
             .nest("/fake", control::router())
             .with_state(self.clone())
             .merge(self.faults.router("/fake"))
@@ -120,10 +117,7 @@ impl FakeOneStore {
             purchase_id: format!("{}", 17_070_421_461_015_116_000u128 + id as u128),
             purchase_time: crate::now_ms(),
             // The real store sends null in production and "" in the sandbox when no payload was given.
-            developer_payload: new
-                .developer_payload
-                .map(String::from)
-                .or_else(|| new.sandbox.then(String::new)),
+            developer_payload: new.developer_payload.map(String::from).or_else(|| new.sandbox.then(String::new)),
             consumed: false,
             acknowledged: false,
             cancelled: false,
@@ -274,7 +268,9 @@ async fn change_state(
     }
     match with_purchase(store, headers, path, change) {
         Ok(true) => Json(json!({})).into_response(),
-        Ok(false) => error(StatusCode::CONFLICT, "InvalidPurchaseState", "the purchase is not in a state that allows this"),
+        Ok(false) => {
+            error(StatusCode::CONFLICT, "InvalidPurchaseState", "the purchase is not in a state that allows this")
+        }
         Err(response) => response,
     }
 }

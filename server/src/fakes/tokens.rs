@@ -36,10 +36,8 @@ impl AccessTokens {
     /// Whether the request carries exactly `Bearer <a live token>`: both stores refuse a
     /// lower-case scheme or a missing one.
     pub fn authorizes(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let Some(token) =
+            headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
         else {
             return false;
         };

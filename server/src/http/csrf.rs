@@ -27,10 +27,7 @@ pub async fn verify(session: Session, req: Request, next: Next) -> Response {
     if safe || !req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
-    let cross_site = req
-        .headers()
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    let cross_site = req.headers().get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
     if cross_site {
         return refuse(req.uri().path());
     }
@@ -55,10 +52,7 @@ fn refuse(path: &str) -> Response {
     tracing::warn!(path, "CSRF check failed");
     (
         StatusCode::FORBIDDEN,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::HeaderName::from_static(SERVER_FN_ERROR_HEADER), path),
-        ],
+        [(header::CONTENT_TYPE, "application/json"), (header::HeaderName::from_static(SERVER_FN_ERROR_HEADER), path)],
         AppError::Csrf.ser(),
     )
         .into_response()
@@ -66,9 +60,7 @@ fn refuse(path: &str) -> Response {
 
 /// The first value of `name` in a urlencoded form body.
 fn form_field(body: &[u8], name: &str) -> Option<String> {
-    form_urlencoded::parse(body)
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]

@@ -11,9 +11,7 @@ use crate::auth;
 
 /// The API, assets and probes have their own rules; this guards the pages `app` says need a user.
 fn is_console_page(path: &str) -> bool {
-    let elsewhere = ["/api/", "/pkg/", "/healthz", "/readyz", "/favicon"]
-        .iter()
-        .any(|prefix| path.starts_with(prefix));
+    let elsewhere = ["/api/", "/pkg/", "/healthz", "/readyz", "/favicon"].iter().any(|prefix| path.starts_with(prefix));
     !elsewhere && app::requires_sign_in(path)
 }
 
@@ -39,9 +37,7 @@ pub async fn require_sign_in(session: Session, req: Request, next: Next) -> Resp
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()

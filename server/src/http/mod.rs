@@ -31,9 +31,7 @@ pub fn router(state: AppState) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_secure(state.settings.secure_cookies())
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
-            state.settings.session.idle_minutes,
-        )));
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(state.settings.session.idle_minutes)));
 
     let leptos_options = state.leptos_options.clone();
     Router::new()
@@ -49,17 +47,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(guard::require_sign_in))
         .layer(middleware::from_fn(csrf::verify))
         .layer(sessions)
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                // The path only: query strings can carry tokens and must not reach the log.
-                tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            // The path only: query strings can carry tokens and must not reach the log.
+            tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)

@@ -1,6 +1,7 @@
 //! "What does the store say about this purchase?" — one question, one normalised answer,
 //! whichever store it was.
 pub mod apple;
+pub mod client;
 pub mod google;
 pub mod onestore;
 

@@ -118,11 +118,7 @@ impl OneStoreClient {
             linked_transaction_id: None,
             purchase_token: Some(purchase_token.to_string()),
             purchase_time_ms: details.purchase_time,
-            state: if details.purchase_state == 0 {
-                PurchaseState::Purchased
-            } else {
-                PurchaseState::Cancelled
-            },
+            state: if details.purchase_state == 0 { PurchaseState::Purchased } else { PurchaseState::Cancelled },
             consumed: Some(details.consumption_state == 1),
             acknowledged: Some(details.acknowledge_state == 1),
             quantity: details.quantity,
@@ -232,8 +228,8 @@ impl OneStoreClient {
                 other => other,
             });
         }
-        let token: TokenResponse = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Config(format!("unreadable token response: {e}")))?;
+        let token: TokenResponse =
+            serde_json::from_str(&text).map_err(|e| StoreError::Config(format!("unreadable token response: {e}")))?;
         let expires = Instant::now() + Duration::from_secs(token.expires_in);
         *cached = Some((token.access_token.clone(), expires));
         Ok(token.access_token)
@@ -246,10 +242,7 @@ fn classify(status: reqwest::StatusCode, body: &str) -> StoreError {
         return err;
     }
     match serde_json::from_str::<ErrorEnvelope>(body) {
-        Ok(envelope) => StoreError::Rejected {
-            code: envelope.error.code,
-            message: envelope.error.message,
-        },
+        Ok(envelope) => StoreError::Rejected { code: envelope.error.code, message: envelope.error.message },
         Err(_) => StoreError::Rejected {
             code: format!("HTTP{}", status.as_u16()),
             message: "the store answered without an error body".into(),
@@ -263,14 +256,9 @@ mod tests {
 
     #[test]
     fn store_errors_and_outages_are_told_apart() {
-        let rejected = classify(
-            reqwest::StatusCode::NOT_FOUND,
-            r#"{"error":{"code":"NoSuchData","message":"no purchase"}}"#,
-        );
-        assert_eq!(
-            rejected,
-            StoreError::Rejected { code: "NoSuchData".into(), message: "no purchase".into() }
-        );
+        let rejected =
+            classify(reqwest::StatusCode::NOT_FOUND, r#"{"error":{"code":"NoSuchData","message":"no purchase"}}"#);
+        assert_eq!(rejected, StoreError::Rejected { code: "NoSuchData".into(), message: "no purchase".into() });
         assert!(classify(reqwest::StatusCode::BAD_GATEWAY, "<html>").is_retryable());
         assert!(classify(reqwest::StatusCode::TOO_MANY_REQUESTS, "").is_retryable());
         assert!(!classify(reqwest::StatusCode::NOT_FOUND, "<html>404</html>").is_retryable());

@@ -10,10 +10,7 @@ use server::{
         faults::FaultKind,
     },
     stores::{
-        apple::{
-            receipts::ReceiptClient,
-            ApiKey, AppleClient, AppleSettings,
-        },
+        apple::{receipts::ReceiptClient, ApiKey, AppleClient, AppleSettings},
         http_client, EnvironmentPolicy, PurchaseState, StoreError, SubscriptionState,
     },
 };
@@ -51,8 +48,11 @@ async fn store() -> Store {
 }
 
 async fn gem(fake: &FakeApple) -> Created {
-    fake.add_purchase(NewPurchase { app_account_token: Some("7e3fb20b-4cdb-47cc-936d-99d65f608138"), ..NewPurchase::consumable(BUNDLE, "gem_100") })
-        .await
+    fake.add_purchase(NewPurchase {
+        app_account_token: Some("7e3fb20b-4cdb-47cc-936d-99d65f608138"),
+        ..NewPurchase::consumable(BUNDLE, "gem_100")
+    })
+    .await
 }
 
 async fn monthly(fake: &FakeApple) -> Created {
@@ -83,7 +83,10 @@ async fn a_signed_transaction_from_the_device_is_verified_against_the_configured
 async fn production_payloads_need_the_apps_apple_id() {
     let Store { fake, base, client } = store().await;
     let created = fake
-        .add_purchase(NewPurchase { environment: Environment::Production, ..NewPurchase::consumable(BUNDLE, "gem_100") })
+        .add_purchase(NewPurchase {
+            environment: Environment::Production,
+            ..NewPurchase::consumable(BUNDLE, "gem_100")
+        })
         .await;
     let mut without_id = settings(&fake, &base, None);
     without_id.app_apple_id = None;
@@ -141,7 +144,10 @@ async fn a_transaction_is_looked_up_in_production_then_in_the_sandbox() {
     let Store { fake, client, .. } = store().await;
     let sandbox = gem(&fake).await;
     let production = fake
-        .add_purchase(NewPurchase { environment: Environment::Production, ..NewPurchase::consumable(BUNDLE, "gem_500") })
+        .add_purchase(NewPurchase {
+            environment: Environment::Production,
+            ..NewPurchase::consumable(BUNDLE, "gem_500")
+        })
         .await;
 
     let from_sandbox = client.transaction(&sandbox.transaction_id).await.unwrap();
@@ -250,7 +256,8 @@ async fn a_key_for_another_app_or_no_key_at_all_is_a_configuration_error() {
     let Store { fake, base, .. } = store().await;
     let created = gem(&fake).await;
     let other_app_key = fake.issue_key("com.example.other");
-    let wrong_key = AppleClient::new(http_client(Duration::from_secs(2)), &settings(&fake, &base, Some(other_app_key))).unwrap();
+    let wrong_key =
+        AppleClient::new(http_client(Duration::from_secs(2)), &settings(&fake, &base, Some(other_app_key))).unwrap();
     let no_key = AppleClient::new(http_client(Duration::from_secs(2)), &settings(&fake, &base, None)).unwrap();
 
     let refused = wrong_key.transaction(&created.transaction_id).await.unwrap_err();
@@ -277,7 +284,8 @@ async fn outages_rate_limits_timeouts_and_an_unreachable_store_are_retryable() {
     let recovered = client.transaction(id).await;
     let mut nowhere = settings(&fake, "http://127.0.0.1:9", Some(fake.issue_key(BUNDLE)));
     nowhere.production_url = "http://127.0.0.1:9".into();
-    let unreachable = AppleClient::new(http_client(Duration::from_secs(1)), &nowhere).unwrap().transaction(id).await.unwrap_err();
+    let unreachable =
+        AppleClient::new(http_client(Duration::from_secs(1)), &nowhere).unwrap().transaction(id).await.unwrap_err();
 
     assert!(outage.is_retryable(), "{outage:?}");
     assert!(rate_limited.is_retryable(), "{rate_limited:?}");

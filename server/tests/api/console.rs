@@ -11,9 +11,7 @@ async fn server_functions_refuse_an_anonymous_caller() {
     let csrf = app.csrf().await;
 
     let list = app.get_fn::<Vec<ProjectSummary>>("/api/projects").await;
-    let create = app
-        .post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", &csrf), ("name", "Sneaky")])
-        .await;
+    let create = app.post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", &csrf), ("name", "Sneaky")]).await;
 
     assert_eq!(list, Err(AppError::Unauthenticated));
     assert_eq!(create, Err(AppError::Unauthenticated));
@@ -27,9 +25,8 @@ async fn a_viewer_reads_projects_but_cannot_create_one() {
     let csrf = viewer.csrf().await;
 
     let list = viewer.get_fn::<Vec<ProjectSummary>>("/api/projects").await.unwrap();
-    let create = viewer
-        .post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", &csrf), ("name", "Viewer's")])
-        .await;
+    let create =
+        viewer.post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", &csrf), ("name", "Viewer's")]).await;
 
     assert_eq!(list.len(), 1);
     assert_eq!(create, Err(AppError::Forbidden));
@@ -42,10 +39,8 @@ async fn an_admin_creates_a_project_and_sees_its_secret_once() {
     app.login_as_demo_admin().await;
     let csrf = app.csrf().await;
 
-    let keys: NewProjectKeys = app
-        .post_fn("/api/projects/create", &[("_csrf", &csrf), ("name", "  Space Game ")])
-        .await
-        .unwrap();
+    let keys: NewProjectKeys =
+        app.post_fn("/api/projects/create", &[("_csrf", &csrf), ("name", "  Space Game ")]).await.unwrap();
     let list: Vec<ProjectSummary> = app.get_fn("/api/projects").await.unwrap();
 
     assert_eq!(keys.name, "Space Game");
@@ -66,12 +61,8 @@ async fn a_post_without_the_right_csrf_token_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
     app.login_as_demo_admin().await;
 
-    let missing = app
-        .post_fn::<NewProjectKeys>("/api/projects/create", &[("name", "No token")])
-        .await;
-    let wrong = app
-        .post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", "forged"), ("name", "Forged")])
-        .await;
+    let missing = app.post_fn::<NewProjectKeys>("/api/projects/create", &[("name", "No token")]).await;
+    let wrong = app.post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", "forged"), ("name", "Forged")]).await;
 
     assert_eq!(missing, Err(AppError::Csrf));
     assert_eq!(wrong, Err(AppError::Csrf));

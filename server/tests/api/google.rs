@@ -341,8 +341,17 @@ async fn every_change_reaches_the_push_endpoint_as_a_pub_sub_rtdn() {
         assert_eq!(push.notification.package_name, PACKAGE);
         kinds.push(push.notification.kind);
     }
-    assert!(matches!(&kinds[0], NotificationKind::Subscription { notification_type: SubscriptionNotification::Purchased, purchase_token, .. } if *purchase_token == subscription.purchase_token));
-    assert!(matches!(&kinds[1], NotificationKind::Subscription { notification_type: SubscriptionNotification::Renewed, .. }));
-    assert!(matches!(&kinds[2], NotificationKind::OneTimeProduct { notification_type: 1, sku, .. } if sku == "gem_100"));
-    assert!(matches!(&kinds[3], NotificationKind::VoidedPurchase { order_id, product_type: 2, .. } if *order_id == product.order_id));
+    assert!(
+        matches!(&kinds[0], NotificationKind::Subscription { notification_type: SubscriptionNotification::Purchased, purchase_token, .. } if *purchase_token == subscription.purchase_token)
+    );
+    assert!(matches!(
+        &kinds[1],
+        NotificationKind::Subscription { notification_type: SubscriptionNotification::Renewed, .. }
+    ));
+    assert!(
+        matches!(&kinds[2], NotificationKind::OneTimeProduct { notification_type: 1, sku, .. } if sku == "gem_100")
+    );
+    assert!(
+        matches!(&kinds[3], NotificationKind::VoidedPurchase { order_id, product_type: 2, .. } if *order_id == product.order_id)
+    );
 }

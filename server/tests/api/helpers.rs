@@ -65,30 +65,18 @@ pub async fn spawn_app() -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(&settings.log);
     }
-    let leptos_options = LeptosOptions::builder()
-        .output_name("iap")
-        .site_addr(settings.site_addr)
-        .build();
+    let leptos_options = LeptosOptions::builder().output_name("iap").site_addr(settings.site_addr).build();
     let app = Application::build(settings, leptos_options).await.expect("app starts");
     let base = format!("http://{}", app.local_addr());
     let db = app.state().db.clone();
     server::demo::seed(&db).await.expect("demo seed");
     tokio::spawn(app.run_until_stopped());
-    TestApp {
-        base,
-        client: new_client(),
-        db,
-        _data_dir: data_dir,
-    }
+    TestApp { base, client: new_client(), db, _data_dir: data_dir }
 }
 
 /// A browser stand-in: keeps cookies, does not follow redirects (tests look at them).
 pub fn new_client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 impl TestApp {
@@ -102,18 +90,12 @@ impl TestApp {
     }
 
     /// Calls a POST server function with a form, as the hydrated console does.
-    pub async fn post_fn<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> Result<T, app::AppError> {
+    pub async fn post_fn<T: DeserializeOwned>(&self, path: &str, form: &[(&str, &str)]) -> Result<T, app::AppError> {
         decode(self.post_form(path, form).await).await
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         self.client
             .post(self.url(path))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -131,12 +113,9 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> app::model::LoginResult {
         let csrf = self.csrf().await;
-        self.post_fn(
-            "/api/login",
-            &[("_csrf", &csrf), ("username", username), ("password", password), ("next", "")],
-        )
-        .await
-        .unwrap()
+        self.post_fn("/api/login", &[("_csrf", &csrf), ("username", username), ("password", password), ("next", "")])
+            .await
+            .unwrap()
     }
 
     pub async fn login_as_demo_admin(&self) {
@@ -147,19 +126,14 @@ impl TestApp {
     /// A console user with the given role, and a client signed in as that user.
     pub async fn signed_in_as(&self, role: app::model::Role) -> TestApp {
         let username = format!("{}-user", role.as_str().to_lowercase());
-        server::users::upsert(&self.db, &username, "a long enough password".into(), role, true)
-            .await
-            .unwrap();
+        server::users::upsert(&self.db, &username, "a long enough password".into(), role, true).await.unwrap();
         let other = TestApp {
             base: self.base.clone(),
             client: new_client(),
             db: self.db.clone(),
             _data_dir: TempDir(std::env::temp_dir().join(unique_name())),
         };
-        assert_eq!(
-            other.login(&username, "a long enough password").await,
-            app::model::LoginResult::SignedIn
-        );
+        assert_eq!(other.login(&username, "a long enough password").await, app::model::LoginResult::SignedIn);
         other
     }
 

@@ -9,3 +9,4 @@ mod helpers;
 mod login;
 mod migrations;
 mod onestore;
+mod stores;

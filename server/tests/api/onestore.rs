@@ -180,10 +180,7 @@ async fn server_errors_timeouts_and_an_unreachable_store_are_retryable() {
     let unavailable = client.purchase("gem_100", &token).await.unwrap_err();
     let timed_out = client.purchase("gem_100", &token).await.unwrap_err();
     let recovered = client.purchase("gem_100", &token).await;
-    let nowhere = client_of("http://127.0.0.1:9", "x", Market::Korea, 1)
-        .purchase("gem_100", &token)
-    .await
-    .unwrap_err();
+    let nowhere = client_of("http://127.0.0.1:9", "x", Market::Korea, 1).purchase("gem_100", &token).await.unwrap_err();
 
     assert!(unavailable.is_retryable(), "{unavailable:?}");
     assert!(timed_out.is_retryable(), "{timed_out:?}");
@@ -207,23 +204,20 @@ async fn the_fake_is_driven_over_http_under_its_prefix_as_a_standalone_user_woul
     let fakes = server::fakes::Fakes::new();
     let base = fakes::serve(fakes.router(), 0).await.unwrap();
     let control = reqwest::Client::new();
-    let post = |path: &str, body: serde_json::Value| {
-        control.post(format!("{base}/onestore/fake{path}")).json(&body).send()
-    };
+    let post =
+        |path: &str, body: serde_json::Value| control.post(format!("{base}/onestore/fake{path}")).json(&body).send();
     post("/clients", serde_json::json!({"clientId": PACKAGE, "clientSecret": "s3cret"}))
         .await
         .unwrap()
         .error_for_status()
         .unwrap();
-    let created: serde_json::Value = post(
-        "/purchases",
-        serde_json::json!({"market": "MKT_GLB", "packageName": PACKAGE, "productId": "gem_100"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let created: serde_json::Value =
+        post("/purchases", serde_json::json!({"market": "MKT_GLB", "packageName": PACKAGE, "productId": "gem_100"}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     let token = created["purchaseToken"].as_str().unwrap().to_string();
     let client = client_of(&format!("{base}/onestore"), "s3cret", Market::Global, 2);
 

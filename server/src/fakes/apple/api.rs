@@ -166,7 +166,12 @@ async fn transaction(State(api): State<Api>, headers: HeaderMap, Path(id): Path<
     .await
 }
 
-async fn history(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn history(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let pairs = query_pairs(&q);
     with_transaction(&api, "history", &headers, &id, |inner, t, bundle| {
         let products: Vec<&str> = pairs.iter().filter(|(k, _)| k == "productId").map(|(_, v)| v.as_str()).collect();
@@ -192,7 +197,12 @@ async fn history(State(api): State<Api>, headers: HeaderMap, Path(id): Path<Stri
     .await
 }
 
-async fn statuses(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn statuses(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let pairs = query_pairs(&q);
     let wanted: Vec<i64> = pairs.iter().filter(|(k, _)| k == "status").filter_map(|(_, v)| v.parse().ok()).collect();
     with_transaction(&api, "subscriptions", &headers, &id, |inner, t, bundle| {
@@ -246,7 +256,12 @@ async fn lookup(State(api): State<Api>, headers: HeaderMap, Path(order): Path<St
     Json(json!({"status": if signed.is_empty() { 1 } else { 0 }, "signedTransactions": signed})).into_response()
 }
 
-async fn refunds(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn refunds(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let pairs = query_pairs(&q);
     with_transaction(&api, "refunds", &headers, &id, |inner, t, _| {
         let refunded: Vec<_> =

@@ -206,7 +206,9 @@ pub enum Change {
     /// Auto-renew turned off; access lasts until the period ends.
     Cancel,
     /// Renewal failed: billing retry, with a grace period when `grace` is set.
-    BillingRetry { grace: bool },
+    BillingRetry {
+        grace: bool,
+    },
     Expire,
     Refund,
 }
@@ -315,7 +317,11 @@ impl FakeApple {
             let receipt_id = format!("{}", inner.receipts.len() + 1);
             inner.receipts.insert(
                 receipt_id.clone(),
-                Receipt { environment: new.environment, bundle_id: new.bundle_id.into(), customer: new.customer.into() },
+                Receipt {
+                    environment: new.environment,
+                    bundle_id: new.bundle_id.into(),
+                    customer: new.customer.into(),
+                },
             );
             let created = Created {
                 transaction_id: id.clone(),
@@ -327,7 +333,8 @@ impl FakeApple {
             inner.transactions.push(transaction);
             (created, subscription)
         };
-        let (kind, subtype) = if subscription { ("SUBSCRIBED", Some("INITIAL_BUY")) } else { ("ONE_TIME_CHARGE", None) };
+        let (kind, subtype) =
+            if subscription { ("SUBSCRIBED", Some("INITIAL_BUY")) } else { ("ONE_TIME_CHARGE", None) };
         self.notify(&created.transaction_id, kind, subtype).await;
         created
     }

@@ -39,7 +39,9 @@ pub(super) async fn verify(State(api): State<Api>, body: axum::body::Bytes) -> R
     let transactions: Vec<&Transaction> = inner
         .transactions
         .iter()
-        .filter(|t| t.customer == receipt.customer && t.bundle_id == receipt.bundle_id && t.environment == receipt.environment)
+        .filter(|t| {
+            t.customer == receipt.customer && t.bundle_id == receipt.bundle_id && t.environment == receipt.environment
+        })
         .collect();
     let has_subscriptions = transactions.iter().any(|t| t.product_type == ProductType::AutoRenewable);
     let password = request.get("password").and_then(Value::as_str);
@@ -62,7 +64,8 @@ pub(super) async fn verify(State(api): State<Api>, body: axum::body::Bytes) -> R
     });
     // Subscription details come back only when the shared secret was sent.
     if has_subscriptions && password.is_some() {
-        let subscriptions: Vec<_> = transactions.iter().filter(|t| t.product_type == ProductType::AutoRenewable).collect();
+        let subscriptions: Vec<_> =
+            transactions.iter().filter(|t| t.product_type == ProductType::AutoRenewable).collect();
         answer["latest_receipt_info"] = subscriptions.iter().map(|t| in_app(t)).collect();
         let mut originals: Vec<&str> = subscriptions.iter().map(|t| t.original_transaction_id.as_str()).collect();
         originals.dedup();

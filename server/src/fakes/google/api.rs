@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    current_order_id, error, fault_error, key_pair, FakeGoogle, Kind, Purchase, SubscriptionState,
-    GOOGLE_TOKEN_URI, KEY_ID, QUERYABLE_AFTER_EXPIRY_MS, SCOPE,
+    current_order_id, error, fault_error, key_pair, FakeGoogle, Kind, Purchase, SubscriptionState, GOOGLE_TOKEN_URI,
+    KEY_ID, QUERYABLE_AFTER_EXPIRY_MS, SCOPE,
 };
 use crate::fakes::jwt;
 
@@ -26,18 +26,12 @@ const APP: &str = "/androidpublisher/v3/applications/{package}";
 pub(super) fn router() -> Router<FakeGoogle> {
     Router::new()
         .route("/token", post(token))
-        .route(
-            &format!("{APP}/purchases/products/{{product}}/tokens/{{token}}"),
-            get(product).post(product_action),
-        )
+        .route(&format!("{APP}/purchases/products/{{product}}/tokens/{{token}}"), get(product).post(product_action))
         .route(
             &format!("{APP}/purchases/subscriptionsv2/tokens/{{token}}"),
             get(subscription).post(subscription_action),
         )
-        .route(
-            &format!("{APP}/purchases/subscriptions/{{product}}/tokens/{{token}}"),
-            post(subscription_acknowledge),
-        )
+        .route(&format!("{APP}/purchases/subscriptions/{{product}}/tokens/{{token}}"), post(subscription_acknowledge))
         .route(&format!("{APP}/purchases/voidedpurchases"), get(voided))
         .route(&format!("{APP}/orders/{{order}}"), post(refund_order))
 }
@@ -215,9 +209,7 @@ async fn product_action(
 }
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 async fn subscription(
@@ -272,7 +264,8 @@ async fn subscription(
             body["linkedPurchaseToken"] = json!(linked);
         }
         if sub.state == SubscriptionState::Canceled {
-            body["canceledStateContext"] = json!({"userInitiatedCancellation": {"cancelTime": rfc3339(crate::now_ms())}});
+            body["canceledStateContext"] =
+                json!({"userInitiatedCancellation": {"cancelTime": rfc3339(crate::now_ms())}});
         }
         Ok(body)
     }))

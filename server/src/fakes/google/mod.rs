@@ -184,7 +184,9 @@ pub enum Change {
     Pause,
     Recover,
     /// Expired `days_ago` days ago; past 60 days the token is no longer queryable (410).
-    Expire { days_ago: u32 },
+    Expire {
+        days_ago: u32,
+    },
     Revoke,
 }
 
@@ -201,10 +203,7 @@ impl FakeGoogle {
     }
 
     pub fn router(&self) -> Router {
-        api::router()
-            .nest("/fake", control::router())
-            .with_state(self.clone())
-            .merge(self.faults.router("/fake"))
+        api::router().nest("/fake", control::router()).with_state(self.clone()).merge(self.faults.router("/fake"))
     }
 
     pub fn faults(&self) -> &Faults {
@@ -409,7 +408,10 @@ impl FakeGoogle {
         };
         let mut developer_notification = json!({
             "version": "1.0", "packageName": package, "eventTimeMillis": crate::now_ms().to_string()});
-        developer_notification.as_object_mut().expect("an object").extend(notification.as_object().cloned().unwrap_or_default());
+        developer_notification
+            .as_object_mut()
+            .expect("an object")
+            .extend(notification.as_object().cloned().unwrap_or_default());
         let publish_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let envelope = json!({
             "message": {
@@ -432,8 +434,10 @@ impl Inner {
     /// characters that need care in a URL path.
     fn new_ids(&mut self) -> (String, String) {
         self.next_id += 1;
-        let token = format!("fake.{}-{}_{}", crate::crypto::random_token(24), self.next_id, crate::crypto::random_token(8));
-        let order = format!("GPA.3312-{:04}-{:04}-{:05}", self.next_id % 10_000, (self.next_id * 7) % 10_000, self.next_id);
+        let token =
+            format!("fake.{}-{}_{}", crate::crypto::random_token(24), self.next_id, crate::crypto::random_token(8));
+        let order =
+            format!("GPA.3312-{:04}-{:04}-{:05}", self.next_id % 10_000, (self.next_id * 7) % 10_000, self.next_id);
         (token, order)
     }
 

@@ -16,15 +16,10 @@ use app_store_server_library::{
     },
     chain_verifier::{ChainVerificationFailureReason, ChainVerifierError},
     models::{
-        app_store_environment::Environment,
-        auto_renew_status::AutoRenewStatus,
-        consumption_request::ConsumptionRequest,
-        jws_renewal_info_decoded_payload::JWSRenewalInfoDecodedPayload,
-        jws_transaction_decoded_payload::JWSTransactionDecodedPayload,
-        offer_type::OfferType,
-        order_lookup_status::OrderLookupStatus,
-        product_type::ProductType,
-        status::Status,
+        app_store_environment::Environment, auto_renew_status::AutoRenewStatus,
+        consumption_request::ConsumptionRequest, jws_renewal_info_decoded_payload::JWSRenewalInfoDecodedPayload,
+        jws_transaction_decoded_payload::JWSTransactionDecodedPayload, offer_type::OfferType,
+        order_lookup_status::OrderLookupStatus, product_type::ProductType, status::Status,
         transaction_history_request::TransactionHistoryRequest,
     },
     signed_data_verifier::{SignedDataVerifier, SignedDataVerifierError},
@@ -224,7 +219,11 @@ impl AppleClient {
     }
 
     /// One page of Get Refund History v2 for the customer who owns `transaction_id`.
-    pub async fn refund_history(&self, transaction_id: &str, revision: Option<&str>) -> Result<HistoryPage, StoreError> {
+    pub async fn refund_history(
+        &self,
+        transaction_id: &str,
+        revision: Option<&str>,
+    ) -> Result<HistoryPage, StoreError> {
         self.first_environment(|side| async move {
             let response = api(side)?.get_refund_history(transaction_id, revision.unwrap_or("")).await?;
             Ok((response.signed_transactions, response.revision, response.has_more))
@@ -332,8 +331,9 @@ impl AppleClient {
     fn side_of(&self, jws: &str) -> Result<&Side, StoreError> {
         let malformed = || StoreError::Rejected { code: "MALFORMED_JWS".into(), message: "not a compact JWS".into() };
         let payload = jws.split('.').nth(1).ok_or_else(malformed)?;
-        let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload.trim_end_matches('='))
-            .map_err(|_| malformed())?;
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload.trim_end_matches('='))
+                .map_err(|_| malformed())?;
         let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
         let environment = claims
             .get("environment")
@@ -496,4 +496,41 @@ fn with_status(
         });
     }
     purchase
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+
+    use super::*;
+
+    #[test]
+    fn random_bytes_and_mangled_tokens_never_panic_the_verifier() {
+        let client =
+            AppleClient::new(reqwest::Client::new(), &AppleSettings::new("com.example", Some(1), None)).unwrap();
+        let piece = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let fragments = [
+            ".".to_string(),
+            piece(r#"{"alg":"ES256","x5c":["YQ","YQ","YQ"]}"#),
+            piece(r#"{"alg":"ES256","x5c":["MIIB","%%","YQ=="]}"#),
+            piece(r#"{"alg":"none"}"#),
+            piece(r#"{"environment":"Production","bundleId":"com.example"}"#),
+            piece(r#"{"data":{"environment":"Sandbox"}}"#),
+            "eyJ".to_string(),
+            "=".to_string(),
+            "\u{fffd}".to_string(),
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            let mut token = String::new();
+            for _ in 0..(seed % 8) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                token.push_str(&fragments[(seed % fragments.len() as u64) as usize]);
+            }
+            assert!(client.verify_signed_transaction(&token).is_err());
+            assert!(client.verify_notification(&token).is_err());
+        }
+    }
 }

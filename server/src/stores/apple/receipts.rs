@@ -71,7 +71,12 @@ struct PendingRenewal {
 }
 
 impl ReceiptClient {
-    pub fn new(http: reqwest::Client, production_url: &str, sandbox_url: &str, shared_secret: Option<String>) -> ReceiptClient {
+    pub fn new(
+        http: reqwest::Client,
+        production_url: &str,
+        sandbox_url: &str,
+        shared_secret: Option<String>,
+    ) -> ReceiptClient {
         ReceiptClient {
             http,
             production_url: production_url.to_string(),
@@ -83,7 +88,9 @@ impl ReceiptClient {
     pub async fn verify(&self, receipt_data: &str) -> Result<VerifiedReceipt, StoreError> {
         match self.post(&self.production_url, receipt_data).await {
             // A sandbox receipt sent to production: the same body goes to the sandbox.
-            Err(StoreError::Rejected { code, .. }) if code == "21007" => self.post(&self.sandbox_url, receipt_data).await,
+            Err(StoreError::Rejected { code, .. }) if code == "21007" => {
+                self.post(&self.sandbox_url, receipt_data).await
+            }
             other => other,
         }
     }
@@ -123,8 +130,8 @@ fn status_error(status: i64, retryable: bool) -> Option<StoreError> {
 }
 
 fn parse(text: &str) -> Result<VerifiedReceipt, StoreError> {
-    let answer: Answer = serde_json::from_str(text)
-        .map_err(|e| StoreError::Config(format!("unreadable verifyReceipt answer: {e}")))?;
+    let answer: Answer =
+        serde_json::from_str(text).map_err(|e| StoreError::Config(format!("unreadable verifyReceipt answer: {e}")))?;
     if let Some(err) = status_error(answer.status, answer.is_retryable) {
         return Err(err);
     }

@@ -160,12 +160,7 @@ impl GoogleClient {
     }
 
     fn product_path(&self, product_id: &str, token: &str, verb: &str) -> String {
-        format!(
-            "{}/products/{}/tokens/{}{verb}",
-            self.purchases_path(),
-            path_segment(product_id),
-            path_segment(token)
-        )
+        format!("{}/products/{}/tokens/{}{verb}", self.purchases_path(), path_segment(product_id), path_segment(token))
     }
 
     /// One API call with the cached access token. A 401 means Google stopped accepting the
@@ -175,10 +170,8 @@ impl GoogleClient {
         loop {
             let auth = self.auth.read().await.clone();
             let token = auth.token(&[SCOPE]).await.map_err(token_error)?;
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.api_root))
-                .bearer_auth(token.as_str());
+            let mut request =
+                self.http.request(method.clone(), format!("{}{path}", self.api_root)).bearer_auth(token.as_str());
             if let Some(body) = &body {
                 request = request.json(body);
             } else if method == Method::POST {

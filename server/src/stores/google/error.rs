@@ -33,9 +33,7 @@ pub fn classify(status: reqwest::StatusCode, body: &str) -> StoreError {
     let (code, message) = match serde_json::from_str::<Envelope>(body) {
         Ok(envelope) => {
             let reason = envelope.error.errors.into_iter().find_map(|d| d.reason);
-            let code = reason
-                .or(envelope.error.status)
-                .unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
+            let code = reason.or(envelope.error.status).unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
             (code, envelope.error.message)
         }
         Err(_) => (format!("HTTP{}", status.as_u16()), "the store answered without an error body".into()),
@@ -77,8 +75,12 @@ mod tests {
         let missing = r#"{"error":{"code":404,"message":"The purchase token was not found.",
             "errors":[{"domain":"global","reason":"purchaseTokenNotFound"}]}}"#;
 
-        assert!(matches!(classify(StatusCode::GONE, gone), StoreError::Rejected { code, .. } if code == "purchaseTokenNoLongerValid"));
-        assert!(matches!(classify(StatusCode::NOT_FOUND, missing), StoreError::Rejected { code, .. } if code == "purchaseTokenNotFound"));
+        assert!(
+            matches!(classify(StatusCode::GONE, gone), StoreError::Rejected { code, .. } if code == "purchaseTokenNoLongerValid")
+        );
+        assert!(
+            matches!(classify(StatusCode::NOT_FOUND, missing), StoreError::Rejected { code, .. } if code == "purchaseTokenNotFound")
+        );
     }
 
     #[test]
@@ -89,7 +91,11 @@ mod tests {
         assert!(matches!(classify(StatusCode::FORBIDDEN, "{}"), StoreError::Config(_)));
         assert!(classify(StatusCode::TOO_MANY_REQUESTS, "").is_retryable());
         assert!(classify(StatusCode::SERVICE_UNAVAILABLE, "<html>").is_retryable());
-        assert!(classify(StatusCode::CONFLICT, r#"{"error":{"errors":[{"reason":"concurrentUpdate"}]}}"#).is_retryable());
-        assert!(matches!(classify(StatusCode::BAD_REQUEST, "not json"), StoreError::Rejected { code, .. } if code == "HTTP400"));
+        assert!(
+            classify(StatusCode::CONFLICT, r#"{"error":{"errors":[{"reason":"concurrentUpdate"}]}}"#).is_retryable()
+        );
+        assert!(
+            matches!(classify(StatusCode::BAD_REQUEST, "not json"), StoreError::Rejected { code, .. } if code == "HTTP400")
+        );
     }
 }

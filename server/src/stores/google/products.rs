@@ -122,8 +122,13 @@ mod tests {
 
     #[test]
     fn unreadable_answers_are_configuration_errors() {
-        for raw in [json!([]), json!({"purchaseState": 0}), json!({"purchaseTimeMillis": "x", "purchaseState": 0}),
-                    json!({"purchaseTimeMillis": "1", "purchaseState": 7}), json!({"purchaseTimeMillis": 1})] {
+        for raw in [
+            json!([]),
+            json!({"purchaseState": 0}),
+            json!({"purchaseTimeMillis": "x", "purchaseState": 0}),
+            json!({"purchaseTimeMillis": "1", "purchaseState": 7}),
+            json!({"purchaseTimeMillis": 1}),
+        ] {
             assert!(matches!(from_product_purchase("g", "t", raw), Err(StoreError::Config(_))));
         }
     }

@@ -260,16 +260,29 @@ mod tests {
             br#"{"packageName":"p","eventTimeMillis":"2","voidedPurchaseNotification":{"purchaseToken":"t","orderId":"GPA.1","productType":2,"refundType":1}}"#,
         )
         .unwrap();
-        let test = parse_notification(br#"{"packageName":"p","eventTimeMillis":"3","testNotification":{"version":"1.0"}}"#).unwrap();
-        let other = parse_notification(br#"{"packageName":"p","eventTimeMillis":"4","pendingRefundReviewNotification":{}}"#).unwrap();
+        let test =
+            parse_notification(br#"{"packageName":"p","eventTimeMillis":"3","testNotification":{"version":"1.0"}}"#)
+                .unwrap();
+        let other =
+            parse_notification(br#"{"packageName":"p","eventTimeMillis":"4","pendingRefundReviewNotification":{}}"#)
+                .unwrap();
 
         assert_eq!(
             one_time.kind,
-            NotificationKind::OneTimeProduct { notification_type: 2, purchase_token: "t".into(), sku: "gem_100".into() }
+            NotificationKind::OneTimeProduct {
+                notification_type: 2,
+                purchase_token: "t".into(),
+                sku: "gem_100".into()
+            }
         );
         assert_eq!(
             voided.kind,
-            NotificationKind::VoidedPurchase { purchase_token: "t".into(), order_id: "GPA.1".into(), product_type: 2, refund_type: 1 }
+            NotificationKind::VoidedPurchase {
+                purchase_token: "t".into(),
+                order_id: "GPA.1".into(),
+                product_type: 2,
+                refund_type: 1
+            }
         );
         assert_eq!(test.kind, NotificationKind::Test);
         assert_eq!(other.kind, NotificationKind::Other("pendingRefundReviewNotification".into()));
@@ -280,7 +293,10 @@ mod tests {
         assert!(matches!(parse_push(b"not json"), Err(RtdnError::Envelope(_))));
         assert!(matches!(parse_push(br#"{"message":{"data":"***","messageId":"1"}}"#), Err(RtdnError::Base64)));
         assert!(matches!(parse_push(&push(r#"{"packageName":"p"}"#)), Err(RtdnError::Notification(_))));
-        assert!(matches!(parse_push(&push(r#"{"packageName":"p","eventTimeMillis":"1"}"#)), Err(RtdnError::Notification(_))));
+        assert!(matches!(
+            parse_push(&push(r#"{"packageName":"p","eventTimeMillis":"1"}"#)),
+            Err(RtdnError::Notification(_))
+        ));
     }
 
     #[test]

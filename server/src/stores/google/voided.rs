@@ -49,8 +49,8 @@ struct Entry {
 }
 
 pub fn parse_page(body: &str) -> Result<VoidedPage, StoreError> {
-    let response: ListResponse = serde_json::from_str(body)
-        .map_err(|e| StoreError::Config(format!("unreadable voided purchases page: {e}")))?;
+    let response: ListResponse =
+        serde_json::from_str(body).map_err(|e| StoreError::Config(format!("unreadable voided purchases page: {e}")))?;
     let purchases = response
         .voided_purchases
         .into_iter()
@@ -71,10 +71,7 @@ pub fn parse_page(body: &str) -> Result<VoidedPage, StoreError> {
         .collect::<Result<_, StoreError>>()?;
     Ok(VoidedPage {
         purchases,
-        next_page_token: response
-            .token_pagination
-            .and_then(|p| p.next_page_token)
-            .filter(|t| !t.is_empty()),
+        next_page_token: response.token_pagination.and_then(|p| p.next_page_token).filter(|t| !t.is_empty()),
     })
 }
 

@@ -1,0 +1,233 @@
+//! One interface over every store: a client built from a store app's record, asked one question
+//! about what the app presented, answering with one normalised [`StorePurchase`].
+use app::model::Store;
+use serde::Deserialize;
+
+use super::{
+    apple::{self, receipts::ReceiptClient, AppleClient, AppleSettings},
+    google::client::{self as google, GoogleClient},
+    onestore::{self, Market, OneStoreClient},
+    EnvironmentPolicy, StoreError, StorePurchase,
+};
+
+/// What the app presents as proof of a purchase, in each store's own terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// Google: the purchase token, and whether the product is a subscription (the two are read
+    /// through different APIs).
+    Google {
+        product_id: String,
+        purchase_token: String,
+        subscription: bool,
+    },
+    /// StoreKit 2: the transaction id, looked up with the App Store Server API.
+    AppleTransactionId(String),
+    /// StoreKit 2: the signed transaction (JWS) the device received, verified locally.
+    AppleSignedTransaction(String),
+    /// StoreKit 1: the base64 app receipt for `verifyReceipt`, and which transaction in it
+    /// (by transaction id or product id; the newest when neither matches).
+    AppleReceipt {
+        receipt_data: String,
+        transaction_id: Option<String>,
+        product_id: Option<String>,
+    },
+    OneStore {
+        product_id: String,
+        purchase_token: String,
+    },
+}
+
+impl Proof {
+    pub fn store(&self) -> Store {
+        match self {
+            Proof::Google { .. } => Store::Google,
+            Proof::AppleTransactionId(_) | Proof::AppleSignedTransaction(_) | Proof::AppleReceipt { .. } => {
+                Store::Apple
+            }
+            Proof::OneStore { .. } => Store::OneStore,
+        }
+    }
+}
+
+/// A store app as it is recorded: its store, its package name or bundle id, its non-secret
+/// `settings` and its decrypted `credentials` (both JSON, camelCase keys).
+pub struct StoreApp<'a> {
+    pub store: Store,
+    pub store_app_id: &'a str,
+    pub settings: &'a serde_json::Value,
+    pub credentials: &'a serde_json::Value,
+    pub environments: EnvironmentPolicy,
+}
+
+pub enum StoreClient {
+    Google(GoogleClient),
+    Apple { client: AppleClient, receipts: Option<ReceiptClient> },
+    OneStore { production: OneStoreClient, sandbox: OneStoreClient },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GoogleConfig {
+    api_root: Option<String>,
+    service_account_json: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppleConfig {
+    app_apple_id: Option<i64>,
+    issuer_id: Option<String>,
+    key_id: Option<String>,
+    private_key: Option<String>,
+    shared_secret: Option<String>,
+    production_url: Option<String>,
+    sandbox_url: Option<String>,
+    verify_receipt_production_url: Option<String>,
+    verify_receipt_sandbox_url: Option<String>,
+    /// Base64 DER roots; Apple Root CA G3 when absent.
+    root_certificates: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OneStoreConfig {
+    client_secret: String,
+    market_code: Option<Market>,
+    production_url: Option<String>,
+    sandbox_url: Option<String>,
+}
+
+/// Settings and credentials read as one object: a key in `credentials` wins.
+fn config<T: serde::de::DeserializeOwned>(app: &StoreApp<'_>) -> Result<T, StoreError> {
+    let mut merged = app.settings.as_object().cloned().unwrap_or_default();
+    merged.extend(app.credentials.as_object().cloned().unwrap_or_default());
+    serde_json::from_value(serde_json::Value::Object(merged))
+        .map_err(|e| StoreError::Config(format!("{} settings: {e}", app.store.label())))
+}
+
+impl StoreClient {
+    /// The client for `app`; pointing it at a fake is only a matter of its URLs (and, for Apple,
+    /// the trusted root).
+    pub fn for_app(http: &reqwest::Client, app: &StoreApp<'_>) -> Result<StoreClient, StoreError> {
+        match app.store {
+            Store::Google => {
+                let c: GoogleConfig = config(app)?;
+                let root = c.api_root.as_deref().unwrap_or(google::API_ROOT);
+                Ok(StoreClient::Google(GoogleClient::new(
+                    http.clone(),
+                    root,
+                    app.store_app_id,
+                    &c.service_account_json,
+                )?))
+            }
+            Store::Apple => {
+                let c: AppleConfig = config(app)?;
+                let api_key = match (c.issuer_id, c.key_id, c.private_key) {
+                    (Some(issuer_id), Some(key_id), Some(private_key_pem)) => {
+                        Some(apple::ApiKey { issuer_id, key_id, private_key_pem })
+                    }
+                    _ => None,
+                };
+                let mut settings = AppleSettings::new(app.store_app_id, c.app_apple_id, api_key);
+                settings.environments = app.environments;
+                if let Some(url) = c.production_url {
+                    settings.production_url = url;
+                }
+                if let Some(url) = c.sandbox_url {
+                    settings.sandbox_url = url;
+                }
+                if let Some(roots) = c.root_certificates {
+                    settings.root_certificates = roots
+                        .iter()
+                        .map(|r| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, r))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| StoreError::Config("rootCertificates must be base64 DER".into()))?;
+                }
+                let receipts = c.shared_secret.map(|secret| {
+                    ReceiptClient::new(
+                        http.clone(),
+                        c.verify_receipt_production_url.as_deref().unwrap_or(apple::receipts::PRODUCTION_URL),
+                        c.verify_receipt_sandbox_url.as_deref().unwrap_or(apple::receipts::SANDBOX_URL),
+                        Some(secret),
+                    )
+                });
+                Ok(StoreClient::Apple { client: AppleClient::new(http.clone(), &settings)?, receipts })
+            }
+            Store::OneStore => {
+                let c: OneStoreConfig = config(app)?;
+                let credentials = onestore::Credentials {
+                    client_id: app.store_app_id.to_string(),
+                    client_secret: c.client_secret,
+                    market: c.market_code.unwrap_or(Market::Korea),
+                };
+                let production = c.production_url.as_deref().unwrap_or(onestore::PRODUCTION_URL);
+                let sandbox = c.sandbox_url.as_deref().unwrap_or(onestore::SANDBOX_URL);
+                Ok(StoreClient::OneStore {
+                    production: OneStoreClient::new(http.clone(), production, credentials.clone()),
+                    sandbox: OneStoreClient::new(http.clone(), sandbox, credentials),
+                })
+            }
+        }
+    }
+
+    pub fn store(&self) -> Store {
+        match self {
+            StoreClient::Google(_) => Store::Google,
+            StoreClient::Apple { .. } => Store::Apple,
+            StoreClient::OneStore { .. } => Store::OneStore,
+        }
+    }
+
+    /// What the store says about `proof`.
+    pub async fn verify(&self, proof: &Proof) -> Result<StorePurchase, StoreError> {
+        let wrong_store = || StoreError::Rejected {
+            code: "WRONG_STORE".into(),
+            message: format!("a {} proof given to a {} app", proof.store().label(), self.store().label()),
+        };
+        match (self, proof) {
+            (StoreClient::Google(client), Proof::Google { product_id, purchase_token, subscription }) => {
+                if *subscription {
+                    client.subscription(product_id, purchase_token).await
+                } else {
+                    client.product(product_id, purchase_token).await
+                }
+            }
+            (StoreClient::Apple { client, .. }, Proof::AppleTransactionId(id)) => client.transaction(id).await,
+            (StoreClient::Apple { client, .. }, Proof::AppleSignedTransaction(jws)) => {
+                client.verify_signed_transaction(jws)
+            }
+            (StoreClient::Apple { receipts, .. }, Proof::AppleReceipt { receipt_data, transaction_id, product_id }) => {
+                let receipts = receipts
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Config("verifyReceipt needs the app's shared secret".into()))?;
+                let receipt = receipts.verify(receipt_data).await?;
+                pick(receipt.purchases, transaction_id.as_deref(), product_id.as_deref())
+            }
+            (StoreClient::OneStore { production, sandbox }, Proof::OneStore { product_id, purchase_token }) => {
+                // ONE store marks sandbox tokens, and serves them from the sandbox host only.
+                let client = if purchase_token.starts_with("SANDBOX") { sandbox } else { production };
+                client.purchase(product_id, purchase_token).await
+            }
+            _ => Err(wrong_store()),
+        }
+    }
+}
+
+/// The transaction a receipt's answer is about: the one named, else the newest of the product.
+fn pick(
+    purchases: Vec<StorePurchase>,
+    transaction_id: Option<&str>,
+    product_id: Option<&str>,
+) -> Result<StorePurchase, StoreError> {
+    let found = match transaction_id {
+        Some(id) => purchases.into_iter().find(|p| p.transaction_id == id),
+        None => purchases
+            .into_iter()
+            .filter(|p| product_id.is_none_or(|product| p.product_id == product))
+            .max_by_key(|p| p.purchase_time_ms),
+    };
+    found.ok_or_else(|| StoreError::Rejected {
+        code: "NOT_IN_RECEIPT".into(),
+        message: "the receipt holds no such transaction".into(),
+    })
+}
