@@ -125,6 +125,14 @@ async fn serve(settings: Settings, seed_demo: bool) -> Result<(), Error> {
         if users::find_by_username(db, demo::ADMIN_USERNAME).await?.is_some() {
             demo::print_login();
         }
+        if crate::projects::find_id_by_name(db, demo::PROJECT_NAME).await?.is_some() {
+            let fakes = crate::fakes::Fakes::new();
+            let base = crate::fakes::serve(fakes.router(), 0)
+                .await
+                .map_err(|e| Error::Other(format!("starting the store fakes: {e}")))?;
+            demo::connect_fakes(app.state(), &fakes, &base).await?;
+            println!("store fakes for the demo apps: {base} (see README, \"Using the fakes\")");
+        }
     }
     let addr = app.local_addr();
     tracing::info!(%addr, database, "serving");

@@ -19,6 +19,13 @@ pub struct Settings {
     pub log: LogSettings,
     pub session: SessionSettings,
     pub login: LoginSettings,
+    pub stores: StoreSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreSettings {
+    /// How long one call to a store may take before it counts as an outage.
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,7 +89,8 @@ impl Settings {
             .set_default("login.max_user_failures", 5)?
             .set_default("login.max_ip_failures", 50)?
             .set_default("login.window_secs", 900)?
-            .set_default("login.lockout_secs", 900)?;
+            .set_default("login.lockout_secs", 900)?
+            .set_default("stores.timeout_secs", 10)?;
         builder = match &overrides.config_file {
             Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
             None => builder.add_source(config::File::with_name("iap").required(false)),

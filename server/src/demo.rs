@@ -5,7 +5,9 @@
 //! pasted; never run `demo` against a production database.
 use app::model::{ProductType, Role, Store};
 
-use crate::{db::Db, now_ms, projects, users, Error};
+use serde_json::json;
+
+use crate::{db::Db, fakes::Fakes, now_ms, projects, state::AppState, store_apps, users, Error};
 
 pub const ADMIN_USERNAME: &str = "demo";
 pub const ADMIN_PASSWORD: &str = "demo-password";
@@ -13,6 +15,7 @@ pub const PROJECT_NAME: &str = "Demo Game";
 pub const APP_KEY: &str = "DEMOAPPKEY0000000001";
 pub const SECRET_KEY: &str = "demo-secret-key-0000000000000000000000001";
 pub const PACKAGE: &str = "com.example.iapdemo";
+pub const APP_APPLE_ID: i64 = 1_234_567_890;
 
 struct DemoApp {
     store: Store,
@@ -101,6 +104,39 @@ pub async fn seed(db: &Db) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Points the demo's store apps at `fakes` served at `base`, with credentials the fakes issue now,
+/// so the demo verifies purchases end to end without any store account. Done at every start: the
+/// App Store fake's signing chain is new each time.
+pub async fn connect_fakes(state: &AppState, fakes: &Fakes, base: &str) -> Result<(), Error> {
+    let (db, cipher) = (&state.db, &state.cipher);
+    let key = fakes.google.service_account("demo@iap-demo.iam.gserviceaccount.com", &format!("{base}/google/token"));
+    let settings = json!({"apiRoot": format!("{base}/google")});
+    store_apps::connect(db, cipher, Store::Google, PACKAGE, &settings, &json!({"serviceAccountJson": key})).await?;
+
+    let shared_secret = crate::crypto::random_token(16);
+    fakes.apple.add_app(PACKAGE, Some(APP_APPLE_ID), Some(&shared_secret));
+    let key = fakes.apple.issue_key(PACKAGE);
+    let root = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, fakes.apple.root_der());
+    let settings = json!({
+        "appAppleId": APP_APPLE_ID,
+        "productionUrl": format!("{base}/apple/production"),
+        "sandboxUrl": format!("{base}/apple/sandbox"),
+        "verifyReceiptProductionUrl": format!("{base}/apple/production/verifyReceipt"),
+        "verifyReceiptSandboxUrl": format!("{base}/apple/sandbox/verifyReceipt"),
+        "rootCertificates": [root],
+    });
+    let credentials = json!({
+        "issuerId": key.issuer_id, "keyId": key.key_id, "privateKey": key.private_key_pem, "sharedSecret": shared_secret,
+    });
+    store_apps::connect(db, cipher, Store::Apple, PACKAGE, &settings, &credentials).await?;
+
+    let client_secret = crate::crypto::random_token(16);
+    fakes.onestore.add_client(PACKAGE, &client_secret);
+    let url = format!("{base}/onestore");
+    let settings = json!({"productionUrl": url, "sandboxUrl": url, "licenseKey": fakes.onestore.license_key()});
+    store_apps::connect(db, cipher, Store::OneStore, PACKAGE, &settings, &json!({"clientSecret": client_secret})).await
 }
 
 pub fn print_login() {

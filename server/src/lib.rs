@@ -11,11 +11,14 @@ pub mod fakes;
 pub mod http;
 pub mod projects;
 pub mod state;
+pub mod store_apps;
 pub mod stores;
 pub mod telemetry;
 pub mod users;
 
 mod error;
+#[cfg(test)]
+mod noise;
 pub mod startup;
 
 pub use error::Error;

@@ -46,7 +46,8 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     let db = Db::connect(&settings.database_url()).await?;
     db.migrate().await?;
     let cipher = Cipher::from_settings(&settings)?;
-    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher })
+    let http = crate::stores::http_client(Duration::from_secs(settings.stores.timeout_secs));
+    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher, http })
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.

@@ -13,6 +13,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Encrypts store credentials and access tokens at rest.
     pub cipher: Cipher,
+    /// The one pooled HTTP client every store call goes through.
+    pub http: reqwest::Client,
 }
 
 impl FromRef<AppState> for LeptosOptions {

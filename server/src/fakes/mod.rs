@@ -4,10 +4,12 @@ pub mod apple;
 pub mod faults;
 pub mod google;
 pub mod jwt;
+pub mod keys;
 pub mod onestore;
 pub mod tokens;
 
-use axum::Router;
+use axum::{extract::State, http::StatusCode, Json, Router};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 
 /// Every fake on one router, each under its store's prefix: `/google`, `/apple`, `/onestore`.
@@ -41,4 +43,24 @@ pub async fn serve(router: Router, port: u16) -> std::io::Result<String> {
         }
     });
     Ok(format!("http://{addr}"))
+}
+
+/// A fake that pushes the store's notifications (RTDN, ASSN v2, PNS) to a URL it is given.
+pub trait Notifies {
+    /// Where notifications go from now on; `None` stops them.
+    fn set_notify_url(&self, url: Option<String>);
+}
+
+#[derive(Deserialize)]
+struct NotifyUrl {
+    url: Option<String>,
+}
+
+/// `POST <prefix>/fake/notifications` of every fake: `{"url":"http://…"}`, or `{"url":null}` to stop.
+async fn set_notify_url<F: Notifies + Clone + Send + Sync + 'static>(
+    State(fake): State<F>,
+    Json(body): Json<NotifyUrl>,
+) -> StatusCode {
+    fake.set_notify_url(body.url);
+    StatusCode::OK
 }

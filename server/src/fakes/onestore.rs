@@ -16,8 +16,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{faults::Faults, tokens::AccessTokens};
-use crate::stores::onestore::Market;
+use ring::signature::RSA_PKCS1_SHA512;
+
+use super::{faults::Faults, keys, tokens::AccessTokens};
+use crate::stores::onestore::{pns::Ordered, Market};
 
 #[derive(Clone)]
 pub struct FakeOneStore {
@@ -37,6 +39,7 @@ struct Inner {
     clients: HashMap<String, String>,
     purchases: HashMap<PurchaseKey, FakePurchase>,
     next_id: u64,
+    notify_url: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -128,15 +131,77 @@ impl FakeOneStore {
             product: new.product.into(),
             token: token.clone(),
         };
+        self.notify(&inner, &key, &purchase);
         inner.purchases.insert(key, purchase);
         token
     }
 
-    /// Refunds (cancels) the purchase with this token: `purchaseState` becomes 1.
+    /// Refunds (cancels) the purchase with this token: `purchaseState` becomes 1 and a CANCELED
+    /// payment notification goes out.
     pub fn refund(&self, purchase_token: &str) -> bool {
         let mut inner = self.lock();
-        let found = inner.purchases.iter_mut().find(|(k, _)| k.token == purchase_token);
-        found.map(|(_, p)| p.cancelled = true).is_some()
+        let Some((key, purchase)) = inner.purchases.iter_mut().find(|(k, _)| k.token == purchase_token) else {
+            return false;
+        };
+        purchase.cancelled = true;
+        let (key, purchase) = (key.clone(), purchase.clone());
+        self.notify(&inner, &key, &purchase);
+        true
+    }
+
+    /// The license key to verify PNS signatures with, as the Developer Center shows it.
+    pub fn license_key(&self) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, keys::rsa_public_key_spki())
+    }
+
+    /// Sends the PNS message for `purchase` in the background, as ONE store does: it may come
+    /// before or after the app's own report, and a failed delivery is only logged here.
+    fn notify(&self, inner: &Inner, key: &PurchaseKey, purchase: &FakePurchase) {
+        let Some(url) = inner.notify_url.clone() else { return };
+        let sandbox = key.token.starts_with("SANDBOX");
+        let (price, currency) = if key.market == "MKT_GLB" { ("0.99", "USD") } else { ("1100", "KRW") };
+        let text = |s: &str| Ordered::String(s.to_string());
+        let mut members = vec![
+            ("msgVersion".to_string(), text(if sandbox { "3.1.0D" } else { "3.1.0" })),
+            ("clientId".into(), text(&key.package)),
+            ("productId".into(), text(&key.product)),
+            ("messageType".into(), text("SINGLE_PAYMENT_TRANSACTION")),
+            ("purchaseId".into(), text(&purchase.purchase_id)),
+            ("developerPayload".into(), text(purchase.developer_payload.as_deref().unwrap_or_default())),
+            ("purchaseTimeMillis".into(), Ordered::Number(purchase.purchase_time.into())),
+            ("purchaseState".into(), text(if purchase.cancelled { "CANCELED" } else { "COMPLETED" })),
+            ("price".into(), text(price)),
+            ("priceCurrencyCode".into(), text(currency)),
+            (
+                "paymentTypeList".into(),
+                Ordered::Array(vec![Ordered::Object(vec![
+                    ("paymentMethod".into(), text("CREDITCARD")),
+                    ("amount".into(), text(price)),
+                ])]),
+            ),
+            ("billingKey".into(), text(&crate::crypto::sha256_hex(&purchase.purchase_id))),
+            ("isTestMdn".into(), Ordered::Bool(false)),
+            ("purchaseToken".into(), text(&key.token)),
+            ("environment".into(), text(if sandbox { "SANDBOX" } else { "COMMERCIAL" })),
+            ("marketCode".into(), text(key.market)),
+        ];
+        let signed = serde_json::to_vec(&Ordered::Object(members.clone())).expect("JSON of strings and numbers");
+        let mut signature = vec![0; keys::rsa_key_pair().public().modulus_len()];
+        keys::rsa_key_pair()
+            .sign(&RSA_PKCS1_SHA512, &ring::rand::SystemRandom::new(), &signed, &mut signature)
+            .expect("RSA signing with the fakes' key");
+        members.push((
+            "signature".into(),
+            text(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature)),
+        ));
+        let body = serde_json::to_vec(&Ordered::Object(members)).expect("JSON of strings and numbers");
+        tokio::spawn(async move {
+            let client = crate::stores::http_client(Duration::from_secs(5));
+            let sent = client.post(&url).header("content-type", "application/json").body(body).send().await;
+            if let Err(err) = sent.and_then(|r| r.error_for_status()) {
+                tracing::warn!(error = %err, "the ONE store fake could not deliver a payment notification");
+            }
+        });
     }
 
     pub fn faults(&self) -> &Faults {
@@ -285,6 +350,8 @@ mod control {
             .route("/purchases", post(add_purchase))
             .route("/purchases/{token}/refund", post(refund))
             .route("/tokens/expire", post(expire_tokens))
+            .route("/notifications", post(crate::fakes::set_notify_url::<FakeOneStore>))
+            .route("/license-key", axum::routing::get(license_key))
     }
 
     #[derive(Deserialize)]
@@ -337,5 +404,15 @@ mod control {
     async fn expire_tokens(State(store): State<FakeOneStore>) -> StatusCode {
         store.expire_tokens();
         StatusCode::OK
+    }
+
+    async fn license_key(State(store): State<FakeOneStore>) -> Json<serde_json::Value> {
+        Json(json!({ "licenseKey": store.license_key() }))
+    }
+}
+
+impl super::Notifies for FakeOneStore {
+    fn set_notify_url(&self, url: Option<String>) {
+        self.lock().notify_url = url;
     }
 }

@@ -8,6 +8,7 @@ use server::{
         self,
         apple::{Change, Created, Defect, Environment, FakeApple, IssuedKey, NewPurchase},
         faults::FaultKind,
+        Notifies,
     },
     stores::{
         apple::{receipts::ReceiptClient, ApiKey, AppleClient, AppleSettings},

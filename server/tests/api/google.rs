@@ -7,6 +7,7 @@ use server::{
         self,
         faults::FaultKind,
         google::{Change, Created, FakeGoogle, NewProduct, NewSubscription},
+        Notifies,
     },
     stores::{
         google::{

@@ -13,6 +13,7 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub db: Db,
+    pub state: server::state::AppState,
     /// Kept so the SQLite file and the generated key outlive the test.
     _data_dir: TempDir,
 }
@@ -68,10 +69,11 @@ pub async fn spawn_app() -> TestApp {
     let leptos_options = LeptosOptions::builder().output_name("iap").site_addr(settings.site_addr).build();
     let app = Application::build(settings, leptos_options).await.expect("app starts");
     let base = format!("http://{}", app.local_addr());
-    let db = app.state().db.clone();
+    let state = app.state().clone();
+    let db = state.db.clone();
     server::demo::seed(&db).await.expect("demo seed");
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, client: new_client(), db, _data_dir: data_dir }
+    TestApp { base, client: new_client(), db, state, _data_dir: data_dir }
 }
 
 /// A browser stand-in: keeps cookies, does not follow redirects (tests look at them).
@@ -131,6 +133,7 @@ impl TestApp {
             base: self.base.clone(),
             client: new_client(),
             db: self.db.clone(),
+            state: self.state.clone(),
             _data_dir: TempDir(std::env::temp_dir().join(unique_name())),
         };
         assert_eq!(other.login(&username, "a long enough password").await, app::model::LoginResult::SignedIn);

@@ -6,6 +6,7 @@ use server::{
         self,
         faults::FaultKind,
         onestore::{FakeOneStore, NewPurchase},
+        Notifies,
     },
     stores::{
         http_client,
@@ -233,4 +234,37 @@ async fn the_fake_is_driven_over_http_under_its_prefix_as_a_standalone_user_woul
     assert_eq!(refunded.state, PurchaseState::Cancelled);
     assert_eq!(bad_fault.status(), 400);
     assert!(faulted.is_retryable());
+}
+
+#[tokio::test]
+async fn payments_and_cancellations_are_notified_with_a_signature_the_license_key_verifies() {
+    use server::stores::onestore::pns::{self, PnsError};
+
+    let (fake, _client) = fake_and_client(Market::Korea).await;
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let receiver = axum::Router::new().route(
+        "/pns",
+        axum::routing::post(move |body: axum::body::Bytes| async move {
+            sender.send(body).unwrap();
+            axum::http::StatusCode::OK
+        }),
+    );
+    fake.set_notify_url(Some(format!("{}/pns", fakes::serve(receiver, 0).await.unwrap())));
+    let license_key = fake.license_key();
+
+    let token = gem(&fake, Market::Korea, true);
+    let paid = received.recv().await.unwrap();
+    assert!(fake.refund(&token));
+    let cancelled = received.recv().await.unwrap();
+
+    let paid = pns::verify_payment(&paid, &license_key).unwrap();
+    assert_eq!((paid.purchase_token.as_str(), paid.product_id.as_str()), (token.as_str(), "gem_100"));
+    assert_eq!(paid.client_id, PACKAGE);
+    assert_eq!(paid.developer_payload.as_deref(), Some("order-7"));
+    assert!(!paid.cancelled && paid.sandbox);
+    assert_eq!(paid.currency.as_deref(), Some("KRW"));
+    assert!(pns::verify_payment(&cancelled, &license_key).unwrap().cancelled);
+    let tampered = String::from_utf8(cancelled.to_vec()).unwrap().replace("CANCELED", "COMPLETED");
+    assert_eq!(pns::verify_payment(tampered.as_bytes(), &license_key), Err(PnsError::BadSignature));
+    assert_eq!(pns::verify_payment(&cancelled, "not a key"), Err(PnsError::LicenseKey));
 }

@@ -221,6 +221,44 @@ async fn stores_serve_starts_every_fake_with_one_command_and_its_control_api_dri
     assert_eq!(refused.status(), 400);
 }
 
+#[tokio::test]
+async fn the_demo_apps_verify_against_the_fakes_the_demo_starts() {
+    let app = crate::helpers::spawn_app().await;
+    let fakes = Fakes::new();
+    let base = fakes::serve(fakes.router(), 0).await.unwrap();
+    server::demo::connect_fakes(&app.state, &fakes, &base).await.unwrap();
+    let gg = fakes
+        .google
+        .add_product(google::NewProduct { package: PACKAGE, product_id: "gem_100", ..Default::default() })
+        .await;
+    let apple_purchase = fakes.apple.add_purchase(apple::NewPurchase::consumable(PACKAGE, "gem_100")).await;
+    let one_token = fakes.onestore.add_purchase(onestore::NewPurchase {
+        market: Market::Korea,
+        package: PACKAGE,
+        product: "gem_100",
+        sandbox: false,
+        developer_payload: None,
+    });
+
+    let proofs = [
+        Proof::Google { product_id: "gem_100".into(), purchase_token: gg.purchase_token, subscription: false },
+        Proof::AppleSignedTransaction(apple_purchase.signed_transaction),
+        Proof::AppleReceipt { receipt_data: apple_purchase.receipt, transaction_id: None, product_id: None },
+        Proof::OneStore { product_id: "gem_100".into(), purchase_token: one_token },
+    ];
+    for proof in proofs {
+        let record =
+            server::store_apps::find(&app.db, &app.state.cipher, proof.store(), PACKAGE).await.unwrap().unwrap();
+        let purchase = record.client(&app.state.http).unwrap().verify(&proof).await;
+        assert!(purchase.is_ok(), "{proof:?}: {purchase:?}");
+    }
+    let sealed: Option<String> = sqlx::query_scalar("SELECT credentials_enc FROM store_apps WHERE store = 'GG'")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert!(!sealed.unwrap().contains("PRIVATE KEY"), "credentials are stored encrypted");
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {

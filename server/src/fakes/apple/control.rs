@@ -23,7 +23,7 @@ pub(super) fn router() -> Router<FakeApple> {
         .route("/subscriptions/{original}/{change}", post(change_subscription))
         .route("/transactions/{id}/refund", post(refund))
         .route("/transactions/{id}/defective", post(defective))
-        .route("/notifications", post(notifications))
+        .route("/notifications", post(crate::fakes::set_notify_url::<FakeApple>))
 }
 
 /// The root certificate to trust, base64 DER.
@@ -157,15 +157,4 @@ async fn defective(State(fake): State<FakeApple>, Path(id): Path<String>, Json(b
         Some(jws) => Json(json!({"signedTransaction": jws})).into_response(),
         None => (StatusCode::NOT_FOUND, "no such transaction").into_response(),
     }
-}
-
-#[derive(Deserialize)]
-struct NotificationsBody {
-    url: Option<String>,
-}
-
-/// `{"url":"https://…/apple"}` sends App Store Server Notifications V2 there; `{"url":null}` stops.
-async fn notifications(State(fake): State<FakeApple>, Json(b): Json<NotificationsBody>) -> StatusCode {
-    fake.set_notify_url(b.url);
-    StatusCode::OK
 }

@@ -416,7 +416,7 @@ impl FakeApple {
 
     /// Refunds one transaction (a consumable, or one period of a subscription) and sends REFUND.
     pub async fn refund(&self, transaction_id: &str) -> bool {
-        let original = {
+        {
             let mut inner = self.lock();
             let now = crate::now_ms();
             let Some(t) = inner.transactions.iter_mut().find(|t| t.transaction_id == transaction_id) else {
@@ -424,11 +424,11 @@ impl FakeApple {
             };
             t.revocation_ms = Some(now);
             t.revocation_reason = Some(1);
-            t.original_transaction_id.clone()
-        };
-        if let Some(sub) = self.lock().subscriptions.get_mut(&original) {
-            sub.status = 5;
-            sub.auto_renew = false;
+            let original = t.original_transaction_id.clone();
+            if let Some(sub) = inner.subscriptions.get_mut(&original) {
+                sub.status = 5;
+                sub.auto_renew = false;
+            }
         }
         self.notify(transaction_id, "REFUND", None).await;
         true
@@ -454,11 +454,6 @@ impl FakeApple {
                 chains.good.sign(&claims)
             }
         })
-    }
-
-    /// Where App Store Server Notifications V2 go; `None` stops them.
-    pub fn set_notify_url(&self, url: Option<String>) {
-        self.lock().notify_url = url;
     }
 
     /// The consumption information received for a transaction, newest last.
@@ -604,5 +599,11 @@ impl Transaction {
             }
         }
         claims
+    }
+}
+
+impl super::Notifies for FakeApple {
+    fn set_notify_url(&self, url: Option<String>) {
+        self.lock().notify_url = url;
     }
 }

@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    current_order_id, error, fault_error, key_pair, FakeGoogle, Kind, Purchase, SubscriptionState, GOOGLE_TOKEN_URI,
-    KEY_ID, QUERYABLE_AFTER_EXPIRY_MS, SCOPE,
+    current_order_id, error, fault_error, FakeGoogle, Kind, Purchase, SubscriptionState, GOOGLE_TOKEN_URI, KEY_ID,
+    QUERYABLE_AFTER_EXPIRY_MS, SCOPE,
 };
-use crate::fakes::jwt;
+use crate::fakes::{jwt, keys};
 
 const APP: &str = "/androidpublisher/v3/applications/{package}";
 
@@ -60,7 +60,7 @@ async fn token(State(store): State<FakeGoogle>, Form(form): Form<TokenForm>) -> 
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response();
     }
     let Some(parts) = jwt::split(&form.assertion) else { return invalid("Invalid JWT.") };
-    let public_key = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key_pair().public().as_ref());
+    let public_key = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, keys::rsa_key_pair().public().as_ref());
     let kid_ok = parts.header.get("kid").is_none_or(|kid| kid == KEY_ID);
     if parts.header["alg"] != "RS256"
         || !kid_ok

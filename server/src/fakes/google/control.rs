@@ -21,7 +21,7 @@ pub(super) fn router() -> Router<FakeGoogle> {
         .route("/subscriptions/{token}/{change}", post(change_subscription))
         .route("/purchases/{token}/void", post(void))
         .route("/tokens/expire", post(expire_tokens))
-        .route("/notifications", post(notifications))
+        .route("/notifications", post(crate::fakes::set_notify_url::<FakeGoogle>))
 }
 
 fn created(c: Created) -> Response {
@@ -186,16 +186,5 @@ async fn void(State(store): State<FakeGoogle>, Path(token): Path<String>, body: 
 
 async fn expire_tokens(State(store): State<FakeGoogle>) -> StatusCode {
     store.expire_tokens();
-    StatusCode::OK
-}
-
-#[derive(Deserialize)]
-struct NotificationsBody {
-    url: Option<String>,
-}
-
-/// `{"url":"https://…/rtdn"}` sends every change there as a Pub/Sub push; `{"url":null}` stops.
-async fn notifications(State(store): State<FakeGoogle>, Json(b): Json<NotificationsBody>) -> StatusCode {
-    store.set_notify_url(b.url);
     StatusCode::OK
 }

@@ -2,7 +2,7 @@
 //! server uses, with purchases and subscriptions that move through Google's states, voided
 //! purchases with paging, RTDN pushes, and injectable faults.
 //!
-//! Every service account it issues carries the same published test key (`service_account_key.pem`):
+//! Every service account it issues carries the same published test key (`../test_rsa_key.pem`):
 //! the fake checks each RS256 assertion against it, so a client that signs wrongly, or with another
 //! key, is refused as Google would refuse it. Never use that key for anything else.
 mod api;
@@ -10,7 +10,7 @@ mod control;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
 
@@ -20,10 +20,9 @@ use axum::{
     Json, Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
-use ring::signature::RsaKeyPair;
 use serde_json::{json, Value};
 
-use super::{faults::Faults, jwt, tokens::AccessTokens};
+use super::{faults::Faults, keys, tokens::AccessTokens};
 
 /// The routes faults can be armed for.
 pub const ROUTES: &[&str] = &[
@@ -40,19 +39,10 @@ pub const ROUTES: &[&str] = &[
 ];
 
 pub const KEY_ID: &str = "fake-play-key-1";
-const KEY_PEM: &str = include_str!("service_account_key.pem");
 const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
 /// Google answers 410 for a subscription that expired longer ago than this.
 const QUERYABLE_AFTER_EXPIRY_MS: i64 = 60 * 86_400_000;
-
-fn key_pair() -> &'static RsaKeyPair {
-    static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let der = jwt::pem_der(KEY_PEM).expect("the fake's key file is PEM");
-        RsaKeyPair::from_pkcs8(&der).expect("the fake's key file is an RSA PKCS#8 key")
-    })
-}
 
 #[derive(Clone)]
 pub struct FakeGoogle {
@@ -218,7 +208,7 @@ impl FakeGoogle {
             "type": "service_account",
             "project_id": "fake-play-project",
             "private_key_id": KEY_ID,
-            "private_key": KEY_PEM,
+            "private_key": keys::TEST_RSA_KEY_PEM,
             "client_email": client_email,
             "client_id": "100000000000000000001",
             "token_uri": token_uri,
@@ -238,11 +228,6 @@ impl FakeGoogle {
 
     pub fn token_requests(&self) -> u32 {
         self.tokens.issued()
-    }
-
-    /// Where RTDN pushes go (a Pub/Sub push subscription's endpoint); `None` stops them.
-    pub fn set_notify_url(&self, url: Option<String>) {
-        self.lock().notify_url = url;
     }
 
     pub async fn add_product(&self, new: NewProduct<'_>) -> Created {
@@ -495,5 +480,11 @@ fn fault_error(status: StatusCode) -> Response {
         401 => error(status, "authError", "Invalid Credentials"),
         code if code >= 500 => error(status, "backendError", "Backend Error"),
         _ => error(status, "invalid", "Invalid Value"),
+    }
+}
+
+impl super::Notifies for FakeGoogle {
+    fn set_notify_url(&self, url: Option<String>) {
+        self.lock().notify_url = url;
     }
 }

@@ -301,26 +301,8 @@ mod tests {
 
     #[test]
     fn random_bytes_return_errors_and_never_panic() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         let valid = br#"{"packageName":"p","eventTimeMillis":"1","subscriptionNotification":{"notificationType":2,"purchaseToken":"t"}}"#;
-        for round in 0..5000 {
-            let bytes: Vec<u8> = if round % 2 == 0 {
-                (0..(next() % 96)).map(|_| next() as u8).collect()
-            } else {
-                // Mutations of a valid notification reach deeper than pure noise.
-                let mut mutated = valid.to_vec();
-                for _ in 0..(1 + next() % 4) {
-                    let i = (next() as usize) % mutated.len();
-                    mutated[i] = next() as u8;
-                }
-                mutated
-            };
+        for bytes in crate::noise::inputs(valid, 5000) {
             let _ = parse_notification(&bytes);
             let _ = parse_push(&bytes);
             let _ = parse_push(&push(&String::from_utf8_lossy(&bytes)));

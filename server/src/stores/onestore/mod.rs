@@ -4,6 +4,8 @@
 //! default when the header is absent) gets `NoSuchData`, and an acknowledge under the wrong market
 //! does not take. `purchaseTime` is epoch milliseconds; the market's time zone (UTC+9 for
 //! `MKT_ONE`, UTC for `MKT_GLB`) only affects formatted times, which we do not read.
+pub mod pns;
+
 use std::time::{Duration, Instant};
 
 use app::model::Store;
@@ -266,18 +268,9 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic_the_error_classifier() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..2000 {
-            let len = (seed % 64) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed as u8
-                })
-                .collect();
-            let text = String::from_utf8_lossy(&bytes);
+        let valid =
+            r#"{"consumptionState":0,"purchaseState":0,"purchaseTime":1,"purchaseId":"1","acknowledgeState":0}"#;
+        for text in crate::noise::texts(valid, 4000) {
             let _ = classify(reqwest::StatusCode::BAD_REQUEST, &text);
             let _ = serde_json::from_str::<PurchaseDetails>(&text);
         }
