@@ -20,6 +20,13 @@ pub struct Settings {
     pub session: SessionSettings,
     pub login: LoginSettings,
     pub stores: StoreSettings,
+    pub jobs: JobSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobSettings {
+    /// How often due background work (re-verification, acknowledgements) is looked for.
+    pub interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,7 +97,8 @@ impl Settings {
             .set_default("login.max_ip_failures", 50)?
             .set_default("login.window_secs", 900)?
             .set_default("login.lockout_secs", 900)?
-            .set_default("stores.timeout_secs", 10)?;
+            .set_default("stores.timeout_secs", 10)?
+            .set_default("jobs.interval_secs", 5)?;
         builder = match &overrides.config_file {
             Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
             None => builder.add_source(config::File::with_name("iap").required(false)),

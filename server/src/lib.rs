@@ -1,4 +1,5 @@
 //! The IAP server: the payment store, the console's backend and the HTTP surface.
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod fakes;
 pub mod http;
+pub mod payments;
 pub mod projects;
 pub mod state;
 pub mod store_apps;

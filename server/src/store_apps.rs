@@ -106,3 +106,15 @@ pub async fn connect(
     tx.commit().await?;
     Ok(())
 }
+
+/// The store app with this row id.
+pub async fn by_id(db: &Db, cipher: &Cipher, id: i64) -> Result<Option<StoreAppRecord>, Error> {
+    let row = sqlx::query("SELECT store, store_app_id FROM store_apps WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let store: String = row.try_get("store")?;
+    let store = Store::parse(&store).ok_or_else(|| Error::Other(format!("stored store {store}")))?;
+    find(db, cipher, store, &row.try_get::<String, _>("store_app_id")?).await
+}

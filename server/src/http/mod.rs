@@ -34,9 +34,7 @@ pub fn router(state: AppState) -> Router {
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(state.settings.session.idle_minutes)));
 
     let leptos_options = state.leptos_options.clone();
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let console = Router::new()
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
@@ -47,6 +45,14 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(guard::require_sign_in))
         .layer(middleware::from_fn(csrf::verify))
         .layer(sessions)
+        .with_state(state.clone());
+    // The purchase API and the probes need no session: they skip the console's layers.
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(crate::api::router())
+        .with_state(state)
+        .merge(console)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
             // The path only: query strings can carry tokens and must not reach the log.
@@ -54,5 +60,4 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
 }

@@ -10,8 +10,10 @@ use super::{
     EnvironmentPolicy, StoreError, StorePurchase,
 };
 
-/// What the app presents as proof of a purchase, in each store's own terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the app presents as proof of a purchase, in each store's own terms. Kept with a payment
+/// (as JSON) until the store has confirmed it, so it can be verified again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Proof {
     /// Google: the purchase token, and whether the product is a subscription (the two are read
     /// through different APIs).
@@ -38,6 +40,25 @@ pub enum Proof {
 }
 
 impl Proof {
+    /// The purchase token or transaction id the proof names, to find a payment already recorded for
+    /// it without asking the store again; `None` when only the store can tell (a JWS or a receipt).
+    pub fn known_reference(&self) -> Option<&str> {
+        match self {
+            Proof::Google { purchase_token, .. } | Proof::OneStore { purchase_token, .. } => Some(purchase_token),
+            Proof::AppleTransactionId(id) => Some(id),
+            Proof::AppleSignedTransaction(_) | Proof::AppleReceipt { .. } => None,
+        }
+    }
+
+    /// The product the app says it bought, when the proof names one.
+    pub fn product_id(&self) -> Option<&str> {
+        match self {
+            Proof::Google { product_id, .. } | Proof::OneStore { product_id, .. } => Some(product_id),
+            Proof::AppleReceipt { product_id, .. } => product_id.as_deref(),
+            Proof::AppleTransactionId(_) | Proof::AppleSignedTransaction(_) => None,
+        }
+    }
+
     pub fn store(&self) -> Store {
         match self {
             Proof::Google { .. } => Store::Google,

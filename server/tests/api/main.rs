@@ -9,4 +9,5 @@ mod helpers;
 mod login;
 mod migrations;
 mod onestore;
+mod purchases;
 mod stores;

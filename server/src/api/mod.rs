@@ -1,0 +1,46 @@
+//! The purchase API: what the app's SDK calls (`/v1/sdk/...`, AppKey) and what the app's server
+//! calls (`/v1/service/...`, NHN Cloud IAP's paths, AppKey and SecretKey).
+//!
+//! NHN's paths answer HTTP 200 whatever happened, with the outcome in the envelope, as NHN does;
+//! our own paths also carry a matching HTTP status.
+pub mod auth;
+pub mod envelope;
+mod sdk;
+mod service;
+mod views;
+
+use axum::{http::StatusCode, middleware::map_response, response::Response, routing::post, Router};
+
+use self::envelope::{ApiError, Code};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    let nhn = Router::new()
+        .route("/v1/service/consume", post(service::consume))
+        .route("/v1/service/consumable", post(service::consumable))
+        .route("/v1/service/activeSubscriptionList", post(service::active_subscriptions))
+        .route("/v1/service/payment", post(service::payment))
+        .route("/v1/service/subscriptions/status", post(service::subscription_status))
+        .method_not_allowed_fallback(wrong_method)
+        .layer(map_response(always_ok));
+    let sdk = Router::new()
+        .route("/v1/sdk/products", post(sdk::products))
+        .route("/v1/sdk/reserve", post(sdk::reserve))
+        .route("/v1/sdk/verify", post(sdk::verify))
+        .route("/v1/sdk/consumable", post(sdk::consumable))
+        .route("/v1/sdk/consume", post(sdk::consume))
+        .route("/v1/sdk/subscriptions/active", post(sdk::active_subscriptions))
+        .route("/v1/sdk/restore", post(sdk::restore))
+        .method_not_allowed_fallback(wrong_method);
+    nhn.merge(sdk)
+}
+
+async fn wrong_method() -> ApiError {
+    Code::Method.into()
+}
+
+/// NHN's paths always answer 200; the envelope says how it went.
+async fn always_ok(mut response: Response) -> Response {
+    *response.status_mut() = StatusCode::OK;
+    response
+}

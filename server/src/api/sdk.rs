@@ -1,0 +1,323 @@
+//! The app's calls, as its SDK makes them: the item list, reserve, verify, the user's unconsumed
+//! payments and subscriptions, restore, and consume in the build-in model (no app server).
+use app::model::{ProductType, Store};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    auth::App,
+    envelope::{optional, required, ApiError, ApiResult, Body, Code, Success},
+    service::{self, ConsumeRequest, MAX_USER},
+    views::{ActiveSubscription, Consumed, PaymentView, Unconsumed},
+};
+use crate::{
+    payments::{
+        self,
+        verify::{Outcome, Pending, Refusal, Request},
+        NewReservation, Source,
+    },
+    state::AppState,
+    store_apps::{self, StoreAppRecord},
+    stores::client::Proof,
+};
+
+/// ONE store's limit, the tightest of the three.
+const MAX_PAYLOAD: usize = 200;
+const MAX_PRODUCT: usize = 150;
+const MAX_RESTORE: usize = 50;
+
+fn store(code: &Option<String>) -> Result<Store, ApiError> {
+    let code = required("storeCode", code, 16)?;
+    Store::parse(code).ok_or_else(|| ApiError::invalid(format!("unknown storeCode {code}: GG, AS or ONESTORE")))
+}
+
+/// The project's app in `store`, with its credentials.
+async fn store_app(state: &AppState, project_id: i64, store: Store) -> Result<StoreAppRecord, ApiError> {
+    let (_, app_id) = payments::store_app_of(&state.db, project_id, store).await?.ok_or(Code::StoreAppNotFound)?;
+    store_apps::find(&state.db, &state.cipher, store, &app_id).await?.ok_or_else(|| Code::StoreAppNotFound.into())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProductsRequest {
+    store_code: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProductView {
+    product_seq: i64,
+    product_id: String,
+    product_type: &'static str,
+    product_name: String,
+}
+
+/// The items the app may sell: status USE.
+pub(super) async fn products(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<ProductsRequest>,
+) -> ApiResult<Vec<ProductView>> {
+    let app = store_app(&state, caller.project_id, store(&request.store_code)?).await?;
+    let products = payments::products_in_use(&state.db, app.id).await?;
+    Ok(Success(
+        products
+            .into_iter()
+            .map(|p| ProductView {
+                product_seq: p.product_seq,
+                product_id: p.store_product_id,
+                product_type: p.product_type.as_str(),
+                product_name: p.name,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ReserveRequest {
+    user_id: Option<String>,
+    store_code: Option<String>,
+    product_id: Option<String>,
+    developer_payload: Option<String>,
+}
+
+pub(super) async fn reserve(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<ReserveRequest>,
+) -> ApiResult<PaymentView> {
+    let user = required("userId", &request.user_id, MAX_USER)?;
+    let product_id = required("productId", &request.product_id, MAX_PRODUCT)?;
+    let payload = optional("developerPayload", &request.developer_payload, MAX_PAYLOAD)?;
+    let store = store(&request.store_code)?;
+    let app = store_app(&state, caller.project_id, store).await?;
+    let product = payments::product(&state.db, app.id, product_id).await?.ok_or(Code::ProductNotFound)?;
+    if !product.in_use {
+        return Err(Code::ProductStopped.into());
+    }
+    let reservation = NewReservation {
+        project_id: caller.project_id,
+        store_app_id: app.id,
+        store,
+        product: &product,
+        user_id: user,
+        developer_payload: payload,
+    };
+    let payment = payments::reserve(&state.db, reservation).await?;
+    Ok(Success(PaymentView::new(&payment, None)))
+}
+
+/// What the store gave the app, in whichever form its store uses.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Purchase {
+    product_id: Option<String>,
+    /// Google and ONE store.
+    purchase_token: Option<String>,
+    /// Google: whether the product is a subscription; read from the registered item when absent.
+    subscription: Option<bool>,
+    /// Apple StoreKit 2.
+    transaction_id: Option<String>,
+    signed_transaction: Option<String>,
+    /// Apple StoreKit 1: the base64 app receipt.
+    receipt: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct VerifyRequest {
+    user_id: Option<String>,
+    store_code: Option<String>,
+    /// The reservation this purchase completes; absent for purchases that started in the store.
+    payment_seq: Option<String>,
+    #[serde(flatten)]
+    purchase: Purchase,
+}
+
+/// The store proof for `purchase` as the app's store sends it.
+async fn proof(state: &AppState, app: &StoreAppRecord, purchase: &Purchase) -> Result<Proof, ApiError> {
+    let token = || required("purchaseToken", &purchase.purchase_token, 4096).map(String::from);
+    let product = || required("productId", &purchase.product_id, MAX_PRODUCT).map(String::from);
+    Ok(match app.store {
+        Store::Google => {
+            let product_id = product()?;
+            let subscription = match purchase.subscription {
+                Some(flag) => flag,
+                None => payments::product(&state.db, app.id, &product_id)
+                    .await?
+                    .is_some_and(|p| p.product_type != ProductType::Consumable),
+            };
+            Proof::Google { product_id, purchase_token: token()?, subscription }
+        }
+        Store::OneStore => Proof::OneStore { product_id: product()?, purchase_token: token()? },
+        Store::Apple => {
+            let transaction_id = optional("transactionId", &purchase.transaction_id, 64)?;
+            if let Some(jws) = optional("signedTransaction", &purchase.signed_transaction, 64 * 1024)? {
+                Proof::AppleSignedTransaction(jws.to_string())
+            } else if let Some(receipt) = optional("receipt", &purchase.receipt, 1024 * 1024)? {
+                Proof::AppleReceipt {
+                    receipt_data: receipt.to_string(),
+                    transaction_id: transaction_id.map(String::from),
+                    product_id: optional("productId", &purchase.product_id, MAX_PRODUCT)?.map(String::from),
+                }
+            } else if let Some(id) = transaction_id {
+                Proof::AppleTransactionId(id.to_string())
+            } else {
+                return Err(ApiError::invalid(
+                    "an App Store purchase needs signedTransaction, transactionId or receipt",
+                ));
+            }
+        }
+    })
+}
+
+/// Verifies one purchase and says how it went, as the envelope will carry it.
+async fn verify_one(
+    state: &AppState,
+    project_id: i64,
+    app: &StoreAppRecord,
+    user: &str,
+    payment_seq: Option<&str>,
+    purchase: &Purchase,
+) -> Result<PaymentView, ApiError> {
+    let proof = proof(state, app, purchase).await?;
+    let client = app.client(&state.http).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
+    let request = Request { project_id, app, user_id: user, payment_seq, proof: &proof, source: Source::Client };
+    match payments::verify::verify(&state.db, &state.cipher, &client, &request).await? {
+        Outcome::Verified { payment, access_token, .. } => Ok(PaymentView::new(&payment, Some(access_token))),
+        Outcome::Pending { payment, reason, .. } => {
+            let (code, message) = match reason {
+                Pending::StoreUnavailable => (Code::StoreUnavailable, Code::StoreUnavailable.meaning()),
+                Pending::StoreConfiguration => (Code::StoreConfiguration, Code::StoreConfiguration.meaning()),
+                Pending::StorePending => (Code::PurchasePending, Code::PurchasePending.meaning()),
+            };
+            Err(ApiError::new(code, format!("{message} (paymentSeq {})", payment.payment_seq)))
+        }
+        Outcome::Refused(refusal) => Err(match refusal {
+            Refusal::PaymentNotFound => Code::PaymentNotFound.into(),
+            Refusal::UserMismatch => Code::PaymentUserMismatch.into(),
+            Refusal::NotPending => Code::PaymentNotPending.into(),
+            Refusal::ProductNotFound(id) => {
+                ApiError::new(Code::ProductNotFound, format!("{id} is not a registered item"))
+            }
+            Refusal::ProductStopped => Code::ProductStopped.into(),
+            Refusal::ProductMismatch { reserved, bought } => {
+                ApiError::new(Code::ProductMismatch, format!("reserved {reserved}, the store sold {bought}"))
+            }
+            Refusal::StoreRejected { code, message } => {
+                ApiError::new(Code::StoreRejected, format!("the store says {code}: {message}"))
+            }
+            Refusal::AppMismatch(message) => ApiError::new(Code::AppMismatch, message),
+            Refusal::SandboxNotAllowed => Code::SandboxNotAllowed.into(),
+            Refusal::Cancelled => Code::PurchaseCancelled.into(),
+            Refusal::UsedByOtherUser => Code::ReceiptUsedByOtherUser.into(),
+        }),
+    }
+}
+
+pub(super) async fn verify(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<VerifyRequest>,
+) -> ApiResult<PaymentView> {
+    let user = required("userId", &request.user_id, MAX_USER)?;
+    let seq = optional("paymentSeq", &request.payment_seq, 32)?;
+    let app = store_app(&state, caller.project_id, store(&request.store_code)?).await?;
+    verify_one(&state, caller.project_id, &app, user, seq, &request.purchase).await.map(Success)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UserRequest {
+    user_id: Option<String>,
+    /// One store, or every store of the project when absent (a purchase made on iOS shows on
+    /// Android for the same user).
+    store_code: Option<String>,
+}
+
+fn user_and_stores(request: &UserRequest) -> Result<(&str, Vec<Store>), ApiError> {
+    let user = required("userId", &request.user_id, MAX_USER)?;
+    Ok((user, service::stores(&None, &request.store_code)?))
+}
+
+pub(super) async fn consumable(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<UserRequest>,
+) -> ApiResult<Vec<Unconsumed>> {
+    let (user, stores) = user_and_stores(&request)?;
+    let list = payments::unconsumed(&state.db, caller.project_id, user, &stores).await?;
+    list.iter()
+        .map(|p| Ok(Unconsumed::new(p, p.access_token(&state.cipher)?.unwrap_or_default())))
+        .collect::<Result<_, crate::Error>>()
+        .map(Success)
+        .map_err(ApiError::from)
+}
+
+/// Consume from the app itself (the build-in model, for apps without a server). Weaker: anyone
+/// holding the app's AppKey and a payment's token can consume it; prefer `/v1/service/consume`.
+pub(super) async fn consume(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<ConsumeRequest>,
+) -> ApiResult<Consumed> {
+    service::consume_as(&state, caller.project_id, &request, Source::Client).await
+}
+
+pub(super) async fn active_subscriptions(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<UserRequest>,
+) -> ApiResult<Vec<ActiveSubscription>> {
+    let (user, stores) = user_and_stores(&request)?;
+    Ok(Success(service::subscriptions_of(&state, caller.project_id, user, &stores, None).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RestoreRequest {
+    user_id: Option<String>,
+    store_code: Option<String>,
+    purchases: Option<Vec<Purchase>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Failed {
+    index: usize,
+    result_code: i32,
+    result_message: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Restored {
+    success_list: Vec<PaymentView>,
+    fail_list: Vec<Failed>,
+}
+
+/// Re-syncs what the store says the user owns (after a reinstall, on a new device): each purchase
+/// is verified as a purchase without reservation; ones recorded before come back unchanged.
+pub(super) async fn restore(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<RestoreRequest>,
+) -> ApiResult<Restored> {
+    let user = required("userId", &request.user_id, MAX_USER)?;
+    let purchases = request.purchases.unwrap_or_default();
+    if purchases.is_empty() || purchases.len() > MAX_RESTORE {
+        return Err(ApiError::invalid(format!("purchases holds 1 to {MAX_RESTORE} purchases")));
+    }
+    let app = store_app(&state, caller.project_id, store(&request.store_code)?).await?;
+    let mut restored = Restored { success_list: Vec::new(), fail_list: Vec::new() };
+    for (index, purchase) in purchases.iter().enumerate() {
+        match verify_one(&state, caller.project_id, &app, user, None, purchase).await {
+            Ok(view) => restored.success_list.push(view),
+            Err(err) => {
+                restored.fail_list.push(Failed { index, result_code: err.code.number(), result_message: err.message })
+            }
+        }
+    }
+    Ok(Success(restored))
+}

@@ -1,0 +1,178 @@
+//! The app server's calls, on NHN Cloud IAP's paths and with its field names.
+use app::model::Store;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::{
+    auth::Server,
+    envelope::{optional, required, ApiError, ApiResult, Body, Code, Success},
+    views::{ActiveSubscription, Consumed, PaymentView, Unconsumed},
+};
+use crate::{
+    payments::{self, consume::Refusal, Source},
+    state::AppState,
+};
+
+const MAX_SEQ: usize = 32;
+const MAX_TOKEN: usize = 256;
+pub(super) const MAX_USER: usize = 128;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ConsumeRequest {
+    payment_seq: Option<String>,
+    access_token: Option<String>,
+}
+
+pub(super) async fn consume(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<ConsumeRequest>,
+) -> ApiResult<Consumed> {
+    consume_as(&state, caller.project_id, &request, Source::Server).await
+}
+
+/// Consume for the app's server, or (build-in model) for the app itself.
+pub(super) async fn consume_as(
+    state: &AppState,
+    project_id: i64,
+    request: &ConsumeRequest,
+    source: Source,
+) -> ApiResult<Consumed> {
+    let seq = required("paymentSeq", &request.payment_seq, MAX_SEQ)?;
+    let token = required("accessToken", &request.access_token, MAX_TOKEN)?;
+    match payments::consume::consume(&state.db, project_id, seq, token, source).await? {
+        Ok(payment) => Ok(Success(Consumed::new(&payment))),
+        Err(refusal) => Err(match refusal {
+            Refusal::NotFound => Code::PaymentNotFound,
+            Refusal::WrongToken => Code::AccessTokenInvalid,
+            Refusal::NotConsumableType => Code::NotConsumableType,
+            Refusal::Refunded => Code::PaymentRefunded,
+            Refusal::NotSuccessful => Code::ConsumeFailed,
+            Refusal::AlreadyConsumed => Code::AlreadyConsumed,
+        }
+        .into()),
+    }
+}
+
+/// The stores a list asks for: `marketIds`, or the older `marketId`, or every store.
+pub(super) fn stores(market_ids: &Option<Vec<String>>, market_id: &Option<String>) -> Result<Vec<Store>, ApiError> {
+    let codes: Vec<&str> = match (market_ids, market_id) {
+        (Some(ids), _) if !ids.is_empty() => ids.iter().map(String::as_str).collect(),
+        (_, Some(id)) if !id.is_empty() => vec![id.as_str()],
+        _ => return Ok(Store::ALL.to_vec()),
+    };
+    codes
+        .into_iter()
+        .map(|code| Store::parse(code).ok_or_else(|| ApiError::invalid(format!("unknown marketId {code}"))))
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListRequest {
+    market_id: Option<String>,
+    market_ids: Option<Vec<String>>,
+    /// NHN's name for the user id; Gamebase says `userId`.
+    #[serde(alias = "userId")]
+    user_key: Option<String>,
+    package_name: Option<String>,
+}
+
+pub(super) async fn consumable(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<ListRequest>,
+) -> ApiResult<Vec<Unconsumed>> {
+    let user = required("userKey", &request.user_key, MAX_USER)?;
+    let stores = stores(&request.market_ids, &request.market_id)?;
+    let list = payments::unconsumed(&state.db, caller.project_id, user, &stores).await?;
+    list.iter()
+        .map(|p| Ok(Unconsumed::new(p, p.access_token(&state.cipher)?.unwrap_or_default())))
+        .collect::<Result<_, crate::Error>>()
+        .map(Success)
+        .map_err(ApiError::from)
+}
+
+pub(super) async fn active_subscriptions(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<ListRequest>,
+) -> ApiResult<Vec<ActiveSubscription>> {
+    let user = required("userKey", &request.user_key, MAX_USER)?;
+    let package = optional("packageName", &request.package_name, 255)?;
+    let stores = stores(&request.market_ids, &request.market_id)?;
+    Ok(Success(subscriptions_of(&state, caller.project_id, user, &stores, package).await?))
+}
+
+pub(super) async fn subscriptions_of(
+    state: &AppState,
+    project_id: i64,
+    user: &str,
+    stores: &[Store],
+    package: Option<&str>,
+) -> Result<Vec<ActiveSubscription>, ApiError> {
+    let mut active = Vec::new();
+    for p in payments::active_subscriptions(&state.db, project_id, user, stores).await? {
+        let app_id = app_id_of(state, p.store_app_id).await?;
+        if package.is_none_or(|package| package == app_id) {
+            active.push(ActiveSubscription::new(&p, &app_id, p.access_token(&state.cipher)?));
+        }
+    }
+    Ok(active)
+}
+
+async fn app_id_of(state: &AppState, store_app_id: i64) -> Result<String, crate::Error> {
+    Ok(sqlx::query_scalar("SELECT store_app_id FROM store_apps WHERE id = $1")
+        .bind(store_app_id)
+        .fetch_one(state.db.pool())
+        .await?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LookupRequest {
+    access_token: Option<String>,
+}
+
+/// Gamebase's "Get Payment Transaction": the payment an access token belongs to, with whether it
+/// can be consumed now (`isConsumable`).
+pub(super) async fn payment(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<LookupRequest>,
+) -> ApiResult<PaymentView> {
+    let token = required("accessToken", &request.access_token, MAX_TOKEN)?;
+    let payment =
+        payments::by_access_token(&state.db, caller.project_id, token).await?.ok_or(Code::AccessTokenInvalid)?;
+    Ok(Success(PaymentView::new(&payment, Some(token.to_string()))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct StatusRequest {
+    payments: Option<Vec<ConsumeRequest>>,
+}
+
+/// Gamebase's "Get Subscriptions Status" for up to 10 payments, each proven by its access token.
+pub(super) async fn subscription_status(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<StatusRequest>,
+) -> ApiResult<Vec<PaymentView>> {
+    let asked = request.payments.unwrap_or_default();
+    if asked.is_empty() || asked.len() > 10 {
+        return Err(ApiError::invalid("payments holds 1 to 10 {paymentSeq, accessToken}"));
+    }
+    let mut answer = Vec::new();
+    for item in &asked {
+        let seq = required("paymentSeq", &item.payment_seq, MAX_SEQ)?;
+        let token = required("accessToken", &item.access_token, MAX_TOKEN)?;
+        let payment = payments::by_seq(&state.db, caller.project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
+        if !payment.token_matches(token) {
+            return Err(Code::AccessTokenInvalid.into());
+        }
+        answer.push(PaymentView::new(&payment, None));
+    }
+    Ok(Success(answer))
+}

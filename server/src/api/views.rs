@@ -1,0 +1,179 @@
+//! What the API shows of a payment. Field names follow NHN Cloud IAP (and Gamebase, where NHN is
+//! silent), so existing app servers read them unchanged.
+use serde::Serialize;
+
+use crate::payments::Payment;
+
+/// NHN sends `price` as a float in the currency's units; we keep micros and convert here.
+fn price(p: &Payment) -> Option<f64> {
+    p.price_micros.map(|m| m as f64 / 1_000_000.0)
+}
+
+/// A payment as verify, lookup and the SDK lists answer it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub payment_seq: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    pub product_seq: Option<i64>,
+    pub product_id: String,
+    pub product_type: &'static str,
+    pub market_id: &'static str,
+    pub user_id: String,
+    pub status: &'static str,
+    pub price: Option<f64>,
+    pub currency: Option<String>,
+    /// The store's transaction / order id ("Store Reference Key").
+    pub payment_id: Option<String>,
+    pub original_payment_id: Option<String>,
+    pub linked_payment_id: Option<String>,
+    pub purchase_time_millis: Option<i64>,
+    pub expiry_time_millis: Option<i64>,
+    pub renew_time_millis: Option<i64>,
+    pub subscription_state: Option<String>,
+    pub is_test_purchase: bool,
+    pub is_store_payment: bool,
+    pub developer_payload: Option<String>,
+    /// Successful, of a consumable type, and not consumed yet.
+    pub is_consumable: bool,
+}
+
+impl PaymentView {
+    pub fn new(p: &Payment, access_token: Option<String>) -> PaymentView {
+        PaymentView {
+            payment_seq: p.payment_seq.clone(),
+            access_token,
+            product_seq: p.product_seq,
+            product_id: p.store_product_id.clone(),
+            product_type: p.product_type.as_str(),
+            market_id: p.store.code(),
+            user_id: p.user_id.clone(),
+            status: p.status.as_str(),
+            price: price(p),
+            currency: p.currency.clone(),
+            payment_id: p.payment_id.clone(),
+            original_payment_id: p.original_payment_id.clone(),
+            linked_payment_id: p.linked_payment_id.clone(),
+            purchase_time_millis: p.purchase_time,
+            expiry_time_millis: p.expiry_time,
+            renew_time_millis: p.renew_time,
+            subscription_state: p.subscription_state.clone(),
+            is_test_purchase: p.sandbox,
+            is_store_payment: p.store_initiated,
+            developer_payload: p.developer_payload.clone(),
+            is_consumable: p.status == crate::payments::Status::Success && p.is_consumable_type() && !p.consumed,
+        }
+    }
+}
+
+/// NHN's consume answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Consumed {
+    pub price: Option<f64>,
+    pub currency: Option<String>,
+    pub product_seq: Option<i64>,
+    pub product_id: String,
+    pub market_id: &'static str,
+    pub payload: Option<String>,
+}
+
+impl Consumed {
+    pub fn new(p: &Payment) -> Consumed {
+        Consumed {
+            price: price(p),
+            currency: p.currency.clone(),
+            product_seq: p.product_seq,
+            product_id: p.store_product_id.clone(),
+            market_id: p.store.code(),
+            payload: p.developer_payload.clone(),
+        }
+    }
+}
+
+/// One entry of NHN's unconsumed list (`/v1/service/consumable`), with Gamebase's extra fields.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unconsumed {
+    pub payment_seq: String,
+    pub product_seq: Option<i64>,
+    pub product_id: String,
+    pub price: Option<f64>,
+    pub currency: Option<String>,
+    pub access_token: String,
+    pub market_id: &'static str,
+    pub payment_id: Option<String>,
+    pub purchase_time_millis: Option<i64>,
+    pub payload: Option<String>,
+    pub is_test_purchase: bool,
+}
+
+impl Unconsumed {
+    pub fn new(p: &Payment, access_token: String) -> Unconsumed {
+        Unconsumed {
+            payment_seq: p.payment_seq.clone(),
+            product_seq: p.product_seq,
+            product_id: p.store_product_id.clone(),
+            price: price(p),
+            currency: p.currency.clone(),
+            access_token,
+            market_id: p.store.code(),
+            payment_id: p.payment_id.clone(),
+            purchase_time_millis: p.purchase_time,
+            payload: p.developer_payload.clone(),
+            is_test_purchase: p.sandbox,
+        }
+    }
+}
+
+/// One entry of NHN's active subscription list (`/v1/service/activeSubscriptionList`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSubscription {
+    pub channel: String,
+    pub user_id: String,
+    pub payment_seq: String,
+    pub access_token: Option<String>,
+    pub app_id: String,
+    pub market_id: &'static str,
+    pub product_id: String,
+    pub product_type: &'static str,
+    pub product_seq: Option<i64>,
+    pub currency: Option<String>,
+    pub price: Option<f64>,
+    pub payment_id: Option<String>,
+    pub original_payment_id: Option<String>,
+    pub linked_payment_id: Option<String>,
+    pub purchase_time_millis: Option<i64>,
+    pub expiry_time_millis: Option<i64>,
+    pub renew_time_millis: Option<i64>,
+    pub subscription_state: Option<String>,
+    pub is_test_purchase: bool,
+}
+
+impl ActiveSubscription {
+    pub fn new(p: &Payment, app_id: &str, access_token: Option<String>) -> ActiveSubscription {
+        ActiveSubscription {
+            channel: "GF".into(),
+            user_id: p.user_id.clone(),
+            payment_seq: p.payment_seq.clone(),
+            access_token,
+            app_id: app_id.to_string(),
+            market_id: p.store.code(),
+            product_id: p.store_product_id.clone(),
+            product_type: p.product_type.as_str(),
+            product_seq: p.product_seq,
+            currency: p.currency.clone(),
+            price: price(p),
+            payment_id: p.payment_id.clone(),
+            original_payment_id: p.original_payment_id.clone(),
+            linked_payment_id: p.linked_payment_id.clone(),
+            purchase_time_millis: p.purchase_time,
+            expiry_time_millis: p.expiry_time,
+            renew_time_millis: p.renew_time,
+            subscription_state: p.subscription_state.clone(),
+            is_test_purchase: p.sandbox,
+        }
+    }
+}

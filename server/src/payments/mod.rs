@@ -1,0 +1,384 @@
+//! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
+//! and the history row every state change appends.
+pub mod consume;
+pub mod retry;
+pub mod verify;
+
+use app::model::{ProductType, Store};
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+
+use crate::{crypto, db::Db, now_ms, Error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Reserved,
+    Success,
+    Failure,
+    Refund,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Reserved => "RESERVED",
+            Status::Success => "SUCCESS",
+            Status::Failure => "FAILURE",
+            Status::Refund => "REFUND",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "SUCCESS" => Status::Success,
+            "FAILURE" => Status::Failure,
+            "REFUND" => Status::Refund,
+            _ => Status::Reserved,
+        }
+    }
+}
+
+/// Where a state change came from, as the history records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Client,
+    Server,
+    Store,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Client => "CLIENT",
+            Source::Server => "SERVER",
+            Source::Store => "STORE",
+        }
+    }
+}
+
+/// A payment as the API reads it. The access token is not here: only its hash and ciphertext
+/// are stored, and it is decrypted where it must be handed out.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    pub id: i64,
+    pub payment_seq: String,
+    pub project_id: i64,
+    pub store_app_id: i64,
+    pub store: Store,
+    pub product_seq: Option<i64>,
+    pub store_product_id: String,
+    pub product_type: ProductType,
+    pub user_id: String,
+    pub status: Status,
+    pub pending_reason: Option<String>,
+    pub consumed: bool,
+    pub price_micros: Option<i64>,
+    pub currency: Option<String>,
+    pub payment_id: Option<String>,
+    pub original_payment_id: Option<String>,
+    pub linked_payment_id: Option<String>,
+    pub purchase_token: Option<String>,
+    pub access_token_hash: Option<String>,
+    access_token_enc: Option<String>,
+    pub purchase_time: Option<i64>,
+    pub expiry_time: Option<i64>,
+    pub renew_time: Option<i64>,
+    pub subscription_state: Option<String>,
+    pub auto_renewing: Option<bool>,
+    pub sandbox: bool,
+    pub store_initiated: bool,
+    pub developer_payload: Option<String>,
+    pub reserved_at: Option<i64>,
+    pub verify_attempts: i64,
+    /// The proof kept while the store has not confirmed the purchase.
+    pub receipt: Option<String>,
+    pub created_at: i64,
+}
+
+pub(crate) const COLUMNS: &str = "id, payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \
+    product_type, user_id, status, pending_reason, consumed, price_micros, currency, payment_id, original_payment_id, \
+    linked_payment_id, purchase_token, access_token_hash, access_token_enc, purchase_time, expiry_time, renew_time, \
+    subscription_state, auto_renewing, environment, store_initiated, developer_payload, reserved_at, verify_attempts, \
+    receipt, created_at";
+
+impl Payment {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Payment, Error> {
+        let store: String = row.try_get("store")?;
+        let product_type: String = row.try_get("product_type")?;
+        Ok(Payment {
+            id: row.try_get("id")?,
+            payment_seq: row.try_get("payment_seq")?,
+            project_id: row.try_get("project_id")?,
+            store_app_id: row.try_get("store_app_id")?,
+            store: Store::parse(&store).ok_or_else(|| Error::Other(format!("stored store {store}")))?,
+            product_seq: row.try_get("product_seq")?,
+            store_product_id: row.try_get("store_product_id")?,
+            product_type: ProductType::parse(&product_type)
+                .ok_or_else(|| Error::Other(format!("stored product type {product_type}")))?,
+            user_id: row.try_get("user_id")?,
+            status: Status::parse(&row.try_get::<String, _>("status")?),
+            pending_reason: row.try_get("pending_reason")?,
+            consumed: row.try_get::<i64, _>("consumed")? != 0,
+            price_micros: row.try_get("price_micros")?,
+            currency: row.try_get("currency")?,
+            payment_id: row.try_get("payment_id")?,
+            original_payment_id: row.try_get("original_payment_id")?,
+            linked_payment_id: row.try_get("linked_payment_id")?,
+            purchase_token: row.try_get("purchase_token")?,
+            access_token_hash: row.try_get("access_token_hash")?,
+            access_token_enc: row.try_get("access_token_enc")?,
+            purchase_time: row.try_get("purchase_time")?,
+            expiry_time: row.try_get("expiry_time")?,
+            renew_time: row.try_get("renew_time")?,
+            subscription_state: row.try_get("subscription_state")?,
+            auto_renewing: row.try_get::<Option<i64>, _>("auto_renewing")?.map(|v| v != 0),
+            sandbox: row.try_get::<String, _>("environment")? == "SANDBOX",
+            store_initiated: row.try_get::<i64, _>("store_initiated")? != 0,
+            developer_payload: row.try_get("developer_payload")?,
+            reserved_at: row.try_get("reserved_at")?,
+            verify_attempts: row.try_get("verify_attempts")?,
+            receipt: row.try_get("receipt")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    pub fn is_subscription(&self) -> bool {
+        matches!(self.product_type, ProductType::AutoRenewable | ProductType::ConsumableAutoRenewable)
+    }
+
+    pub fn is_consumable_type(&self) -> bool {
+        matches!(self.product_type, ProductType::Consumable | ProductType::ConsumableAutoRenewable)
+    }
+
+    /// Whether `token` is this payment's access token, compared in constant time.
+    pub fn token_matches(&self, token: &str) -> bool {
+        self.access_token_hash.as_deref().is_some_and(|hash| crypto::ct_eq(&crypto::sha256_hex(token), hash))
+    }
+
+    /// The access token in clear, for the lists that hand it to the app's server.
+    pub fn access_token(&self, cipher: &crypto::Cipher) -> Result<Option<String>, Error> {
+        self.access_token_enc.as_deref().map(|sealed| cipher.decrypt(sealed)).transpose()
+    }
+}
+
+/// A new Payment Access Token: 64 random bytes, URL-safe base64 (86 characters, as NHN's).
+pub(crate) fn new_access_token() -> String {
+    crypto::random_token(64)
+}
+
+/// A new paymentSeq: the date and eight random digits, 16 digits as NHN's (`2016122110023124`).
+pub(crate) fn new_payment_seq() -> String {
+    use rand::Rng;
+    format!("{}{:08}", chrono::Utc::now().format("%Y%m%d"), rand::thread_rng().gen_range(0..100_000_000))
+}
+
+pub async fn by_seq(db: &Db, project_id: i64, payment_seq: &str) -> Result<Option<Payment>, Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND payment_seq = $2"))
+        .bind(project_id)
+        .bind(payment_seq)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(Payment::from_row).transpose()
+}
+
+pub async fn by_id(db: &Db, id: i64) -> Result<Payment, Error> {
+    let row =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1")).bind(id).fetch_one(db.pool()).await?;
+    Payment::from_row(&row)
+}
+
+pub async fn by_access_token(db: &Db, project_id: i64, token: &str) -> Result<Option<Payment>, Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND access_token_hash = $2"))
+        .bind(project_id)
+        .bind(crypto::sha256_hex(token))
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(Payment::from_row).transpose()
+}
+
+/// One row of the payment's history.
+pub struct HistoryEntry<'a> {
+    pub payment_id: i64,
+    pub from: Option<Status>,
+    pub to: Status,
+    pub event: &'a str,
+    pub source: Source,
+    pub reason: Option<&'a str>,
+    pub detail: Option<String>,
+}
+
+pub async fn append_history(tx: &mut Transaction<'static, Any>, entry: HistoryEntry<'_>) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO payment_history (payment_id, from_status, to_status, event, source, reason, detail, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.payment_id)
+    .bind(entry.from.map(Status::as_str))
+    .bind(entry.to.as_str())
+    .bind(entry.event)
+    .bind(entry.source.as_str())
+    .bind(entry.reason)
+    .bind(entry.detail)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A registered item of a store app.
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub product_seq: i64,
+    pub store_product_id: String,
+    pub name: String,
+    pub product_type: ProductType,
+    pub in_use: bool,
+}
+
+pub async fn product(db: &Db, store_app_id: i64, store_product_id: &str) -> Result<Option<Product>, Error> {
+    let row = sqlx::query(
+        "SELECT product_seq, store_product_id, name, product_type, status FROM products \
+         WHERE store_app_id = $1 AND store_product_id = $2",
+    )
+    .bind(store_app_id)
+    .bind(store_product_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(product_from_row).transpose()
+}
+
+pub async fn products_in_use(db: &Db, store_app_id: i64) -> Result<Vec<Product>, Error> {
+    let rows = sqlx::query(
+        "SELECT product_seq, store_product_id, name, product_type, status FROM products \
+         WHERE store_app_id = $1 AND status = 'USE' ORDER BY product_seq",
+    )
+    .bind(store_app_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(product_from_row).collect()
+}
+
+fn product_from_row(row: &AnyRow) -> Result<Product, Error> {
+    let product_type: String = row.try_get("product_type")?;
+    Ok(Product {
+        product_seq: row.try_get("product_seq")?,
+        store_product_id: row.try_get("store_product_id")?,
+        name: row.try_get("name")?,
+        product_type: ProductType::parse(&product_type)
+            .ok_or_else(|| Error::Other(format!("stored product type {product_type}")))?,
+        in_use: row.try_get::<String, _>("status")? == "USE",
+    })
+}
+
+/// What a reservation is for.
+pub struct NewReservation<'a> {
+    pub project_id: i64,
+    pub store_app_id: i64,
+    pub store: Store,
+    pub product: &'a Product,
+    pub user_id: &'a str,
+    pub developer_payload: Option<&'a str>,
+}
+
+/// Creates a payment in RESERVED before the store's purchase screen opens.
+pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Payment, Error> {
+    // A clash of two random 8-digit suffixes on one day is rare; a new draw settles it.
+    for _ in 0..5 {
+        let seq = new_payment_seq();
+        let now = now_ms();
+        let mut tx = db.begin_write().await?;
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO payments (payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \
+             product_type, user_id, status, developer_payload, reserved_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'RESERVED', $9, $10, $10, $10) RETURNING id",
+        )
+        .bind(&seq)
+        .bind(new.project_id)
+        .bind(new.store_app_id)
+        .bind(new.store.code())
+        .bind(new.product.product_seq)
+        .bind(&new.product.store_product_id)
+        .bind(new.product.product_type.as_str())
+        .bind(new.user_id)
+        .bind(new.developer_payload)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::from);
+        let id = match inserted {
+            Ok(id) => id,
+            Err(err) if err.is_unique_violation() => continue,
+            Err(err) => return Err(err),
+        };
+        let entry = HistoryEntry {
+            payment_id: id,
+            from: None,
+            to: Status::Reserved,
+            event: "RESERVE",
+            source: Source::Client,
+            reason: None,
+            detail: None,
+        };
+        append_history(&mut tx, entry).await?;
+        tx.commit().await?;
+        return by_seq(db, new.project_id, &seq).await?.ok_or(Error::NotFound);
+    }
+    Err(Error::Other("no free paymentSeq after five draws".into()))
+}
+
+/// The enabled app of `store` in the project.
+pub async fn store_app_of(db: &Db, project_id: i64, store: Store) -> Result<Option<(i64, String)>, Error> {
+    let row = sqlx::query(
+        "SELECT id, store_app_id FROM store_apps WHERE project_id = $1 AND store = $2 AND enabled = 1 ORDER BY id LIMIT 1",
+    )
+    .bind(project_id)
+    .bind(store.code())
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("store_app_id")?))).transpose()
+}
+
+/// The user's successful, unconsumed payments of a consumable type in `stores`, oldest first.
+/// Renewals of a subscription in grace or on hold are held back until the store is paid.
+pub async fn unconsumed(db: &Db, project_id: i64, user_id: &str, stores: &[Store]) -> Result<Vec<Payment>, Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND user_id = $2 AND status = 'SUCCESS' AND consumed = 0 \
+         AND product_type IN ('CONSUMABLE', 'CONSUMABLE_AUTO_RENEWABLE') \
+         AND (subscription_state IS NULL OR subscription_state IN ('ACTIVE', 'CANCELED')) ORDER BY created_at, id"
+    ))
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
+    let payments = rows.iter().map(Payment::from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(payments.into_iter().filter(|p| stores.contains(&p.store)).collect())
+}
+
+/// The user's subscriptions in `stores` that have not expired: the latest payment of each.
+pub async fn active_subscriptions(
+    db: &Db,
+    project_id: i64,
+    user_id: &str,
+    stores: &[Store],
+) -> Result<Vec<Payment>, Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND user_id = $2 AND status = 'SUCCESS' \
+         AND product_type IN ('AUTO_RENEWABLE', 'CONSUMABLE_AUTO_RENEWABLE') AND expiry_time > $3 \
+         AND (subscription_state IS NULL OR subscription_state IN ('ACTIVE', 'CANCELED', 'IN_GRACE_PERIOD')) \
+         ORDER BY purchase_time DESC, id DESC"
+    ))
+    .bind(project_id)
+    .bind(user_id)
+    .bind(now_ms())
+    .fetch_all(db.pool())
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut latest = Vec::new();
+    for row in &rows {
+        let p = Payment::from_row(row)?;
+        let original = p.original_payment_id.clone().unwrap_or_else(|| p.payment_seq.clone());
+        if stores.contains(&p.store) && seen.insert((p.store, original)) {
+            latest.push(p);
+        }
+    }
+    Ok(latest)
+}

@@ -1,0 +1,528 @@
+//! Verification: what the app presents is checked with the store, and the store's answer becomes a
+//! successful payment with its access token — once per store transaction, whoever asks again.
+//!
+//! Nothing the user paid for is lost: when the store cannot answer (outage, our credentials), the
+//! proof is kept on a pending payment and the re-verification job tries again until it can.
+use std::time::Duration;
+
+use app::model::Store;
+use sqlx::Row;
+
+use super::{append_history, by_seq, new_access_token, HistoryEntry, Payment, Product, Source, Status, COLUMNS};
+use crate::{
+    crypto::{self, Cipher},
+    db::Db,
+    now_ms,
+    store_apps::StoreAppRecord,
+    stores::{
+        client::{Proof, StoreClient},
+        PurchaseState, StoreError, StorePurchase,
+    },
+    Error,
+};
+
+/// Re-verification waits this long after the first failure, doubling up to `MAX_RETRY_DELAY`.
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(30);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
+pub struct Request<'a> {
+    pub project_id: i64,
+    pub app: &'a StoreAppRecord,
+    pub user_id: &'a str,
+    /// The reservation this purchase completes; `None` for purchases that start in the store
+    /// (promotions, promo codes) and for restores.
+    pub payment_seq: Option<&'a str>,
+    pub proof: &'a Proof,
+    pub source: Source,
+}
+
+/// Why a verification did not end in a successful payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    PaymentNotFound,
+    UserMismatch,
+    /// The reservation is refunded, or already completed by another store transaction.
+    NotPending,
+    ProductNotFound(String),
+    ProductStopped,
+    ProductMismatch {
+        reserved: String,
+        bought: String,
+    },
+    StoreRejected {
+        code: String,
+        message: String,
+    },
+    AppMismatch(String),
+    SandboxNotAllowed,
+    Cancelled,
+    UsedByOtherUser,
+}
+
+/// Why a payment waits, kept in `pending_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// The store could not be reached or failed: retried in the background.
+    StoreUnavailable,
+    /// Our credentials for the store are missing or refused: retried until an admin fixes them.
+    StoreConfiguration,
+    /// Paid by a deferred method that has not cleared at the store.
+    StorePending,
+}
+
+impl Pending {
+    fn as_str(self) -> &'static str {
+        match self {
+            Pending::StoreUnavailable => "STORE_UNAVAILABLE",
+            Pending::StoreConfiguration => "STORE_CONFIGURATION",
+            Pending::StorePending => "STORE_PENDING",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// `new` is false when the store transaction had been recorded before (a retried verify).
+    Verified {
+        payment: Payment,
+        access_token: String,
+        new: bool,
+    },
+    Pending {
+        payment: Payment,
+        reason: Pending,
+        detail: String,
+    },
+    Refused(Refusal),
+}
+
+/// Verifies `request.proof` with the store and records the outcome.
+pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Request<'_>) -> Result<Outcome, Error> {
+    let reserved = match request.payment_seq {
+        None => None,
+        Some(seq) => match by_seq(db, request.project_id, seq).await? {
+            None => return Ok(Outcome::Refused(Refusal::PaymentNotFound)),
+            Some(p) if p.user_id != request.user_id => return Ok(Outcome::Refused(Refusal::UserMismatch)),
+            Some(p) if p.store_app_id != request.app.id => return Ok(Outcome::Refused(Refusal::PaymentNotFound)),
+            Some(p) => Some(p),
+        },
+    };
+    // A retried verify of a purchase already recorded is answered without asking the store again.
+    if let Some(known) = request.proof.known_reference() {
+        if let Some(existing) = recorded(db, request.app.id, known).await? {
+            return answer_existing(cipher, existing, request.user_id, db, request.project_id, reserved.as_ref()).await;
+        }
+    }
+    if let Some(p) = &reserved {
+        if matches!(p.status, Status::Success | Status::Refund) {
+            return Ok(Outcome::Refused(Refusal::NotPending));
+        }
+    }
+    let purchase = match client.verify(request.proof).await {
+        Ok(purchase) => purchase,
+        Err(StoreError::Unavailable(detail)) => {
+            return keep_pending(db, request, reserved, Pending::StoreUnavailable, detail).await;
+        }
+        Err(StoreError::Config(detail)) => {
+            tracing::warn!(store_app = request.app.id, %detail, "store credentials refused; the receipt is kept");
+            return keep_pending(db, request, reserved, Pending::StoreConfiguration, detail).await;
+        }
+        Err(StoreError::Rejected { code, message }) => {
+            let refusal = match code.as_str() {
+                "INVALID_APP_IDENTIFIER" | "purchaseTokenDoesNotMatchPackageName" => Refusal::AppMismatch(message),
+                "INVALID_ENVIRONMENT" => Refusal::SandboxNotAllowed,
+                _ => Refusal::StoreRejected { code, message },
+            };
+            return refuse(db, reserved.as_ref(), refusal, request.source).await;
+        }
+    };
+    if !request.app.environments.allows(purchase.sandbox) {
+        return refuse(db, reserved.as_ref(), Refusal::SandboxNotAllowed, request.source).await;
+    }
+    match purchase.state {
+        PurchaseState::Purchased => {}
+        PurchaseState::Pending => {
+            let detail = "the store is waiting for the payment".to_string();
+            return keep_pending(db, request, reserved, Pending::StorePending, detail).await;
+        }
+        PurchaseState::Cancelled | PurchaseState::Refunded => {
+            return refuse(db, reserved.as_ref(), Refusal::Cancelled, request.source).await;
+        }
+    }
+    let Some(product) = super::product(db, request.app.id, &purchase.product_id).await? else {
+        return refuse(db, reserved.as_ref(), Refusal::ProductNotFound(purchase.product_id.clone()), request.source)
+            .await;
+    };
+    // A pending payment made for a purchase that started in the store has no product of its own.
+    if let Some(p) = reserved.as_ref().filter(|p| !p.store_initiated) {
+        if p.store_product_id != purchase.product_id {
+            let refusal =
+                Refusal::ProductMismatch { reserved: p.store_product_id.clone(), bought: purchase.product_id };
+            return refuse(db, reserved.as_ref(), refusal, request.source).await;
+        }
+    }
+    let outcome = record(db, cipher, request, reserved.as_ref(), &product, &purchase).await?;
+    if let Outcome::Verified { payment, new: true, .. } = &outcome {
+        if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
+            acknowledge(db, client, payment).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The payment already recorded for a purchase token (Google, ONE store) or store transaction id.
+async fn recorded(db: &Db, store_app_id: i64, reference: &str) -> Result<Option<Payment>, Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND status IN ('SUCCESS', 'REFUND') \
+         AND (purchase_token = $2 OR payment_id = $2) ORDER BY id LIMIT 1"
+    ))
+    .bind(store_app_id)
+    .bind(reference)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(Payment::from_row).transpose()
+}
+
+/// A store transaction presented again: the same payment for its owner, a refusal (kept for abuse
+/// review) for anyone else.
+async fn answer_existing(
+    cipher: &Cipher,
+    existing: Payment,
+    user_id: &str,
+    db: &Db,
+    project_id: i64,
+    reserved: Option<&Payment>,
+) -> Result<Outcome, Error> {
+    if existing.user_id != user_id {
+        sqlx::query(
+            "INSERT INTO receipt_conflicts (project_id, payment_id, claimed_by_user, claimed_payment_seq, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(project_id)
+        .bind(existing.id)
+        .bind(user_id)
+        .bind(reserved.map(|p| p.payment_seq.as_str()))
+        .bind(now_ms())
+        .execute(db.pool())
+        .await?;
+        return Ok(Outcome::Refused(Refusal::UsedByOtherUser));
+    }
+    let access_token = existing.access_token(cipher)?.unwrap_or_default();
+    Ok(Outcome::Verified { payment: existing, access_token, new: false })
+}
+
+/// Marks the reservation FAILURE (when there is one) and returns the refusal.
+async fn refuse(db: &Db, reserved: Option<&Payment>, refusal: Refusal, source: Source) -> Result<Outcome, Error> {
+    if let Some(p) = reserved.filter(|p| matches!(p.status, Status::Reserved | Status::Failure)) {
+        let reason = format!("{refusal:?}");
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "UPDATE payments SET status = 'FAILURE', failure_reason = $1, pending_reason = NULL, next_verify_at = NULL, \
+             updated_at = $2 WHERE id = $3",
+        )
+        .bind(&reason)
+        .bind(now_ms())
+        .bind(p.id)
+        .execute(&mut *tx)
+        .await?;
+        let entry = HistoryEntry {
+            payment_id: p.id,
+            from: Some(p.status),
+            to: Status::Failure,
+            event: "VERIFY",
+            source,
+            reason: Some(&reason),
+            detail: None,
+        };
+        append_history(&mut tx, entry).await?;
+        tx.commit().await?;
+    }
+    Ok(Outcome::Refused(refusal))
+}
+
+/// Keeps the proof on the reservation, or on a new pending payment for a purchase that started in
+/// the store, and schedules re-verification.
+async fn keep_pending(
+    db: &Db,
+    request: &Request<'_>,
+    reserved: Option<Payment>,
+    reason: Pending,
+    detail: String,
+) -> Result<Outcome, Error> {
+    let proof = serde_json::to_string(request.proof).map_err(|e| Error::Other(format!("proof as JSON: {e}")))?;
+    let now = now_ms();
+    let attempts = reserved.as_ref().map_or(0, |p| p.verify_attempts);
+    let next = now + retry_delay(attempts).as_millis() as i64;
+    let mut tx = db.begin_write().await?;
+    let id = match &reserved {
+        Some(p) => {
+            sqlx::query(
+                "UPDATE payments SET receipt = $1, pending_reason = $2, next_verify_at = $3, \
+                 verify_attempts = verify_attempts + 1, updated_at = $4 WHERE id = $5",
+            )
+            .bind(&proof)
+            .bind(reason.as_str())
+            .bind(next)
+            .bind(now)
+            .bind(p.id)
+            .execute(&mut *tx)
+            .await?;
+            p.id
+        }
+        None => {
+            // Until the store answers, the product is the one the app named (if any).
+            let product_id = request.proof.product_id().unwrap_or_default();
+            let seq = super::new_payment_seq();
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO payments (payment_seq, project_id, store_app_id, store, store_product_id, product_type, \
+                 user_id, status, pending_reason, receipt, verify_attempts, next_verify_at, store_initiated, \
+                 reserved_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'CONSUMABLE', $6, 'RESERVED', $7, $8, 1, $9, 1, $10, $10, $10) RETURNING id",
+            )
+            .bind(&seq)
+            .bind(request.project_id)
+            .bind(request.app.id)
+            .bind(request.app.store.code())
+            .bind(product_id)
+            .bind(request.user_id)
+            .bind(reason.as_str())
+            .bind(&proof)
+            .bind(next)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    let entry = HistoryEntry {
+        payment_id: id,
+        from: reserved.as_ref().map(|p| p.status),
+        to: Status::Reserved,
+        event: "VERIFY_PENDING",
+        source: request.source,
+        reason: Some(reason.as_str()),
+        detail: Some(detail.clone()),
+    };
+    append_history(&mut tx, entry).await?;
+    tx.commit().await?;
+    let payment = super::by_id(db, id).await?;
+    Ok(Outcome::Pending { payment, reason, detail })
+}
+
+/// Writes the verified purchase: the reservation (or a new payment) becomes SUCCESS with a new
+/// access token, unless the store transaction was recorded meanwhile.
+async fn record(
+    db: &Db,
+    cipher: &Cipher,
+    request: &Request<'_>,
+    reserved: Option<&Payment>,
+    product: &Product,
+    purchase: &StorePurchase,
+) -> Result<Outcome, Error> {
+    let token = new_access_token();
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM payments WHERE store_app_id = $1 AND store_txn_key = $2")
+            .bind(request.app.id)
+            .bind(&purchase.transaction_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(id) = existing {
+        tx.rollback().await?;
+        let existing = super::by_id(db, id).await?;
+        return answer_existing(cipher, existing, request.user_id, db, request.project_id, reserved).await;
+    }
+    let raw = purchase.raw.to_string();
+    let ack_state = if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
+        "PENDING"
+    } else {
+        "NOT_REQUIRED"
+    };
+    let fields = Fields {
+        product,
+        purchase,
+        token_hash: crypto::sha256_hex(&token),
+        token_enc: cipher.encrypt(&token),
+        raw: &raw,
+        ack_state,
+        now,
+    };
+    let written = match reserved {
+        Some(p) => update_reserved(&mut tx, p.id, &fields).await.map(|_| p.id),
+        None => insert_verified(&mut tx, request, &fields).await,
+    };
+    let id = match written {
+        Ok(id) => id,
+        // A concurrent verify of the same store transaction won the race: answer with its payment.
+        Err(err) if err.is_unique_violation() => {
+            tx.rollback().await?;
+            let existing = recorded(db, request.app.id, &purchase.transaction_id)
+                .await?
+                .ok_or_else(|| Error::Other("a unique store transaction vanished".into()))?;
+            return answer_existing(cipher, existing, request.user_id, db, request.project_id, reserved).await;
+        }
+        Err(err) => return Err(err),
+    };
+    let entry = HistoryEntry {
+        payment_id: id,
+        from: reserved.map(|p| p.status),
+        to: Status::Success,
+        event: "VERIFY",
+        source: request.source,
+        reason: None,
+        detail: Some(format!("store transaction {}", purchase.transaction_id)),
+    };
+    append_history(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(Outcome::Verified { payment: super::by_id(db, id).await?, access_token: token, new: true })
+}
+
+struct Fields<'a> {
+    product: &'a Product,
+    purchase: &'a StorePurchase,
+    token_hash: String,
+    token_enc: String,
+    raw: &'a str,
+    ack_state: &'a str,
+    now: i64,
+}
+
+async fn update_reserved(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: i64, f: &Fields<'_>) -> Result<(), Error> {
+    let p = f.purchase;
+    sqlx::query(
+        "UPDATE payments SET status = 'SUCCESS', pending_reason = NULL, next_verify_at = NULL, failure_reason = NULL, \
+         product_seq = $1, store_product_id = $2, product_type = $3, price_micros = $4, currency = $5, \
+         quantity = $6, store_txn_key = $7, payment_id = $7, original_payment_id = $8, linked_payment_id = $9, \
+         purchase_token = $10, access_token_hash = $11, access_token_enc = $12, verified_at = $13, \
+         purchase_time = $14, expiry_time = $15, subscription_state = $16, auto_renewing = $17, environment = $18, \
+         is_test = $19, store_initiated = $20, store_account_id = $21, store_response = $22, ack_state = $23, \
+         next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), updated_at = $13 WHERE id = $26",
+    )
+    .bind(f.product.product_seq)
+    .bind(&f.product.store_product_id)
+    .bind(f.product.product_type.as_str())
+    .bind(p.price_micros)
+    .bind(&p.currency)
+    .bind(p.quantity)
+    .bind(&p.transaction_id)
+    .bind(p.original_transaction_id.as_deref().or(Some(p.transaction_id.as_str())))
+    .bind(&p.linked_transaction_id)
+    .bind(&p.purchase_token)
+    .bind(&f.token_hash)
+    .bind(&f.token_enc)
+    .bind(f.now)
+    .bind(p.purchase_time_ms)
+    .bind(p.expiry_time_ms)
+    .bind(p.subscription_state.map(subscription_state_name))
+    .bind(p.auto_renewing.map(i64::from))
+    .bind(if p.sandbox { "SANDBOX" } else { "PRODUCTION" })
+    .bind(i64::from(p.sandbox))
+    .bind(i64::from(p.store_initiated))
+    .bind(&p.account_id)
+    .bind(f.raw)
+    .bind(f.ack_state)
+    .bind((f.ack_state == "PENDING").then_some(f.now))
+    .bind(&p.developer_payload)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_verified(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    request: &Request<'_>,
+    f: &Fields<'_>,
+) -> Result<i64, Error> {
+    let seq = super::new_payment_seq();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO payments (payment_seq, project_id, store_app_id, store, store_product_id, product_type, user_id, \
+         status, reserved_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'RESERVED', $8, $8, $8) \
+         RETURNING id",
+    )
+    .bind(&seq)
+    .bind(request.project_id)
+    .bind(request.app.id)
+    .bind(request.app.store.code())
+    .bind(&f.product.store_product_id)
+    .bind(f.product.product_type.as_str())
+    .bind(request.user_id)
+    .bind(f.now)
+    .fetch_one(&mut **tx)
+    .await?;
+    update_reserved(tx, id, f).await?;
+    Ok(id)
+}
+
+pub fn subscription_state_name(state: crate::stores::SubscriptionState) -> &'static str {
+    use crate::stores::SubscriptionState::*;
+    match state {
+        Active => "ACTIVE",
+        Cancelled => "CANCELED",
+        InGrace => "IN_GRACE_PERIOD",
+        OnHold => "ON_HOLD",
+        Paused => "PAUSED",
+        Expired => "EXPIRED",
+        Revoked => "REVOKED",
+    }
+}
+
+/// Acknowledges a new Google purchase (Google refunds what is not acknowledged within three days).
+/// A failure leaves it to the acknowledgement job.
+pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Result<(), Error> {
+    let StoreClient::Google(google) = client else { return Ok(()) };
+    let token = payment.purchase_token.as_deref().unwrap_or_default();
+    let result = if payment.is_subscription() {
+        google.acknowledge_subscription(&payment.store_product_id, token).await
+    } else {
+        google.acknowledge_product(&payment.store_product_id, token, None).await
+    };
+    let now = now_ms();
+    match result {
+        // Already acknowledged counts as done: the store is in the state we want.
+        Ok(()) | Err(StoreError::Rejected { .. }) => {
+            sqlx::query("UPDATE payments SET ack_state = 'DONE', next_ack_at = NULL, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(payment.id)
+                .execute(db.pool())
+                .await?;
+        }
+        Err(err) => {
+            let attempts: i64 =
+                sqlx::query("UPDATE payments SET ack_attempts = ack_attempts + 1 WHERE id = $1 RETURNING ack_attempts")
+                    .bind(payment.id)
+                    .fetch_one(db.pool())
+                    .await?
+                    .try_get(0)?;
+            let next = now + retry_delay(attempts).as_millis() as i64;
+            sqlx::query("UPDATE payments SET next_ack_at = $1, updated_at = $2 WHERE id = $3")
+                .bind(next)
+                .bind(now)
+                .bind(payment.id)
+                .execute(db.pool())
+                .await?;
+            tracing::warn!(payment = %payment.payment_seq, error = %err, "Google acknowledge failed; retried later");
+        }
+    }
+    Ok(())
+}
+
+/// The wait before attempt `attempts + 1`: doubling from 30 s, at most an hour.
+pub fn retry_delay(attempts: i64) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.clamp(0, 16) as u32);
+    FIRST_RETRY_DELAY.saturating_mul(factor).min(MAX_RETRY_DELAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_thirty_seconds_to_an_hour() {
+        assert_eq!(retry_delay(0), Duration::from_secs(30));
+        assert_eq!(retry_delay(1), Duration::from_secs(60));
+        assert_eq!(retry_delay(6), Duration::from_secs(1920));
+        assert_eq!(retry_delay(7), Duration::from_secs(3600));
+        assert_eq!(retry_delay(1000), Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,450 @@
+//! The purchase API over real HTTP: reserve → store → verify → consume for every store, against
+//! the demo project whose store apps point at the store fakes.
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use server::{
+    demo,
+    fakes::{self, apple, faults::FaultKind, google, onestore, Fakes},
+    stores::onestore::Market,
+};
+
+use crate::helpers::{spawn_app, TestApp};
+
+struct Shop {
+    app: TestApp,
+    fakes: Fakes,
+    http: reqwest::Client,
+}
+
+async fn shop() -> Shop {
+    let app = spawn_app().await;
+    let fakes = Fakes::new();
+    let base = fakes::serve(fakes.router(), 0).await.unwrap();
+    demo::connect_fakes(&app.state, &fakes, &base).await.unwrap();
+    Shop { app, fakes, http: reqwest::Client::new() }
+}
+
+/// A response's HTTP status and body.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> i64 {
+        self.body["header"]["resultCode"].as_i64().unwrap()
+    }
+
+    fn ok(&self) -> &Value {
+        assert_eq!(self.code(), 0, "{}", self.body);
+        assert!(self.body["header"]["isSuccessful"].as_bool().unwrap());
+        &self.body["result"]
+    }
+}
+
+impl Shop {
+    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.app.base)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        Answer { status, body: response.json().await.unwrap() }
+    }
+
+    /// A call from the app's SDK: AppKey only.
+    async fn sdk(&self, path: &str, body: Value) -> Answer {
+        self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY)], &body).await
+    }
+
+    /// A call from the app's server: AppKey and SecretKey.
+    async fn server(&self, path: &str, body: Value) -> Answer {
+        self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY), ("x-secret-key", demo::SECRET_KEY)], &body).await
+    }
+
+    async fn reserve(&self, user: &str, store: &str, product: &str) -> String {
+        let answer =
+            self.sdk("/v1/sdk/reserve", json!({"userId": user, "storeCode": store, "productId": product})).await;
+        let result = answer.ok();
+        assert_eq!(result["status"], "RESERVED");
+        result["paymentSeq"].as_str().unwrap().to_string()
+    }
+
+    async fn google_gem(&self) -> google::Created {
+        let new = google::NewProduct { package: demo::PACKAGE, product_id: "gem_100", ..Default::default() };
+        self.fakes.google.add_product(new).await
+    }
+
+    async fn unconsumed(&self, user: &str) -> Vec<Value> {
+        let answer = self.server("/v1/service/consumable", json!({"userChannel": "GF", "userKey": user})).await;
+        answer.ok().as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_google_consumable_is_reserved_verified_listed_and_consumed_exactly_once() {
+    let shop = shop().await;
+    let seq = shop.reserve("user-1", "GG", "gem_100").await;
+    let bought = shop.google_gem().await;
+
+    let verified = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-1", "storeCode": "GG", "paymentSeq": seq, "productId": "gem_100",
+                   "purchaseToken": bought.purchase_token}),
+        )
+        .await;
+    let payment = verified.ok().clone();
+    let token = payment["accessToken"].as_str().unwrap().to_string();
+    let listed = shop.unconsumed("user-1").await;
+    let consumed = shop.server("/v1/service/consume", json!({"paymentSeq": seq, "accessToken": token})).await;
+    let again = shop.server("/v1/service/consume", json!({"paymentSeq": seq, "accessToken": token})).await;
+
+    assert_eq!(payment["status"], "SUCCESS");
+    assert_eq!(payment["paymentSeq"], seq.as_str());
+    assert_eq!(payment["paymentId"], bought.order_id.as_str());
+    assert_eq!(payment["productType"], "CONSUMABLE");
+    assert_eq!(token.len(), 86);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["accessToken"], token.as_str());
+    assert_eq!(consumed.ok()["productSeq"], payment["productSeq"]);
+    assert_eq!((again.status, again.code()), (StatusCode::OK, 5018), "NHN's paths answer 200 with the code");
+    assert!(shop.unconsumed("user-1").await.is_empty());
+    let acknowledged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE ack_state = 'DONE'")
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(acknowledged, 1, "Google purchases are acknowledged after verification");
+}
+
+#[tokio::test]
+async fn an_app_store_purchase_verifies_from_its_signed_transaction_and_from_its_transaction_id() {
+    let shop = shop().await;
+    let seq = shop.reserve("user-2", "AS", "gem_100").await;
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+
+    let by_jws = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-2", "storeCode": "AS", "paymentSeq": seq, "signedTransaction": bought.signed_transaction}),
+        )
+        .await;
+    let by_id = shop
+        .sdk("/v1/sdk/verify", json!({"userId": "user-2", "storeCode": "AS", "transactionId": bought.transaction_id}))
+        .await;
+
+    let first = by_jws.ok();
+    assert_eq!(first["paymentId"], bought.transaction_id.as_str());
+    assert_eq!(first["price"], 1.99);
+    assert_eq!(first["currency"], "USD");
+    assert_eq!(first["isTestPurchase"], true);
+    assert_eq!(by_id.ok()["paymentSeq"], first["paymentSeq"], "one store transaction, one payment");
+    assert_eq!(by_id.ok()["accessToken"], first["accessToken"]);
+}
+
+#[tokio::test]
+async fn a_one_store_purchase_is_verified_and_consumed_in_the_build_in_model() {
+    let shop = shop().await;
+    let seq = shop.reserve("user-3", "ONESTORE", "gem_100").await;
+    let token = shop.fakes.onestore.add_purchase(onestore::NewPurchase {
+        market: Market::Korea,
+        package: demo::PACKAGE,
+        product: "gem_100",
+        sandbox: true,
+        developer_payload: None,
+    });
+
+    let verified = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-3", "storeCode": "ONESTORE", "paymentSeq": seq, "productId": "gem_100", "purchaseToken": token}),
+        )
+        .await;
+    let access_token = verified.ok()["accessToken"].as_str().unwrap().to_string();
+    let consumed = shop.sdk("/v1/sdk/consume", json!({"paymentSeq": seq, "accessToken": access_token})).await;
+    let again = shop.sdk("/v1/sdk/consume", json!({"paymentSeq": seq, "accessToken": access_token})).await;
+
+    assert_eq!(consumed.ok()["marketId"], "ONESTORE");
+    assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, 5018), "the SDK paths carry an HTTP status");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_consumes_of_one_payment_succeed_exactly_once() {
+    let shop = shop().await;
+    let bought = shop.google_gem().await;
+    let verified = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-4", "storeCode": "GG", "productId": "gem_100", "purchaseToken": bought.purchase_token}),
+        )
+        .await;
+    let payment = verified.ok().clone();
+    let body = json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]});
+
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let request = shop
+            .http
+            .post(format!("{}/v1/service/consume", shop.app.base))
+            .header("x-nhn-tciap-appkey", demo::APP_KEY)
+            .header("x-secret-key", demo::SECRET_KEY)
+            .json(&body);
+        calls.spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() });
+    }
+    let answers = calls.join_all().await;
+
+    let codes: Vec<i64> = answers.iter().map(|a| a["header"]["resultCode"].as_i64().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 5018).count(), 199, "{codes:?}");
+    let history: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_history WHERE event = 'CONSUME'")
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(history, 1);
+}
+
+#[tokio::test]
+async fn a_receipt_presented_by_a_second_user_is_refused_and_recorded() {
+    let shop = shop().await;
+    let bought = shop.google_gem().await;
+    let verify = |user: &str| json!({"userId": user, "storeCode": "GG", "productId": "gem_100", "purchaseToken": bought.purchase_token});
+
+    shop.sdk("/v1/sdk/verify", verify("owner")).await.ok();
+    let stolen = shop.sdk("/v1/sdk/verify", verify("thief")).await;
+
+    assert_eq!(stolen.code(), 4022);
+    let conflicts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipt_conflicts WHERE claimed_by_user = 'thief'")
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(conflicts, 1);
+    assert!(shop.unconsumed("thief").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_store_outage_during_verify_keeps_the_receipt_and_the_retry_job_completes_the_payment() {
+    let shop = shop().await;
+    let seq = shop.reserve("user-5", "GG", "gem_100").await;
+    let bought = shop.google_gem().await;
+    shop.fakes.google.faults().inject("products.get", FaultKind::Status(503), 1);
+    let body = json!({"userId": "user-5", "storeCode": "GG", "paymentSeq": seq, "productId": "gem_100",
+                      "purchaseToken": bought.purchase_token});
+
+    let during = shop.sdk("/v1/sdk/verify", body).await;
+    assert_eq!((during.status, during.code()), (StatusCode::SERVICE_UNAVAILABLE, 4021));
+    assert!(shop.unconsumed("user-5").await.is_empty());
+    sqlx::query("UPDATE payments SET next_verify_at = 0 WHERE payment_seq = $1")
+        .bind(&seq)
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+    let handled = server::payments::retry::run_due(&shop.app.state).await.unwrap();
+
+    assert!(handled >= 1);
+    let listed = shop.unconsumed("user-5").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["paymentSeq"], seq.as_str());
+}
+
+#[tokio::test]
+async fn a_purchase_that_started_in_the_store_is_recorded_without_a_reservation() {
+    let shop = shop().await;
+    let promo = shop
+        .fakes
+        .google
+        .add_product(google::NewProduct {
+            package: demo::PACKAGE,
+            product_id: "gem_500",
+            promo: true,
+            ..Default::default()
+        })
+        .await;
+
+    let verified = shop
+        .sdk("/v1/sdk/verify", json!({"userId": "user-6", "storeCode": "GG", "productId": "gem_500", "purchaseToken": promo.purchase_token}))
+        .await;
+
+    let payment = verified.ok();
+    assert_eq!(payment["isStorePayment"], true);
+    assert_eq!(payment["productId"], "gem_500");
+    assert_eq!(shop.unconsumed("user-6").await.len(), 1);
+}
+
+#[tokio::test]
+async fn restore_verifies_every_purchase_and_reports_the_ones_that_fail() {
+    let shop = shop().await;
+    let first = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let second =
+        shop.fakes.apple.add_purchase(apple::NewPurchase::subscription(demo::PACKAGE, "premium_monthly")).await;
+
+    let restored = shop
+        .sdk(
+            "/v1/sdk/restore",
+            json!({"userId": "user-7", "storeCode": "AS", "purchases": [
+                {"signedTransaction": first.signed_transaction},
+                {"transactionId": second.transaction_id},
+                {"transactionId": "9999999999"},
+            ]}),
+        )
+        .await;
+
+    let result = restored.ok();
+    assert_eq!(result["successList"].as_array().unwrap().len(), 2);
+    assert_eq!(result["failList"][0]["index"], 2);
+    assert_eq!(result["failList"][0]["resultCode"], 4020);
+    let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "user-7"})).await;
+    assert_eq!(active.ok().as_array().unwrap().len(), 1);
+    assert_eq!(active.ok()[0]["productId"], "premium_monthly");
+}
+
+#[tokio::test]
+async fn active_subscriptions_are_listed_in_nhns_shape() {
+    let shop = shop().await;
+    let seq = shop.reserve("user-8", "GG", "premium_monthly").await;
+    let subscription = shop
+        .fakes
+        .google
+        .add_subscription(google::NewSubscription {
+            package: demo::PACKAGE,
+            product_id: "premium_monthly",
+            test: false,
+            account_id: None,
+            linked_token: None,
+            period: Duration::from_secs(30 * 86_400),
+            price_micros: 9_990_000,
+            currency: "USD",
+        })
+        .await;
+    shop.sdk(
+        "/v1/sdk/verify",
+        json!({"userId": "user-8", "storeCode": "GG", "paymentSeq": seq, "productId": "premium_monthly",
+               "purchaseToken": subscription.purchase_token}),
+    )
+    .await
+    .ok();
+
+    let listed = shop
+        .server(
+            "/v1/service/activeSubscriptionList",
+            json!({"marketId": "GG", "packageName": demo::PACKAGE, "userChannel": "GF", "userKey": "user-8"}),
+        )
+        .await;
+
+    let entry = &listed.ok()[0];
+    assert_eq!(entry["paymentSeq"], seq.as_str());
+    assert_eq!(entry["appId"], demo::PACKAGE);
+    assert_eq!(entry["productType"], "AUTO_RENEWABLE");
+    assert_eq!(entry["price"], 9.99);
+    assert_eq!(entry["originalPaymentId"], subscription.order_id.as_str());
+    assert!(entry["expiryTimeMillis"].as_i64().unwrap() > entry["purchaseTimeMillis"].as_i64().unwrap());
+    let consume =
+        shop.server("/v1/service/consume", json!({"paymentSeq": seq, "accessToken": entry["accessToken"]})).await;
+    assert_eq!(consume.code(), 4006, "an AUTO_RENEWABLE payment is not consumed");
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_request_gets_its_code_and_changes_nothing() {
+    let shop = shop().await;
+    let url = |path: &str| format!("{}{path}", shop.app.base);
+    let code = |body: Value| body["header"]["resultCode"].as_i64().unwrap();
+    let consume = json!({"paymentSeq": "2026010100000000", "accessToken": "x"});
+
+    let no_key = shop.post("/v1/service/consume", &[], &consume).await;
+    let unknown_key = shop.post("/v1/service/consume", &[("x-nhn-tciap-appkey", "NOPE")], &consume).await;
+    let no_secret = shop.post("/v1/service/consume", &[("x-nhn-tciap-appkey", demo::APP_KEY)], &consume).await;
+    let wrong_secret = shop
+        .post("/v1/service/consume", &[("x-nhn-tciap-appkey", demo::APP_KEY), ("x-secret-key", "wrong")], &consume)
+        .await;
+    let text_body = shop
+        .http
+        .post(url("/v1/service/consume"))
+        .header("x-nhn-tciap-appkey", demo::APP_KEY)
+        .header("x-secret-key", demo::SECRET_KEY)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let get = shop.http.get(url("/v1/service/consume")).send().await.unwrap();
+    let broken_json = shop
+        .http
+        .post(url("/v1/sdk/reserve"))
+        .header("x-nhn-tciap-appkey", demo::APP_KEY)
+        .header("content-type", "application/json")
+        .body("{\"userId\":")
+        .send()
+        .await
+        .unwrap();
+    let wrong_type =
+        shop.sdk("/v1/sdk/reserve", json!({"userId": 42, "storeCode": "GG", "productId": "gem_100"})).await;
+    let unknown_store =
+        shop.sdk("/v1/sdk/reserve", json!({"userId": "u", "storeCode": "XX", "productId": "gem_100"})).await;
+    let too_long = shop
+        .sdk("/v1/sdk/reserve", json!({"userId": "u".repeat(200), "storeCode": "GG", "productId": "gem_100"}))
+        .await;
+    let unknown_product =
+        shop.sdk("/v1/sdk/reserve", json!({"userId": "u", "storeCode": "GG", "productId": "nope"})).await;
+    let stopped =
+        shop.sdk("/v1/sdk/reserve", json!({"userId": "u", "storeCode": "GG", "productId": "starter_pack_2025"})).await;
+    let missing_payment = shop.server("/v1/service/consume", consume.clone()).await;
+    let bad_token = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "u", "storeCode": "GG", "productId": "gem_100", "purchaseToken": "no-such-token"}),
+        )
+        .await;
+
+    assert_eq!((no_key.status, no_key.code()), (StatusCode::OK, 4001));
+    assert_eq!(unknown_key.code(), 4001);
+    assert_eq!(no_secret.code(), 4003);
+    assert_eq!(wrong_secret.code(), 4003);
+    assert_eq!(text_body.status(), StatusCode::OK);
+    assert_eq!(code(text_body.json().await.unwrap()), 2111);
+    assert_eq!(code(get.json().await.unwrap()), 2112);
+    assert_eq!(broken_json.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(broken_json.json().await.unwrap()), 1100);
+    assert_eq!(wrong_type.code(), 1100);
+    assert_eq!(unknown_store.code(), 1100);
+    assert_eq!(too_long.code(), 1100);
+    assert_eq!((unknown_product.status, unknown_product.code()), (StatusCode::NOT_FOUND, 4010));
+    assert_eq!(stopped.code(), 4011);
+    assert_eq!(missing_payment.code(), 4004);
+    assert_eq!(bad_token.code(), 4020);
+    let payments: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(shop.app.db.pool()).await.unwrap();
+    assert_eq!(payments, 0, "no bad request left a payment behind");
+}
+
+#[tokio::test]
+async fn a_wrong_access_token_cannot_consume_or_look_up_a_payment() {
+    let shop = shop().await;
+    let bought = shop.google_gem().await;
+    let payment = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "u9", "storeCode": "GG", "productId": "gem_100", "purchaseToken": bought.purchase_token}),
+        )
+        .await
+        .ok()
+        .clone();
+
+    let forged = shop
+        .server("/v1/service/consume", json!({"paymentSeq": payment["paymentSeq"], "accessToken": "A".repeat(86)}))
+        .await;
+    let lookup = shop.server("/v1/service/payment", json!({"accessToken": payment["accessToken"]})).await;
+    let status = shop
+        .server(
+            "/v1/service/subscriptions/status",
+            json!({"payments": [{"paymentSeq": payment["paymentSeq"], "accessToken": "wrong"}]}),
+        )
+        .await;
+
+    assert_eq!(forged.code(), 4005);
+    assert_eq!(lookup.ok()["isConsumable"], true);
+    assert_eq!(lookup.ok()["paymentSeq"], payment["paymentSeq"]);
+    assert_eq!(status.code(), 4005);
+    assert_eq!(shop.unconsumed("u9").await.len(), 1, "still unconsumed");
+}
