@@ -247,12 +247,7 @@ pub(super) async fn consumable(
     Body(request): Body<UserRequest>,
 ) -> ApiResult<Vec<Unconsumed>> {
     let (user, stores) = user_and_stores(&request)?;
-    let list = payments::unconsumed(&state.db, caller.project_id, user, &stores).await?;
-    list.iter()
-        .map(|p| Ok(Unconsumed::new(p, p.access_token(&state.cipher)?.unwrap_or_default())))
-        .collect::<Result<_, crate::Error>>()
-        .map(Success)
-        .map_err(ApiError::from)
+    Ok(Success(service::unconsumed_of(&state, caller.project_id, user, &stores).await?))
 }
 
 /// Consume from the app itself (the build-in model, for apps without a server). Weaker: anyone

@@ -86,12 +86,22 @@ pub(super) async fn consumable(
 ) -> ApiResult<Vec<Unconsumed>> {
     let user = required("userKey", &request.user_key, MAX_USER)?;
     let stores = stores(&request.market_ids, &request.market_id)?;
-    let list = payments::unconsumed(&state.db, caller.project_id, user, &stores).await?;
-    list.iter()
-        .map(|p| Ok(Unconsumed::new(p, p.access_token(&state.cipher)?.unwrap_or_default())))
-        .collect::<Result<_, crate::Error>>()
-        .map(Success)
-        .map_err(ApiError::from)
+    Ok(Success(unconsumed_of(&state, caller.project_id, user, &stores).await?))
+}
+
+/// The user's unconsumed payments with the access tokens that consume them.
+pub(super) async fn unconsumed_of(
+    state: &AppState,
+    project_id: i64,
+    user: &str,
+    stores: &[Store],
+) -> Result<Vec<Unconsumed>, ApiError> {
+    let list = payments::unconsumed(&state.db, project_id, user, stores).await?;
+    let mut answer = Vec::with_capacity(list.len());
+    for p in &list {
+        answer.push(Unconsumed::new(p, p.access_token(&state.cipher)?.unwrap_or_default()));
+    }
+    Ok(answer)
 }
 
 pub(super) async fn active_subscriptions(

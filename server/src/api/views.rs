@@ -9,19 +9,16 @@ fn price(p: &Payment) -> Option<f64> {
     p.price_micros.map(|m| m as f64 / 1_000_000.0)
 }
 
-/// A payment as verify, lookup and the SDK lists answer it.
+/// What every view of a payment shows, flattened into each.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PaymentView {
+pub struct Common {
     pub payment_seq: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
+    pub user_id: String,
+    pub market_id: &'static str,
     pub product_seq: Option<i64>,
     pub product_id: String,
     pub product_type: &'static str,
-    pub market_id: &'static str,
-    pub user_id: String,
-    pub status: &'static str,
     pub price: Option<f64>,
     pub currency: Option<String>,
     /// The store's transaction / order id ("Store Reference Key").
@@ -33,23 +30,17 @@ pub struct PaymentView {
     pub renew_time_millis: Option<i64>,
     pub subscription_state: Option<String>,
     pub is_test_purchase: bool,
-    pub is_store_payment: bool,
-    pub developer_payload: Option<String>,
-    /// Successful, of a consumable type, and not consumed yet.
-    pub is_consumable: bool,
 }
 
-impl PaymentView {
-    pub fn new(p: &Payment, access_token: Option<String>) -> PaymentView {
-        PaymentView {
+impl Common {
+    fn new(p: &Payment) -> Common {
+        Common {
             payment_seq: p.payment_seq.clone(),
-            access_token,
+            user_id: p.user_id.clone(),
+            market_id: p.store.code(),
             product_seq: p.product_seq,
             product_id: p.store_product_id.clone(),
             product_type: p.product_type.as_str(),
-            market_id: p.store.code(),
-            user_id: p.user_id.clone(),
-            status: p.status.as_str(),
             price: price(p),
             currency: p.currency.clone(),
             payment_id: p.payment_id.clone(),
@@ -60,6 +51,31 @@ impl PaymentView {
             renew_time_millis: p.renew_time,
             subscription_state: p.subscription_state.clone(),
             is_test_purchase: p.sandbox,
+        }
+    }
+}
+
+/// A payment as verify, lookup and the status call answer it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    #[serde(flatten)]
+    pub common: Common,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    pub status: &'static str,
+    pub is_store_payment: bool,
+    pub developer_payload: Option<String>,
+    /// Successful, of a consumable type, and not consumed yet.
+    pub is_consumable: bool,
+}
+
+impl PaymentView {
+    pub fn new(p: &Payment, access_token: Option<String>) -> PaymentView {
+        PaymentView {
+            common: Common::new(p),
+            access_token,
+            status: p.status.as_str(),
             is_store_payment: p.store_initiated,
             developer_payload: p.developer_payload.clone(),
             is_consumable: p.status == crate::payments::Status::Success && p.is_consumable_type() && !p.consumed,
@@ -131,49 +147,15 @@ impl Unconsumed {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveSubscription {
-    pub channel: String,
-    pub user_id: String,
-    pub payment_seq: String,
+    pub channel: &'static str,
+    #[serde(flatten)]
+    pub common: Common,
     pub access_token: Option<String>,
     pub app_id: String,
-    pub market_id: &'static str,
-    pub product_id: String,
-    pub product_type: &'static str,
-    pub product_seq: Option<i64>,
-    pub currency: Option<String>,
-    pub price: Option<f64>,
-    pub payment_id: Option<String>,
-    pub original_payment_id: Option<String>,
-    pub linked_payment_id: Option<String>,
-    pub purchase_time_millis: Option<i64>,
-    pub expiry_time_millis: Option<i64>,
-    pub renew_time_millis: Option<i64>,
-    pub subscription_state: Option<String>,
-    pub is_test_purchase: bool,
 }
 
 impl ActiveSubscription {
     pub fn new(p: &Payment, app_id: &str, access_token: Option<String>) -> ActiveSubscription {
-        ActiveSubscription {
-            channel: "GF".into(),
-            user_id: p.user_id.clone(),
-            payment_seq: p.payment_seq.clone(),
-            access_token,
-            app_id: app_id.to_string(),
-            market_id: p.store.code(),
-            product_id: p.store_product_id.clone(),
-            product_type: p.product_type.as_str(),
-            product_seq: p.product_seq,
-            currency: p.currency.clone(),
-            price: price(p),
-            payment_id: p.payment_id.clone(),
-            original_payment_id: p.original_payment_id.clone(),
-            linked_payment_id: p.linked_payment_id.clone(),
-            purchase_time_millis: p.purchase_time,
-            expiry_time_millis: p.expiry_time,
-            renew_time_millis: p.renew_time,
-            subscription_state: p.subscription_state.clone(),
-            is_test_purchase: p.sandbox,
-        }
+        ActiveSubscription { channel: "GF", common: Common::new(p), access_token, app_id: app_id.to_string() }
     }
 }

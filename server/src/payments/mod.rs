@@ -172,9 +172,18 @@ pub(crate) fn new_payment_seq() -> String {
 }
 
 pub async fn by_seq(db: &Db, project_id: i64, payment_seq: &str) -> Result<Option<Payment>, Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND payment_seq = $2"))
+    find(db, "payment_seq", project_id, payment_seq).await
+}
+
+pub async fn by_access_token(db: &Db, project_id: i64, token: &str) -> Result<Option<Payment>, Error> {
+    find(db, "access_token_hash", project_id, &crypto::sha256_hex(token)).await
+}
+
+/// The project's payment whose unique `column` holds `value`.
+async fn find(db: &Db, column: &str, project_id: i64, value: &str) -> Result<Option<Payment>, Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND {column} = $2"))
         .bind(project_id)
-        .bind(payment_seq)
+        .bind(value)
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(Payment::from_row).transpose()
@@ -184,15 +193,6 @@ pub async fn by_id(db: &Db, id: i64) -> Result<Payment, Error> {
     let row =
         sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1")).bind(id).fetch_one(db.pool()).await?;
     Payment::from_row(&row)
-}
-
-pub async fn by_access_token(db: &Db, project_id: i64, token: &str) -> Result<Option<Payment>, Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND access_token_hash = $2"))
-        .bind(project_id)
-        .bind(crypto::sha256_hex(token))
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(Payment::from_row).transpose()
 }
 
 /// One row of the payment's history.
