@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod fakes;
 pub mod http;
+pub mod notifications;
 pub mod payments;
 pub mod projects;
 pub mod state;

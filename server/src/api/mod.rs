@@ -4,6 +4,7 @@
 //! NHN's paths answer HTTP 200 whatever happened, with the outcome in the envelope, as NHN does;
 //! our own paths also carry a matching HTTP status.
 pub mod auth;
+mod callbacks;
 pub mod envelope;
 mod sdk;
 mod service;
@@ -32,7 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sdk/subscriptions/active", post(sdk::active_subscriptions))
         .route("/v1/sdk/restore", post(sdk::restore))
         .method_not_allowed_fallback(wrong_method);
-    nhn.merge(sdk)
+    let callbacks = Router::new()
+        .route("/callback/subscription/{package}/GG", post(callbacks::google))
+        .route("/callback/subscription/{bundle}/AS/v2", post(callbacks::apple))
+        .route("/markets/ONESTORE/notification/{package}/receive", post(callbacks::onestore));
+    nhn.merge(sdk).merge(callbacks)
 }
 
 async fn wrong_method() -> ApiError {

@@ -117,6 +117,41 @@ impl Db {
         Ok(tx)
     }
 
+    /// Claims up to `limit` rows of `table` whose `column` time has come (and that meet
+    /// `condition`), by moving that time `lease` ahead with a conditional update: of several
+    /// instances polling at once, one takes each row. Returns the claimed ids.
+    pub async fn claim_due(
+        &self,
+        table: &str,
+        column: &str,
+        condition: &str,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<i64>, Error> {
+        let now = crate::now_ms();
+        let due: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT id, {column} FROM {table} WHERE {column} <= $1 AND {condition} ORDER BY {column} LIMIT {limit}"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::new();
+        for (id, at) in due {
+            let taken = sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3"))
+                .bind(now + lease.as_millis() as i64)
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1;
+            if taken {
+                claimed.push(id);
+            }
+        }
+        Ok(claimed)
+    }
+
     pub async fn ping(&self) -> Result<(), Error> {
         self.pool.execute("SELECT 1").await?;
         Ok(())

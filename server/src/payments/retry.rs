@@ -1,17 +1,16 @@
 //! The background work that makes verification reliable: payments whose proof could not be
-//! checked are verified again, and Google purchases whose acknowledgement failed are acknowledged
-//! again, each with a growing delay. Several instances can run it: a row is claimed by moving its
-//! due time forward with a conditional update, so one instance takes it.
+//! checked are verified again, Google purchases whose acknowledgement failed are acknowledged
+//! again, and store notifications whose processing failed are processed again, each with a
+//! growing delay. Several instances can run it: each row is claimed before it is worked on
+//! ([`crate::db::Db::claim_due`]).
 use std::time::Duration;
-
-use sqlx::Row;
 
 use super::{
     by_id,
     verify::{self, Outcome, Request},
     Source,
 };
-use crate::{now_ms, state::AppState, store_apps, stores::client::Proof, Error};
+use crate::{state::AppState, store_apps, stores::client::Proof, Error};
 
 /// How long a claimed row is left to its claimer before another instance may take it.
 const CLAIM: Duration = Duration::from_secs(120);
@@ -19,7 +18,7 @@ const BATCH: i64 = 20;
 
 /// Runs the due work once; returns how many payments it handled.
 pub async fn run_due(state: &AppState) -> Result<usize, Error> {
-    Ok(reverify_due(state).await? + acknowledge_due(state).await?)
+    Ok(reverify_due(state).await? + acknowledge_due(state).await? + crate::notifications::retry_due(state).await?)
 }
 
 /// Runs [`run_due`] every `every` until the process ends.
@@ -33,35 +32,8 @@ pub async fn run_every(state: AppState, every: Duration) {
     }
 }
 
-/// Claims up to a batch of rows whose `column` time has come; returns their ids.
-async fn claim(state: &AppState, column: &str, extra: &str) -> Result<Vec<i64>, Error> {
-    let now = now_ms();
-    let due = sqlx::query(&format!(
-        "SELECT id, {column} FROM payments WHERE {column} IS NOT NULL AND {column} <= $1 {extra} ORDER BY {column} LIMIT {BATCH}"
-    ))
-    .bind(now)
-    .fetch_all(state.db.pool())
-    .await?;
-    let mut claimed = Vec::new();
-    for row in due {
-        let (id, at): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        let taken = sqlx::query(&format!("UPDATE payments SET {column} = $1 WHERE id = $2 AND {column} = $3"))
-            .bind(now + CLAIM.as_millis() as i64)
-            .bind(id)
-            .bind(at)
-            .execute(state.db.pool())
-            .await?
-            .rows_affected()
-            == 1;
-        if taken {
-            claimed.push(id);
-        }
-    }
-    Ok(claimed)
-}
-
 async fn reverify_due(state: &AppState) -> Result<usize, Error> {
-    let ids = claim(state, "next_verify_at", "AND status = 'RESERVED'").await?;
+    let ids = state.db.claim_due("payments", "next_verify_at", "status = 'RESERVED'", CLAIM, BATCH).await?;
     for id in &ids {
         if let Err(err) = reverify(state, *id).await {
             tracing::warn!(payment = id, error = %err, "re-verification failed");
@@ -94,7 +66,7 @@ async fn reverify(state: &AppState, id: i64) -> Result<(), Error> {
 }
 
 async fn acknowledge_due(state: &AppState) -> Result<usize, Error> {
-    let ids = claim(state, "next_ack_at", "AND ack_state = 'PENDING'").await?;
+    let ids = state.db.claim_due("payments", "next_ack_at", "ack_state = 'PENDING'", CLAIM, BATCH).await?;
     for id in &ids {
         let payment = by_id(&state.db, *id).await?;
         let Some(app) = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await? else { continue };

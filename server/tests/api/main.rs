@@ -8,6 +8,8 @@ mod health;
 mod helpers;
 mod login;
 mod migrations;
+mod notifications;
 mod onestore;
 mod purchases;
+mod shop;
 mod stores;

@@ -1,88 +1,15 @@
 //! The purchase API over real HTTP: reserve → store → verify → consume for every store, against
 //! the demo project whose store apps point at the store fakes.
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::{
     demo,
-    fakes::{self, apple, faults::FaultKind, google, onestore, Fakes},
+    fakes::{apple, faults::FaultKind, google, onestore},
     stores::onestore::Market,
 };
 
-use crate::helpers::{spawn_app, TestApp};
-
-struct Shop {
-    app: TestApp,
-    fakes: Fakes,
-    http: reqwest::Client,
-}
-
-async fn shop() -> Shop {
-    let app = spawn_app().await;
-    let fakes = Fakes::new();
-    let base = fakes::serve(fakes.router(), 0).await.unwrap();
-    demo::connect_fakes(&app.state, &fakes, &base).await.unwrap();
-    Shop { app, fakes, http: reqwest::Client::new() }
-}
-
-/// A response's HTTP status and body.
-struct Answer {
-    status: StatusCode,
-    body: Value,
-}
-
-impl Answer {
-    fn code(&self) -> i64 {
-        self.body["header"]["resultCode"].as_i64().unwrap()
-    }
-
-    fn ok(&self) -> &Value {
-        assert_eq!(self.code(), 0, "{}", self.body);
-        assert!(self.body["header"]["isSuccessful"].as_bool().unwrap());
-        &self.body["result"]
-    }
-}
-
-impl Shop {
-    async fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
-        let mut request = self.http.post(format!("{}{path}", self.app.base)).json(body);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        Answer { status, body: response.json().await.unwrap() }
-    }
-
-    /// A call from the app's SDK: AppKey only.
-    async fn sdk(&self, path: &str, body: Value) -> Answer {
-        self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY)], &body).await
-    }
-
-    /// A call from the app's server: AppKey and SecretKey.
-    async fn server(&self, path: &str, body: Value) -> Answer {
-        self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY), ("x-secret-key", demo::SECRET_KEY)], &body).await
-    }
-
-    async fn reserve(&self, user: &str, store: &str, product: &str) -> String {
-        let answer =
-            self.sdk("/v1/sdk/reserve", json!({"userId": user, "storeCode": store, "productId": product})).await;
-        let result = answer.ok();
-        assert_eq!(result["status"], "RESERVED");
-        result["paymentSeq"].as_str().unwrap().to_string()
-    }
-
-    async fn google_gem(&self) -> google::Created {
-        let new = google::NewProduct { package: demo::PACKAGE, product_id: "gem_100", ..Default::default() };
-        self.fakes.google.add_product(new).await
-    }
-
-    async fn unconsumed(&self, user: &str) -> Vec<Value> {
-        let answer = self.server("/v1/service/consumable", json!({"userChannel": "GF", "userKey": user})).await;
-        answer.ok().as_array().unwrap().clone()
-    }
-}
+use crate::shop::shop;
 
 #[tokio::test]
 async fn a_google_consumable_is_reserved_verified_listed_and_consumed_exactly_once() {
@@ -304,20 +231,7 @@ async fn restore_verifies_every_purchase_and_reports_the_ones_that_fail() {
 async fn active_subscriptions_are_listed_in_nhns_shape() {
     let shop = shop().await;
     let seq = shop.reserve("user-8", "GG", "premium_monthly").await;
-    let subscription = shop
-        .fakes
-        .google
-        .add_subscription(google::NewSubscription {
-            package: demo::PACKAGE,
-            product_id: "premium_monthly",
-            test: false,
-            account_id: None,
-            linked_token: None,
-            period: Duration::from_secs(30 * 86_400),
-            price_micros: 9_990_000,
-            currency: "USD",
-        })
-        .await;
+    let subscription = shop.google_subscription("premium_monthly", 30).await;
     shop.sdk(
         "/v1/sdk/verify",
         json!({"userId": "user-8", "storeCode": "GG", "paymentSeq": seq, "productId": "premium_monthly",

@@ -1,0 +1,166 @@
+//! Store notifications in: each store's fake pushes to the server's callback URL, as the real
+//! store would; renewals become payments, refunds are recorded, replays change nothing.
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use server::{
+    demo,
+    fakes::{apple, google, onestore, Notifies},
+    stores::onestore::Market,
+};
+
+use crate::shop::{shop, Shop};
+
+impl Shop {
+    fn callback(&self, path: &str) -> String {
+        format!("{}{path}", self.app.base)
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(self.app.db.pool()).await.unwrap()
+    }
+
+    async fn verify(&self, user: &str, store: &str, purchase: Value) -> Value {
+        let mut body = json!({"userId": user, "storeCode": store});
+        body.as_object_mut().unwrap().extend(purchase.as_object().unwrap().clone());
+        self.sdk("/v1/sdk/verify", body).await.ok().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_google_renewal_notification_becomes_a_new_payment_to_consume() {
+    let shop = shop().await;
+    shop.fakes.google.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE))));
+    let subscription = shop.google_subscription("gem_pass_weekly", 7).await;
+    let first = shop
+        .verify("user-r", "GG", json!({"productId": "gem_pass_weekly", "purchaseToken": subscription.purchase_token}))
+        .await;
+
+    shop.fakes.google.change_subscription(&subscription.purchase_token, google::Change::Renew).await;
+
+    let unconsumed = shop.unconsumed("user-r").await;
+    assert_eq!(unconsumed.len(), 2, "the first period and the renewal: {unconsumed:?}");
+    let renewal = unconsumed.iter().find(|p| p["paymentSeq"] != first["paymentSeq"]).unwrap();
+    assert_eq!(renewal["paymentId"], format!("{}..0", subscription.order_id));
+    assert_ne!(renewal["accessToken"], first["accessToken"]);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications").await, 2, "purchase and renewal stored");
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'IGNORED'").await,
+        1,
+        "the purchase came before the app verified it"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_after_consume_arrives_by_notification_and_flags_the_claw_back() {
+    let shop = shop().await;
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let payment = shop.verify("user-c", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+    shop.server(
+        "/v1/service/consume",
+        json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]}),
+    )
+    .await
+    .ok();
+
+    assert!(shop.fakes.apple.refund(&bought.transaction_id).await);
+
+    let lookup = shop.server("/v1/service/payment", json!({"accessToken": payment["accessToken"]})).await;
+    assert_eq!(lookup.ok()["status"], "REFUND");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE was_consumed = 1 AND source = 'NOTIFICATION'").await, 1);
+    let again = shop
+        .server(
+            "/v1/service/consume",
+            json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]}),
+        )
+        .await;
+    assert_eq!(again.code(), 4007);
+}
+
+#[tokio::test]
+async fn a_replayed_notification_changes_nothing() {
+    let shop = shop().await;
+    let url = shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE));
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    shop.verify("user-p", "AS", json!({"transactionId": bought.transaction_id})).await;
+    // Catch the REFUND notification, then deliver it three times.
+    let (sender, mut caught) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let catcher = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| async move {
+            sender.send(body).unwrap();
+        }),
+    );
+    shop.fakes.apple.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
+    shop.fakes.apple.refund(&bought.transaction_id).await;
+    let notification = caught.recv().await.unwrap();
+
+    for _ in 0..3 {
+        let response = shop.http.post(&url).json(&notification).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE to_status = 'REFUND'").await, 1);
+}
+
+#[tokio::test]
+async fn a_forged_app_store_notification_is_refused_and_not_stored() {
+    let shop = shop().await;
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let forged = shop.fakes.apple.defective_transaction(&bought.transaction_id, apple::Defect::Forged).unwrap();
+
+    let response = shop
+        .http
+        .post(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE)))
+        .json(&json!({"signedPayload": forged}))
+        .send()
+        .await
+        .unwrap();
+    let garbage = shop
+        .http
+        .post(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE)))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 400);
+    assert_eq!(garbage.status(), 400);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications").await, 0);
+}
+
+#[tokio::test]
+async fn a_google_voided_purchase_and_a_one_store_cancellation_refund_their_payments() {
+    let shop = shop().await;
+    shop.fakes.google.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE))));
+    shop.fakes
+        .onestore
+        .set_notify_url(Some(shop.callback(&format!("/markets/ONESTORE/notification/{}/receive", demo::PACKAGE))));
+    let gem = shop.google_gem().await;
+    shop.verify("user-v", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    let one_token = shop.fakes.onestore.add_purchase(onestore::NewPurchase {
+        market: Market::Korea,
+        package: demo::PACKAGE,
+        product: "gem_100",
+        sandbox: true,
+        developer_payload: None,
+    });
+    shop.verify("user-v", "ONESTORE", json!({"productId": "gem_100", "purchaseToken": one_token})).await;
+
+    shop.fakes.google.void(&gem.purchase_token, 0, 1).await;
+    shop.fakes.onestore.refund(&one_token);
+
+    // ONE store delivers in the background, like the real PNS.
+    for _ in 0..100 {
+        if shop.count("SELECT COUNT(*) FROM refunds").await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'VOID'").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'REFUND'").await, 1);
+    assert!(shop.unconsumed("user-v").await.is_empty());
+}

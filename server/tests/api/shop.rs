@@ -1,0 +1,101 @@
+//! A test shop: the server with the demo project, whose store apps point at the store fakes, and
+//! helpers to call its API as the app and as the app's server.
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use server::{
+    demo,
+    fakes::{self, google, Fakes},
+};
+
+use crate::helpers::{spawn_app, TestApp};
+
+pub struct Shop {
+    pub app: TestApp,
+    pub fakes: Fakes,
+    pub http: reqwest::Client,
+}
+
+pub async fn shop() -> Shop {
+    let app = spawn_app().await;
+    let fakes = Fakes::new();
+    let base = fakes::serve(fakes.router(), 0).await.unwrap();
+    demo::connect_fakes(&app.state, &fakes, &base).await.unwrap();
+    Shop { app, fakes, http: reqwest::Client::new() }
+}
+
+/// A response's HTTP status and body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> i64 {
+        self.body["header"]["resultCode"].as_i64().unwrap()
+    }
+
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.code(), 0, "{}", self.body);
+        assert!(self.body["header"]["isSuccessful"].as_bool().unwrap());
+        &self.body["result"]
+    }
+}
+
+impl Shop {
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.app.base)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        Answer { status, body: response.json().await.unwrap() }
+    }
+
+    /// A call from the app's SDK: AppKey only.
+    pub async fn sdk(&self, path: &str, body: Value) -> Answer {
+        self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY)], &body).await
+    }
+
+    /// A call from the app's server: AppKey and SecretKey.
+    pub async fn server(&self, path: &str, body: Value) -> Answer {
+        self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY), ("x-secret-key", demo::SECRET_KEY)], &body).await
+    }
+
+    pub async fn reserve(&self, user: &str, store: &str, product: &str) -> String {
+        let answer =
+            self.sdk("/v1/sdk/reserve", json!({"userId": user, "storeCode": store, "productId": product})).await;
+        let result = answer.ok();
+        assert_eq!(result["status"], "RESERVED");
+        result["paymentSeq"].as_str().unwrap().to_string()
+    }
+
+    pub async fn google_gem(&self) -> google::Created {
+        let new = google::NewProduct { package: demo::PACKAGE, product_id: "gem_100", ..Default::default() };
+        self.fakes.google.add_product(new).await
+    }
+
+    pub async fn unconsumed(&self, user: &str) -> Vec<Value> {
+        let answer = self.server("/v1/service/consumable", json!({"userChannel": "GF", "userKey": user})).await;
+        answer.ok().as_array().unwrap().clone()
+    }
+}
+
+impl Shop {
+    /// A Google subscription to `product_id` for the demo app, renewing every `days`.
+    pub async fn google_subscription(&self, product_id: &str, days: u64) -> google::Created {
+        self.fakes
+            .google
+            .add_subscription(google::NewSubscription {
+                package: demo::PACKAGE,
+                product_id,
+                test: false,
+                account_id: None,
+                linked_token: None,
+                period: std::time::Duration::from_secs(days * 86_400),
+                price_micros: 9_990_000,
+                currency: "USD",
+            })
+            .await
+    }
+}
