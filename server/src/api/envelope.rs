@@ -71,6 +71,8 @@ codes! {
     PurchasePending = 4026, CONFLICT, "the store has not been paid yet (deferred payment); the payment completes when it is";
     PurchaseCancelled = 4027, UNPROCESSABLE_ENTITY, "the store reports the purchase as cancelled";
     RateLimited = 4029, TOO_MANY_REQUESTS, "too many requests; slow down";
+    NotSupportedByStore = 4030, UNPROCESSABLE_ENTITY, "the store offers no such operation (only Google Play subscriptions are cancelled or revoked by the server)";
+    NotSubscription = 4031, CONFLICT, "the payment is not a subscription";
     ConsumeFailed = 5000, CONFLICT, "the payment cannot be consumed in its state";
     AlreadyConsumed = 5018, CONFLICT, "the payment was consumed already";
     Unknown = 9999, INTERNAL_SERVER_ERROR, "unexpected server error";

@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/service/activeSubscriptionList", post(service::active_subscriptions))
         .route("/v1/service/payment", post(service::payment))
         .route("/v1/service/subscriptions/status", post(service::subscription_status))
+        .route("/v1/service/subscriptions/cancel", post(service::cancel_subscription))
+        .route("/v1/service/subscriptions/revoke", post(service::revoke_subscription))
         .method_not_allowed_fallback(wrong_method)
         .layer(map_response(always_ok));
     let sdk = Router::new()

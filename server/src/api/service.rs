@@ -9,8 +9,10 @@ use super::{
     views::{ActiveSubscription, Consumed, PaymentView, Unconsumed},
 };
 use crate::{
-    payments::{self, consume::Refusal, Source},
+    payments::{self, consume::Refusal, sync::RefundSource, Source},
     state::AppState,
+    store_apps,
+    stores::{client::StoreClient, google::client::Refund, StoreError, StorePurchase, SubscriptionState},
 };
 
 const MAX_SEQ: usize = 32;
@@ -185,4 +187,74 @@ pub(super) async fn subscription_status(
         answer.push(PaymentView::new(&payment, None));
     }
     Ok(Success(answer))
+}
+
+/// Which change a subscription call asks Google for.
+#[derive(Clone, Copy)]
+enum Change {
+    /// Stop renewals; access lasts until the paid period ends.
+    Cancel,
+    /// End access now with a full refund.
+    Revoke,
+}
+
+pub(super) async fn cancel_subscription(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<ConsumeRequest>,
+) -> ApiResult<PaymentView> {
+    change_subscription(&state, caller.project_id, &request, Change::Cancel).await
+}
+
+pub(super) async fn revoke_subscription(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<ConsumeRequest>,
+) -> ApiResult<PaymentView> {
+    change_subscription(&state, caller.project_id, &request, Change::Revoke).await
+}
+
+/// Gamebase's cancel and revoke (Google only): asks Google, then records what Google then reports.
+async fn change_subscription(
+    state: &AppState,
+    project_id: i64,
+    request: &ConsumeRequest,
+    change: Change,
+) -> ApiResult<PaymentView> {
+    let seq = required("paymentSeq", &request.payment_seq, MAX_SEQ)?;
+    let token = required("accessToken", &request.access_token, MAX_TOKEN)?;
+    let payment = payments::by_seq(&state.db, project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
+    if !payment.token_matches(token) {
+        return Err(Code::AccessTokenInvalid.into());
+    }
+    if !payment.is_subscription() {
+        return Err(Code::NotSubscription.into());
+    }
+    let app = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await?.ok_or(Code::StoreAppNotFound)?;
+    let client = app.client(&state.http).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
+    let StoreClient::Google(google) = &client else {
+        return Err(Code::NotSupportedByStore.into());
+    };
+    let purchase_token = payment.purchase_token.as_deref().unwrap_or_default();
+    let asked = match change {
+        Change::Cancel => google.cancel_subscription(purchase_token).await,
+        Change::Revoke => google.revoke_subscription(purchase_token, Refund::Full).await,
+    };
+    let store_error = |err: StoreError| match err {
+        StoreError::Unavailable(message) => ApiError::new(Code::StoreUnavailable, message),
+        StoreError::Config(message) => ApiError::new(Code::StoreConfiguration, message),
+        StoreError::Rejected { code, message } => {
+            ApiError::new(Code::StoreRejected, format!("the store says {code}: {message}"))
+        }
+    };
+    asked.map_err(store_error)?;
+    let now = google.subscription(&payment.store_product_id, purchase_token).await.map_err(store_error)?;
+    let now = match change {
+        // Google reports a revoked subscription as expired; the revocation is what happened.
+        Change::Revoke => StorePurchase { subscription_state: Some(SubscriptionState::Revoked), ..now },
+        Change::Cancel => now,
+    };
+    payments::sync::apply(&state.db, &state.cipher, app.id, &now, RefundSource::StoreApi).await?;
+    let payment = payments::by_seq(&state.db, project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
+    Ok(Success(PaymentView::new(&payment, None)))
 }

@@ -19,6 +19,8 @@ use crate::{
 pub enum RefundSource {
     Notification,
     Sweep,
+    /// The app's server asked the store (a Google revoke).
+    StoreApi,
 }
 
 impl RefundSource {
@@ -26,6 +28,7 @@ impl RefundSource {
         match self {
             RefundSource::Notification => "NOTIFICATION",
             RefundSource::Sweep => "SWEEP",
+            RefundSource::StoreApi => "STORE_API",
         }
     }
 }

@@ -164,3 +164,24 @@ async fn a_google_voided_purchase_and_a_one_store_cancellation_refund_their_paym
     assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'REFUND'").await, 1);
     assert!(shop.unconsumed("user-v").await.is_empty());
 }
+
+#[tokio::test]
+async fn an_app_store_renewal_notification_adds_the_new_period_to_the_active_subscription() {
+    let shop = shop().await;
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let bought =
+        shop.fakes.apple.add_purchase(apple::NewPurchase::subscription(demo::PACKAGE, "premium_monthly")).await;
+    let first = shop.verify("user-a", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+
+    let renewal =
+        shop.fakes.apple.change_subscription(&bought.original_transaction_id, apple::Change::Renew).await.unwrap();
+
+    let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "user-a", "storeCode": "AS"})).await;
+    let listed = active.ok().as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "one subscription: its latest period");
+    assert_eq!(listed[0]["paymentId"], renewal.as_str());
+    assert_eq!(listed[0]["originalPaymentId"], bought.original_transaction_id.as_str());
+    assert_eq!(listed[0]["linkedPaymentId"], first["paymentSeq"]);
+    assert!(listed[0]["expiryTimeMillis"].as_i64() > first["expiryTimeMillis"].as_i64());
+    assert!(shop.unconsumed("user-a").await.is_empty(), "AUTO_RENEWABLE periods are not consumed");
+}

@@ -362,3 +362,144 @@ async fn a_wrong_access_token_cannot_consume_or_look_up_a_payment() {
     assert_eq!(status.code(), 4005);
     assert_eq!(shop.unconsumed("u9").await.len(), 1, "still unconsumed");
 }
+
+#[tokio::test]
+async fn verification_refusals_each_have_their_code() {
+    let shop = shop().await;
+    let sql = |q: &'static str| sqlx::query(q);
+    // Reserved for one user, verified by another.
+    let seq = shop.reserve("alice", "GG", "gem_100").await;
+    let gem = shop.google_gem().await;
+    let verify = |user: &str, seq: &str, product: &str, token: &str| json!({"userId": user, "storeCode": "GG", "paymentSeq": seq, "productId": product, "purchaseToken": token});
+    let other_user = shop.sdk("/v1/sdk/verify", verify("bob", &seq, "gem_100", &gem.purchase_token)).await;
+    // Reserved gem_100, the store sold gem_500.
+    let gem_500 = shop
+        .fakes
+        .google
+        .add_product(google::NewProduct { package: demo::PACKAGE, product_id: "gem_500", ..Default::default() })
+        .await;
+    let mismatch = shop.sdk("/v1/sdk/verify", verify("alice", &seq, "gem_500", &gem_500.purchase_token)).await;
+    // The mismatch failed the reservation; the right purchase still completes it, and then the
+    // reservation takes no other purchase.
+    let failed_then_ok = shop.sdk("/v1/sdk/verify", verify("alice", &seq, "gem_100", &gem.purchase_token)).await;
+    let another = shop.google_gem().await;
+    let not_pending = shop.sdk("/v1/sdk/verify", verify("alice", &seq, "gem_100", &another.purchase_token)).await;
+    // Pending and cancelled at the store.
+    let pending = shop
+        .fakes
+        .google
+        .add_product(google::NewProduct {
+            package: demo::PACKAGE,
+            product_id: "gem_100",
+            pending: true,
+            ..Default::default()
+        })
+        .await;
+    let deferred = shop
+        .sdk("/v1/sdk/verify", json!({"userId": "carol", "storeCode": "GG", "productId": "gem_100", "purchaseToken": pending.purchase_token}))
+        .await;
+    let voided = shop.google_gem().await;
+    shop.fakes.google.void(&voided.purchase_token, 0, 1).await;
+    let cancelled = shop
+        .sdk("/v1/sdk/verify", json!({"userId": "carol", "storeCode": "GG", "productId": "gem_100", "purchaseToken": voided.purchase_token}))
+        .await;
+    // Another app's bundle, and a sandbox purchase on a production-only app.
+    let apple =
+        shop.fakes.apple.add_purchase(server::fakes::apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let foreign = shop
+        .fakes
+        .apple
+        .defective_transaction(&apple.transaction_id, server::fakes::apple::Defect::WrongBundle)
+        .unwrap();
+    let wrong_app =
+        shop.sdk("/v1/sdk/verify", json!({"userId": "dan", "storeCode": "AS", "signedTransaction": foreign})).await;
+    sql("UPDATE store_apps SET environment_policy = 'PRODUCTION_ONLY' WHERE store = 'AS'")
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+    let sandbox = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "dan", "storeCode": "AS", "signedTransaction": apple.signed_transaction}),
+        )
+        .await;
+    // A store without an app in the project, and a disabled AppKey.
+    sql("UPDATE store_apps SET enabled = 0 WHERE store = 'ONESTORE'").execute(shop.app.db.pool()).await.unwrap();
+    let no_app = shop.sdk("/v1/sdk/products", json!({"storeCode": "ONESTORE"})).await;
+    sql("UPDATE projects SET key_status = 'DISABLED'").execute(shop.app.db.pool()).await.unwrap();
+    let disabled = shop.sdk("/v1/sdk/products", json!({"storeCode": "GG"})).await;
+
+    assert_eq!(other_user.code(), 4008);
+    assert_eq!(mismatch.code(), 4025);
+    assert_eq!(failed_then_ok.code(), 0, "a FAILURE reservation can still be completed by the right purchase");
+    assert_eq!(not_pending.code(), 4009);
+    assert_eq!(deferred.code(), 4026);
+    assert_eq!(cancelled.code(), 4027);
+    assert_eq!(wrong_app.code(), 4023);
+    assert_eq!(sandbox.code(), 4024);
+    assert_eq!(no_app.code(), 4012);
+    assert_eq!(disabled.code(), 4002);
+}
+
+#[tokio::test]
+async fn missing_store_credentials_keep_the_purchase_pending_with_its_own_code() {
+    let shop = shop().await;
+    server::store_apps::connect(
+        &shop.app.db,
+        &shop.app.state.cipher,
+        app::model::Store::Apple,
+        demo::PACKAGE,
+        &json!({}),
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    let apple =
+        shop.fakes.apple.add_purchase(server::fakes::apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+
+    let answer = shop
+        .sdk("/v1/sdk/verify", json!({"userId": "erin", "storeCode": "AS", "transactionId": apple.transaction_id}))
+        .await;
+
+    assert_eq!(answer.code(), 4013);
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payments WHERE pending_reason = 'STORE_CONFIGURATION' AND receipt IS NOT NULL",
+    )
+    .fetch_one(shop.app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(kept, 1, "the proof is kept for when the credentials are fixed");
+}
+
+#[tokio::test]
+async fn the_app_server_cancels_and_revokes_google_subscriptions() {
+    let shop = shop().await;
+    let first = shop.google_subscription("premium_monthly", 30).await;
+    let second = shop.google_subscription("premium_monthly", 30).await;
+    let verify = |token: &str| json!({"userId": "frank", "storeCode": "GG", "productId": "premium_monthly", "purchaseToken": token});
+    let a = shop.sdk("/v1/sdk/verify", verify(&first.purchase_token)).await.ok().clone();
+    let b = shop.sdk("/v1/sdk/verify", verify(&second.purchase_token)).await.ok().clone();
+    let call = |p: &Value| json!({"paymentSeq": p["paymentSeq"], "accessToken": p["accessToken"]});
+
+    let cancelled = shop.server("/v1/service/subscriptions/cancel", call(&a)).await;
+    let revoked = shop.server("/v1/service/subscriptions/revoke", call(&b)).await;
+    let apple = shop
+        .fakes
+        .apple
+        .add_purchase(server::fakes::apple::NewPurchase::subscription(demo::PACKAGE, "premium_monthly"))
+        .await;
+    let c = shop
+        .sdk("/v1/sdk/verify", json!({"userId": "frank", "storeCode": "AS", "transactionId": apple.transaction_id}))
+        .await
+        .ok()
+        .clone();
+    let not_google = shop.server("/v1/service/subscriptions/cancel", call(&c)).await;
+
+    assert_eq!(cancelled.ok()["subscriptionState"], "CANCELED");
+    assert_eq!(cancelled.ok()["status"], "SUCCESS");
+    assert_eq!(revoked.ok()["status"], "REFUND");
+    assert_eq!(not_google.code(), 4030);
+    let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "frank"})).await;
+    let stores: Vec<&str> = active.ok().as_array().unwrap().iter().map(|s| s["marketId"].as_str().unwrap()).collect();
+    assert_eq!(stores.len(), 2, "the cancelled one lasts until it expires, the revoked one is gone: {stores:?}");
+}
