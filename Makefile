@@ -11,11 +11,12 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 .PHONY: run test build setup
 
 ## Build the release server and console, seed the demo project into ./data/iap.db if the
-## database is empty, and serve on http://127.0.0.1:3000.
+## database is empty (with 300 purchases made through the API and the store fakes), and serve on
+## http://127.0.0.1:3000.
 run:
 	scripts/setup.sh release
 	cargo leptos build --release
-	$(TARGET_DIR)/release/server serve --seed-demo
+	$(TARGET_DIR)/release/server serve --seed-demo --demo-history 300
 
 ## Every test on SQLite and PostgreSQL, then the browser tests in headless Chromium.
 test:

@@ -7,6 +7,7 @@ use leptos::config::{get_configuration, LeptosOptions};
 
 use crate::{
     audit,
+    client::{self, ConsumeBy},
     config::{Overrides, Settings},
     db::redact,
     demo,
@@ -37,9 +38,13 @@ pub struct Cli {
 enum Command {
     /// Serve the API and the console (the default).
     Serve {
-        /// Seed the demo project first if the database has no project yet.
+        /// Seed the demo project first if the database has no project yet, and serve the store
+        /// fakes its apps use (on port 4010 when free).
         #[arg(long)]
         seed_demo: bool,
+        /// With --seed-demo: make this many purchases through the API when the database has none.
+        #[arg(long, default_value_t = 0)]
+        demo_history: usize,
     },
     /// Apply the database migrations and exit.
     Migrate,
@@ -54,6 +59,74 @@ enum Command {
     Stores {
         #[command(subcommand)]
         command: StoresCommand,
+    },
+    /// The reference client: plays the app and its server against this server and the store
+    /// fakes, printing every request and answer.
+    Client(ClientArgs),
+}
+
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// This server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    api: String,
+    /// The store fakes' base URL.
+    #[arg(long, default_value = "http://127.0.0.1:4010")]
+    stores: String,
+    #[arg(long, default_value = demo::APP_KEY)]
+    app_key: String,
+    #[arg(long, default_value = demo::SECRET_KEY)]
+    secret_key: String,
+    /// The app's package name / bundle id.
+    #[arg(long, default_value = demo::PACKAGE)]
+    package: String,
+    /// Print only the outcome, not every request and answer.
+    #[arg(long)]
+    quiet: bool,
+    #[command(subcommand)]
+    action: ClientAction,
+}
+
+/// Who buys what where.
+#[derive(clap::Args)]
+struct Item {
+    #[arg(long)]
+    user: String,
+    /// GG, AS or ONESTORE.
+    #[arg(long)]
+    store: String,
+    #[arg(long)]
+    product: String,
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Items → reserve → pay in the store fake → verify → consume.
+    Buy {
+        #[command(flatten)]
+        item: Item,
+        #[arg(long, value_enum, default_value_t = ConsumeBy::Server)]
+        consume: ConsumeBy,
+    },
+    /// A purchase that starts in the store (promo code, promoted purchase): no reservation.
+    Redeem {
+        #[command(flatten)]
+        item: Item,
+    },
+    /// The user's unconsumed payments, as the app's server lists them.
+    Unconsumed {
+        #[arg(long)]
+        user: String,
+    },
+    /// The user's active subscriptions.
+    Subscriptions {
+        #[arg(long)]
+        user: String,
+    },
+    /// Many purchases over every store and item, some refunded: realistic history.
+    History {
+        #[arg(long, default_value_t = 300)]
+        count: usize,
     },
 }
 
@@ -86,14 +159,15 @@ pub async fn run() -> ExitCode {
         }
     };
     telemetry::init(&settings.log);
-    let result = match cli.command.unwrap_or(Command::Serve { seed_demo: false }) {
-        Command::Serve { seed_demo } => serve(settings, seed_demo).await,
+    let result = match cli.command.unwrap_or(Command::Serve { seed_demo: false, demo_history: 0 }) {
+        Command::Serve { seed_demo, demo_history } => serve(settings, seed_demo, demo_history).await,
         Command::Migrate => migrate(settings).await,
         Command::CreateAdmin { username } => create_admin(settings, &username).await,
         Command::Demo => seed_demo_now(settings).await,
         Command::Stores { command: StoresCommand::Serve { port, onestore_clients } } => {
             serve_fakes(port, &onestore_clients).await
         }
+        Command::Client(args) => run_client(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,30 +188,81 @@ fn leptos_options(settings: &Settings) -> LeptosOptions {
     options
 }
 
-async fn serve(settings: Settings, seed_demo: bool) -> Result<(), Error> {
+async fn serve(settings: Settings, seed_demo: bool, demo_history: usize) -> Result<(), Error> {
     let database = redact(&settings.database_url());
     let app = Application::build(settings.clone(), leptos_options(&settings)).await?;
-    if seed_demo {
-        let db = &app.state().db;
-        if crate::projects::count(db).await? == 0 {
-            demo::seed(db).await?;
-        }
-        if users::find_by_username(db, demo::ADMIN_USERNAME).await?.is_some() {
-            demo::print_login();
-        }
-        if crate::projects::find_id_by_name(db, demo::PROJECT_NAME).await?.is_some() {
-            let fakes = crate::fakes::Fakes::new();
-            let base = crate::fakes::serve(fakes.router(), 0)
-                .await
-                .map_err(|e| Error::Other(format!("starting the store fakes: {e}")))?;
-            demo::connect_fakes(app.state(), &fakes, &base).await?;
-            println!("store fakes for the demo apps: {base} (see README, \"Using the fakes\")");
-        }
-    }
     let addr = app.local_addr();
+    if seed_demo {
+        seed_and_connect_demo(&app, demo_history).await?;
+    }
     tracing::info!(%addr, database, "serving");
     println!("IAP console: http://{addr}/");
     app.run_until_stopped().await.map_err(|e| Error::Other(format!("server: {e}")))
+}
+
+/// Seeds the demo if the database is empty, serves the fakes its store apps use and points them
+/// at the fakes; with `history`, fills an empty payment table through the API once serving.
+async fn seed_and_connect_demo(app: &Application, history: usize) -> Result<(), Error> {
+    let state = app.state().clone();
+    if crate::projects::count(&state.db).await? == 0 {
+        demo::seed(&state.db).await?;
+    }
+    if users::find_by_username(&state.db, demo::ADMIN_USERNAME).await?.is_some() {
+        demo::print_login();
+    }
+    if crate::projects::find_id_by_name(&state.db, demo::PROJECT_NAME).await?.is_none() {
+        return Ok(());
+    }
+    let fakes = crate::fakes::Fakes::new();
+    let router = fakes.router();
+    let base = match crate::fakes::serve(router.clone(), 4010).await {
+        Ok(base) => base,
+        Err(_) => crate::fakes::serve(router, 0).await.map_err(|e| Error::Other(format!("store fakes: {e}")))?,
+    };
+    demo::connect_fakes(&state, &fakes, &base).await?;
+    let server_base = format!("http://{}", app.local_addr());
+    demo::notify_server(&fakes, &server_base);
+    println!("store fakes for the demo apps: {base} (try: server client buy --user u1 --store GG --product gem_100)");
+    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(state.db.pool()).await?;
+    if history > 0 && payments == 0 {
+        let target = client::Target {
+            api: server_base,
+            stores: base,
+            app_key: demo::APP_KEY.into(),
+            secret_key: demo::SECRET_KEY.into(),
+            package: demo::PACKAGE.into(),
+            verbose: false,
+        };
+        tokio::spawn(async move {
+            match client::fill_history(&client::Client::new(target), history).await {
+                Ok(made) => tracing::info!(made, "demo history made"),
+                Err(err) => tracing::warn!(error = %err, "demo history stopped"),
+            }
+        });
+    }
+    Ok(())
+}
+
+async fn run_client(args: ClientArgs) -> Result<(), Error> {
+    let client = client::Client::new(client::Target {
+        api: args.api,
+        stores: args.stores,
+        app_key: args.app_key,
+        secret_key: args.secret_key,
+        package: args.package,
+        verbose: !args.quiet,
+    });
+    let outcome = match args.action {
+        ClientAction::Buy { item, consume } => client.buy(&item.user, &item.store, &item.product, consume).await?,
+        ClientAction::Redeem { item } => client.redeem(&item.user, &item.store, &item.product).await?,
+        ClientAction::Unconsumed { user } => client.unconsumed(&user).await?,
+        ClientAction::Subscriptions { user } => client.active_subscriptions(&user).await?,
+        ClientAction::History { count } => {
+            serde_json::json!({ "purchases": client::fill_history(&client, count).await? })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+    Ok(())
 }
 
 async fn migrate(settings: Settings) -> Result<(), Error> {

@@ -139,6 +139,15 @@ pub async fn connect_fakes(state: &AppState, fakes: &Fakes, base: &str) -> Resul
     store_apps::connect(db, cipher, Store::OneStore, PACKAGE, &settings, &json!({"clientSecret": client_secret})).await
 }
 
+/// Sends the fakes' notifications to the server at `server_base`, as each store would once its
+/// console is told the server's callback URL.
+pub fn notify_server(fakes: &Fakes, server_base: &str) {
+    use crate::fakes::Notifies;
+    fakes.google.set_notify_url(Some(format!("{server_base}/callback/subscription/{PACKAGE}/GG")));
+    fakes.apple.set_notify_url(Some(format!("{server_base}/callback/subscription/{PACKAGE}/AS/v2")));
+    fakes.onestore.set_notify_url(Some(format!("{server_base}/markets/ONESTORE/notification/{PACKAGE}/receive")));
+}
+
 pub fn print_login() {
     println!("demo project \"{PROJECT_NAME}\": AppKey {APP_KEY}, SecretKey {SECRET_KEY}");
     println!("demo console login: {ADMIN_USERNAME} / {ADMIN_PASSWORD}");

@@ -23,6 +23,8 @@ pub struct Common {
     pub currency: Option<String>,
     /// The store's transaction / order id ("Store Reference Key").
     pub payment_id: Option<String>,
+    /// The store's purchase token (Google, ONE store), which the app already holds.
+    pub payment_token: Option<String>,
     pub original_payment_id: Option<String>,
     pub linked_payment_id: Option<String>,
     pub purchase_time_millis: Option<i64>,
@@ -44,6 +46,7 @@ impl Common {
             price: price(p),
             currency: p.currency.clone(),
             payment_id: p.payment_id.clone(),
+            payment_token: p.purchase_token.clone(),
             original_payment_id: p.original_payment_id.clone(),
             linked_payment_id: p.linked_payment_id.clone(),
             purchase_time_millis: p.purchase_time,

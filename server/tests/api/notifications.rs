@@ -9,23 +9,7 @@ use server::{
     stores::onestore::Market,
 };
 
-use crate::shop::{shop, Shop};
-
-impl Shop {
-    fn callback(&self, path: &str) -> String {
-        format!("{}{path}", self.app.base)
-    }
-
-    async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.app.db.pool()).await.unwrap()
-    }
-
-    async fn verify(&self, user: &str, store: &str, purchase: Value) -> Value {
-        let mut body = json!({"userId": user, "storeCode": store});
-        body.as_object_mut().unwrap().extend(purchase.as_object().unwrap().clone());
-        self.sdk("/v1/sdk/verify", body).await.ok().clone()
-    }
-}
+use crate::shop::shop;
 
 #[tokio::test]
 async fn a_google_renewal_notification_becomes_a_new_payment_to_consume() {

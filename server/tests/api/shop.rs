@@ -99,3 +99,19 @@ impl Shop {
             .await
     }
 }
+
+impl Shop {
+    pub fn callback(&self, path: &str) -> String {
+        format!("{}{path}", self.app.base)
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(self.app.db.pool()).await.unwrap()
+    }
+
+    pub async fn verify(&self, user: &str, store: &str, purchase: Value) -> Value {
+        let mut body = json!({"userId": user, "storeCode": store});
+        body.as_object_mut().unwrap().extend(purchase.as_object().unwrap().clone());
+        self.sdk("/v1/sdk/verify", body).await.ok().clone()
+    }
+}
