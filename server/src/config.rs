@@ -21,6 +21,13 @@ pub struct Settings {
     pub login: LoginSettings,
     pub stores: StoreSettings,
     pub jobs: JobSettings,
+    pub api: ApiSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiSettings {
+    /// Purchase API requests allowed per project per second on each instance; 0 is no limit.
+    pub rate_limit_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,7 +105,8 @@ impl Settings {
             .set_default("login.window_secs", 900)?
             .set_default("login.lockout_secs", 900)?
             .set_default("stores.timeout_secs", 10)?
-            .set_default("jobs.interval_secs", 5)?;
+            .set_default("jobs.interval_secs", 5)?
+            .set_default("api.rate_limit_per_second", 0)?;
         builder = match &overrides.config_file {
             Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
             None => builder.add_source(config::File::with_name("iap").required(false)),

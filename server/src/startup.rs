@@ -49,7 +49,8 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     db.migrate().await?;
     let cipher = Cipher::from_settings(&settings)?;
     let http = crate::stores::http_client(Duration::from_secs(settings.stores.timeout_secs));
-    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher, http })
+    let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.rate_limit_per_second));
+    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher, http, limiter })
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.

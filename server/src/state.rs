@@ -15,6 +15,7 @@ pub struct AppState {
     pub cipher: Cipher,
     /// The one pooled HTTP client every store call goes through.
     pub http: reqwest::Client,
+    pub limiter: Arc<crate::api::limit::RateLimiter>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

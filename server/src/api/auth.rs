@@ -67,6 +67,9 @@ async fn project(parts: &Parts, state: &AppState) -> Result<Project, ApiError> {
     if !project.enabled {
         return Err(Code::AppKeyDisabled.into());
     }
+    if !state.limiter.allow(project.id) {
+        return Err(Code::RateLimited.into());
+    }
     let now = now_ms();
     if project.last_used_at.is_none_or(|at| now - at > LAST_USED_GRANULARITY_MS) {
         // Best effort: a failed bookkeeping write must not fail the call.

@@ -10,7 +10,7 @@ use axum::{
     Json,
 };
 use serde::{de::DeserializeOwned, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 
 /// An API failure: a result code from the table below and a message for the developer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,7 @@ codes! {
     ProductMismatch = 4025, UNPROCESSABLE_ENTITY, "the store sold another product than the one reserved";
     PurchasePending = 4026, CONFLICT, "the store has not been paid yet (deferred payment); the payment completes when it is";
     PurchaseCancelled = 4027, UNPROCESSABLE_ENTITY, "the store reports the purchase as cancelled";
-    RateLimited = 4029, TOO_MANY_REQUESTS, "too many requests; slow down";
+    RateLimited = 4029, TOO_MANY_REQUESTS, "too many requests for this project in this second (`api.rate_limit_per_second`); slow down";
     NotSupportedByStore = 4030, UNPROCESSABLE_ENTITY, "the store offers no such operation (only Google Play subscriptions are cancelled or revoked by the server)";
     NotSubscription = 4031, CONFLICT, "the payment is not a subscription";
     ConsumeFailed = 5000, CONFLICT, "the payment cannot be consumed in its state";
@@ -108,25 +108,42 @@ impl From<crate::Error> for ApiError {
 
 pub type ApiResult<T> = Result<Success<T>, ApiError>;
 
+/// Every successful answer: the header and the result.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub header: Header,
+    pub result: T,
+}
+
+/// Every failed answer: the header alone.
+#[derive(Serialize, ToSchema)]
+pub struct Failure {
+    pub header: Header,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    pub is_successful: bool,
+    /// 0 on success; otherwise one of the result codes.
+    pub result_code: i32,
+    pub result_message: String,
+}
+
 /// A successful answer's `result`.
 pub struct Success<T>(pub T);
 
 impl<T: Serialize> IntoResponse for Success<T> {
     fn into_response(self) -> Response {
-        Json(json!({
-            "header": {"isSuccessful": true, "resultCode": 0, "resultMessage": "SUCCESS"},
-            "result": self.0,
-        }))
-        .into_response()
+        let header = Header { is_successful: true, result_code: 0, result_message: "SUCCESS".into() };
+        Json(Envelope { header, result: self.0 }).into_response()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "header": {"isSuccessful": false, "resultCode": self.code.number(), "resultMessage": self.message},
-        });
-        (self.code.http_status(), Json(body)).into_response()
+        let header = Header { is_successful: false, result_code: self.code.number(), result_message: self.message };
+        (self.code.http_status(), Json(Failure { header })).into_response()
     }
 }
 

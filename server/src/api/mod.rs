@@ -5,12 +5,20 @@
 //! our own paths also carry a matching HTTP status.
 pub mod auth;
 mod callbacks;
+pub mod docs;
 pub mod envelope;
+pub mod limit;
 mod sdk;
 mod service;
 mod views;
 
-use axum::{http::StatusCode, middleware::map_response, response::Response, routing::post, Router};
+use axum::{
+    http::StatusCode,
+    middleware::map_response,
+    response::Response,
+    routing::{get, post},
+    Router,
+};
 
 use self::envelope::{ApiError, Code};
 use crate::state::AppState;
@@ -39,7 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/callback/subscription/{package}/GG", post(callbacks::google))
         .route("/callback/subscription/{bundle}/AS/v2", post(callbacks::apple))
         .route("/markets/ONESTORE/notification/{package}/receive", post(callbacks::onestore));
-    nhn.merge(sdk).merge(callbacks)
+    let docs = Router::new().route("/openapi.json", get(docs::openapi_json)).route("/docs/api", get(docs::page));
+    nhn.merge(sdk).merge(callbacks).merge(docs)
 }
 
 async fn wrong_method() -> ApiError {

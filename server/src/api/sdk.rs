@@ -3,10 +3,11 @@
 use app::model::{ProductType, Store};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{
     auth::App,
-    envelope::{optional, required, ApiError, ApiResult, Body, Code, Success},
+    envelope::{optional, required, ApiError, ApiResult, Body, Code, Envelope, Failure, Success},
     service::{self, ConsumeRequest, MAX_USER},
     views::{ActiveSubscription, Consumed, PaymentView, Unconsumed},
 };
@@ -37,13 +38,13 @@ async fn store_app(state: &AppState, project_id: i64, store: Store) -> Result<St
     store_apps::find(&state.db, &state.cipher, store, &app_id).await?.ok_or_else(|| Code::StoreAppNotFound.into())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ProductsRequest {
     store_code: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ProductView {
     product_seq: i64,
@@ -53,6 +54,11 @@ pub(super) struct ProductView {
 }
 
 /// The items the app may sell: status USE.
+#[utoipa::path(post, path = "/v1/sdk/products", tag = "app", request_body = ProductsRequest,
+    responses((status = 200, description = "The items the app may sell (status USE)", body = Envelope<Vec<ProductView>>),
+        (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
+        (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
 pub(super) async fn products(
     State(state): State<AppState>,
     caller: App,
@@ -73,7 +79,7 @@ pub(super) async fn products(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ReserveRequest {
     user_id: Option<String>,
@@ -82,6 +88,11 @@ pub(super) struct ReserveRequest {
     developer_payload: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/sdk/reserve", tag = "app", request_body = ReserveRequest,
+    responses((status = 200, description = "A payment in RESERVED", body = Envelope<PaymentView>),
+        (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
+        (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
 pub(super) async fn reserve(
     State(state): State<AppState>,
     caller: App,
@@ -109,7 +120,7 @@ pub(super) async fn reserve(
 }
 
 /// What the store gave the app, in whichever form its store uses.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Purchase {
     product_id: Option<String>,
@@ -124,7 +135,7 @@ pub(super) struct Purchase {
     receipt: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct VerifyRequest {
     user_id: Option<String>,
@@ -216,6 +227,11 @@ async fn verify_one(
     }
 }
 
+#[utoipa::path(post, path = "/v1/sdk/verify", tag = "app", request_body = VerifyRequest,
+    responses((status = 200, description = "The payment in SUCCESS with its access token", body = Envelope<PaymentView>),
+        (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
+        (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
 pub(super) async fn verify(
     State(state): State<AppState>,
     caller: App,
@@ -227,7 +243,7 @@ pub(super) async fn verify(
     verify_one(&state, caller.project_id, &app, user, seq, &request.purchase).await.map(Success)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UserRequest {
     user_id: Option<String>,
@@ -241,6 +257,11 @@ fn user_and_stores(request: &UserRequest) -> Result<(&str, Vec<Store>), ApiError
     Ok((user, service::stores(&None, &request.store_code)?))
 }
 
+#[utoipa::path(post, path = "/v1/sdk/consumable", tag = "app", request_body = UserRequest,
+    responses((status = 200, description = "The user's unconsumed payments", body = Envelope<Vec<Unconsumed>>),
+        (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
+        (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
 pub(super) async fn consumable(
     State(state): State<AppState>,
     caller: App,
@@ -252,6 +273,11 @@ pub(super) async fn consumable(
 
 /// Consume from the app itself (the build-in model, for apps without a server). Weaker: anyone
 /// holding the app's AppKey and a payment's token can consume it; prefer `/v1/service/consume`.
+#[utoipa::path(post, path = "/v1/sdk/consume", tag = "app", request_body = ConsumeRequest,
+    responses((status = 200, description = "Consumed by the app itself (build-in model)", body = Envelope<Consumed>),
+        (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
+        (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
 pub(super) async fn consume(
     State(state): State<AppState>,
     caller: App,
@@ -260,6 +286,11 @@ pub(super) async fn consume(
     service::consume_as(&state, caller.project_id, &request, Source::Client).await
 }
 
+#[utoipa::path(post, path = "/v1/sdk/subscriptions/active", tag = "app", request_body = UserRequest,
+    responses((status = 200, description = "The user's active subscriptions", body = Envelope<Vec<ActiveSubscription>>),
+        (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
+        (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
 pub(super) async fn active_subscriptions(
     State(state): State<AppState>,
     caller: App,
@@ -269,7 +300,7 @@ pub(super) async fn active_subscriptions(
     Ok(Success(service::subscriptions_of(&state, caller.project_id, user, &stores, None).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RestoreRequest {
     user_id: Option<String>,
@@ -277,7 +308,7 @@ pub(super) struct RestoreRequest {
     purchases: Option<Vec<Purchase>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Failed {
     index: usize,
@@ -285,7 +316,7 @@ pub(super) struct Failed {
     result_message: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Restored {
     success_list: Vec<PaymentView>,
@@ -294,6 +325,11 @@ pub(super) struct Restored {
 
 /// Re-syncs what the store says the user owns (after a reinstall, on a new device): each purchase
 /// is verified as a purchase without reservation; ones recorded before come back unchanged.
+#[utoipa::path(post, path = "/v1/sdk/restore", tag = "app", request_body = RestoreRequest,
+    responses((status = 200, description = "What was restored and what failed", body = Envelope<Restored>),
+        (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
+        (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
 pub(super) async fn restore(
     State(state): State<AppState>,
     caller: App,

@@ -2,10 +2,11 @@
 use app::model::Store;
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::{
     auth::Server,
-    envelope::{optional, required, ApiError, ApiResult, Body, Code, Success},
+    envelope::{optional, required, ApiError, ApiResult, Body, Code, Envelope, Success},
     views::{ActiveSubscription, Consumed, PaymentView, Unconsumed},
 };
 use crate::{
@@ -19,13 +20,16 @@ const MAX_SEQ: usize = 32;
 const MAX_TOKEN: usize = 256;
 pub(super) const MAX_USER: usize = 128;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ConsumeRequest {
     payment_seq: Option<String>,
     access_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/service/consume", tag = "app server", request_body = ConsumeRequest,
+    responses((status = 200, description = "Consumes the payment exactly once; NHN's paths always answer 200: read `header`", body = Envelope<Consumed>)),
+    security(("app_key" = [], "secret_key" = [])))]
 pub(super) async fn consume(
     State(state): State<AppState>,
     caller: Server,
@@ -70,7 +74,7 @@ pub(super) fn stores(market_ids: &Option<Vec<String>>, market_id: &Option<String
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ListRequest {
     market_id: Option<String>,
@@ -81,6 +85,9 @@ pub(super) struct ListRequest {
     package_name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/service/consumable", tag = "app server", request_body = ListRequest,
+    responses((status = 200, description = "The user's unconsumed payments with their access tokens; NHN's paths always answer 200: read `header`", body = Envelope<Vec<Unconsumed>>)),
+    security(("app_key" = [], "secret_key" = [])))]
 pub(super) async fn consumable(
     State(state): State<AppState>,
     caller: Server,
@@ -106,6 +113,9 @@ pub(super) async fn unconsumed_of(
     Ok(answer)
 }
 
+#[utoipa::path(post, path = "/v1/service/activeSubscriptionList", tag = "app server", request_body = ListRequest,
+    responses((status = 200, description = "The user's subscriptions that have not expired; NHN's paths always answer 200: read `header`", body = Envelope<Vec<ActiveSubscription>>)),
+    security(("app_key" = [], "secret_key" = [])))]
 pub(super) async fn active_subscriptions(
     State(state): State<AppState>,
     caller: Server,
@@ -141,7 +151,7 @@ async fn app_id_of(state: &AppState, store_app_id: i64) -> Result<String, crate:
         .await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LookupRequest {
     access_token: Option<String>,
@@ -149,6 +159,9 @@ pub(super) struct LookupRequest {
 
 /// Gamebase's "Get Payment Transaction": the payment an access token belongs to, with whether it
 /// can be consumed now (`isConsumable`).
+#[utoipa::path(post, path = "/v1/service/payment", tag = "app server", request_body = LookupRequest,
+    responses((status = 200, description = "The payment an access token belongs to; NHN's paths always answer 200: read `header`", body = Envelope<PaymentView>)),
+    security(("app_key" = [], "secret_key" = [])))]
 pub(super) async fn payment(
     State(state): State<AppState>,
     caller: Server,
@@ -160,13 +173,16 @@ pub(super) async fn payment(
     Ok(Success(PaymentView::new(&payment, Some(token.to_string()))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct StatusRequest {
     payments: Option<Vec<ConsumeRequest>>,
 }
 
 /// Gamebase's "Get Subscriptions Status" for up to 10 payments, each proven by its access token.
+#[utoipa::path(post, path = "/v1/service/subscriptions/status", tag = "app server", request_body = StatusRequest,
+    responses((status = 200, description = "The state of up to 10 subscriptions; NHN's paths always answer 200: read `header`", body = Envelope<Vec<PaymentView>>)),
+    security(("app_key" = [], "secret_key" = [])))]
 pub(super) async fn subscription_status(
     State(state): State<AppState>,
     caller: Server,
@@ -198,6 +214,9 @@ enum Change {
     Revoke,
 }
 
+#[utoipa::path(post, path = "/v1/service/subscriptions/cancel", tag = "app server", request_body = ConsumeRequest,
+    responses((status = 200, description = "Stops the renewals of a Google subscription; NHN's paths always answer 200: read `header`", body = Envelope<PaymentView>)),
+    security(("app_key" = [], "secret_key" = [])))]
 pub(super) async fn cancel_subscription(
     State(state): State<AppState>,
     caller: Server,
@@ -206,6 +225,9 @@ pub(super) async fn cancel_subscription(
     change_subscription(&state, caller.project_id, &request, Change::Cancel).await
 }
 
+#[utoipa::path(post, path = "/v1/service/subscriptions/revoke", tag = "app server", request_body = ConsumeRequest,
+    responses((status = 200, description = "Ends a Google subscription now, refunded; NHN's paths always answer 200: read `header`", body = Envelope<PaymentView>)),
+    security(("app_key" = [], "secret_key" = [])))]
 pub(super) async fn revoke_subscription(
     State(state): State<AppState>,
     caller: Server,

@@ -1,6 +1,7 @@
 //! What the API shows of a payment. Field names follow NHN Cloud IAP (and Gamebase, where NHN is
 //! silent), so existing app servers read them unchanged.
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::payments::Payment;
 
@@ -10,7 +11,7 @@ fn price(p: &Payment) -> Option<f64> {
 }
 
 /// What every view of a payment shows, flattened into each.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Common {
     pub payment_seq: String,
@@ -59,7 +60,7 @@ impl Common {
 }
 
 /// A payment as verify, lookup and the status call answer it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     #[serde(flatten)]
@@ -87,7 +88,7 @@ impl PaymentView {
 }
 
 /// NHN's consume answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Consumed {
     pub price: Option<f64>,
@@ -112,7 +113,7 @@ impl Consumed {
 }
 
 /// One entry of NHN's unconsumed list (`/v1/service/consumable`), with Gamebase's extra fields.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unconsumed {
     pub payment_seq: String,
@@ -147,7 +148,7 @@ impl Unconsumed {
 }
 
 /// One entry of NHN's active subscription list (`/v1/service/activeSubscriptionList`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveSubscription {
     pub channel: &'static str,

@@ -55,6 +55,11 @@ pub fn temp_dir() -> TempDir {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The app with settings changed by `configure` after they are loaded.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = temp_dir();
     let mut settings = Settings::load(&Overrides {
         database_url: Some(fresh_database_url(&data_dir.0)),
@@ -63,6 +68,7 @@ pub async fn spawn_app() -> TestApp {
     })
     .expect("settings");
     settings.data_dir = data_dir.0.clone();
+    configure(&mut settings);
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(&settings.log);
     }

@@ -4,6 +4,7 @@
 mod apple;
 mod client;
 mod console;
+mod docs;
 mod google;
 mod health;
 mod helpers;

@@ -503,3 +503,27 @@ async fn the_app_server_cancels_and_revokes_google_subscriptions() {
     let stores: Vec<&str> = active.ok().as_array().unwrap().iter().map(|s| s["marketId"].as_str().unwrap()).collect();
     assert_eq!(stores.len(), 2, "the cancelled one lasts until it expires, the revoked one is gone: {stores:?}");
 }
+
+#[tokio::test]
+async fn a_project_over_its_rate_limit_is_told_to_slow_down() {
+    let app = crate::helpers::spawn_app_with(|settings| settings.api.rate_limit_per_second = 3).await;
+    let http = reqwest::Client::new();
+
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        let response = http
+            .post(format!("{}/v1/sdk/products", app.base))
+            .header("x-nhn-tciap-appkey", demo::APP_KEY)
+            .json(&json!({"storeCode": "GG"}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        codes.push((status.as_u16(), body["header"]["resultCode"].as_i64().unwrap()));
+    }
+
+    // Ten quick calls fall in at most two seconds, and at most three pass in each.
+    assert!(codes.contains(&(429, 4029)), "{codes:?}");
+    assert!(codes.iter().filter(|c| c.1 == 0).count() >= 3, "{codes:?}");
+}

@@ -1,0 +1,101 @@
+//! The purchase API described: an OpenAPI 3.1 document generated from the handlers' annotations
+//! (`/openapi.json`), and a page rendered from it with the result codes (`/docs/api`).
+use axum::{response::Html, Json};
+use utoipa::{
+    openapi::{
+        path::Operation,
+        security::{ApiKey, ApiKeyValue, SecurityScheme},
+    },
+    Modify, OpenApi,
+};
+
+use super::{envelope::Code, sdk, service};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "IAP server purchase API",
+        description = "Reserve, verify and consume in-app purchases of Google Play, the App Store and ONE store. \
+            Every answer is an envelope `{header: {isSuccessful, resultCode, resultMessage}, result}`; \
+            NHN Cloud IAP's paths (`/v1/service/...`) always answer HTTP 200."
+    ),
+    paths(
+        sdk::products,
+        sdk::reserve,
+        sdk::verify,
+        sdk::consumable,
+        sdk::consume,
+        sdk::active_subscriptions,
+        sdk::restore,
+        service::consume,
+        service::consumable,
+        service::active_subscriptions,
+        service::payment,
+        service::subscription_status,
+        service::cancel_subscription,
+        service::revoke_subscription,
+    ),
+    modifiers(&Keys),
+    tags(
+        (name = "app", description = "Called by the app (its SDK) with the AppKey"),
+        (name = "app server", description = "Called by the app's server with the AppKey and the SecretKey; NHN Cloud IAP's paths")
+    )
+)]
+pub struct ApiDoc;
+
+struct Keys;
+
+impl Modify for Keys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let header = |name: &str| SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(name)));
+        components.add_security_scheme("app_key", header("X-NHN-TCIAP-AppKey"));
+        components.add_security_scheme("secret_key", header("X-Secret-Key"));
+    }
+}
+
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// One row per operation, then the result codes: what a developer looks up most.
+pub async fn page() -> Html<String> {
+    let doc = ApiDoc::openapi();
+    let mut rows = String::new();
+    for (path, item) in &doc.paths.paths {
+        let Some(op): Option<&Operation> = item.post.as_ref() else { continue };
+        let tag = op.tags.as_ref().and_then(|t| t.first()).cloned().unwrap_or_default();
+        let summary = op.description.as_deref().or(op.summary.as_deref()).unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td><code>POST {}</code></td><td>{}</td></tr>",
+            escape(&tag),
+            escape(path),
+            escape(summary)
+        ));
+    }
+    let codes: String = Code::ALL
+        .iter()
+        .map(|c| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                c.number(),
+                c.http_status().as_u16(),
+                escape(c.meaning())
+            )
+        })
+        .collect();
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/iap.css\"></head><body><main class=\"docs\"><h1>{title}</h1>\
+         <p>{description}</p><p>The whole description: <a href=\"/openapi.json\">/openapi.json</a> (OpenAPI 3.1).</p>\
+         <h2>Operations</h2><table><thead><tr><th>caller</th><th>path</th><th>what</th></tr></thead>\
+         <tbody>{rows}</tbody></table><h2>Result codes</h2><table><thead><tr><th>code</th>\
+         <th>HTTP on /v1/sdk</th><th>meaning</th></tr></thead><tbody>{codes}</tbody></table></main></body></html>",
+        title = escape(&doc.info.title),
+        description = escape(doc.info.description.as_deref().unwrap_or_default()),
+    ))
+}
