@@ -136,18 +136,19 @@ async fn update_state(db: &Db, payment: &Payment, purchase: &StorePurchase) -> R
     Ok(())
 }
 
-/// A new SUCCESS payment for the renewed period, for the same user, linked to the first payment.
+/// A new SUCCESS payment for the renewed period, for the same user, with the subscription's
+/// original payment id.
 async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePurchase) -> Result<i64, Error> {
     let token = new_access_token();
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO payments (payment_seq, project_id, store_app_id, store, product_seq, store_product_id, product_type, \
-         user_id, status, price_micros, currency, store_txn_key, payment_id, original_payment_id, linked_payment_id, \
+         user_id, status, price_micros, currency, store_txn_key, payment_id, original_payment_id, \
          purchase_token, access_token_hash, access_token_enc, verified_at, purchase_time, expiry_time, renew_time, \
          subscription_state, auto_renewing, environment, is_test, store_response, reserved_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-         $17, $20, $21, $22, $23, $24, $17, $17, $17) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $16, $19, $20, $21, $22, $23, $16, $16, $16) RETURNING id",
     )
     .bind(super::new_payment_seq())
     .bind(previous.project_id)
@@ -161,7 +162,6 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     .bind(purchase.currency.clone().or_else(|| previous.currency.clone()))
     .bind(&purchase.transaction_id)
     .bind(purchase.original_transaction_id.clone().or_else(|| previous.original_payment_id.clone()))
-    .bind(&previous.payment_seq)
     .bind(&purchase.purchase_token)
     .bind(crypto::sha256_hex(&token))
     .bind(cipher.encrypt(&token))

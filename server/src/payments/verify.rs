@@ -333,6 +333,7 @@ async fn record(
         return answer_existing(cipher, existing, request.user_id, db, request.project_id, reserved).await;
     }
     let raw = purchase.raw.to_string();
+    let linked = linked_payment_id(&mut tx, request.app.id, purchase).await?;
     let ack_state = if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
         "PENDING"
     } else {
@@ -341,6 +342,7 @@ async fn record(
     let fields = Fields {
         product,
         purchase,
+        linked,
         token_hash: crypto::sha256_hex(&token),
         token_enc: cipher.encrypt(&token),
         raw: &raw,
@@ -380,6 +382,8 @@ async fn record(
 struct Fields<'a> {
     product: &'a Product,
     purchase: &'a StorePurchase,
+    /// The store payment id of the purchase this one replaces (a Google re-subscription).
+    linked: Option<String>,
     token_hash: String,
     token_enc: String,
     raw: &'a str,
@@ -406,7 +410,7 @@ async fn update_reserved(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: i64
     .bind(p.quantity)
     .bind(&p.transaction_id)
     .bind(p.original_transaction_id.as_deref().or(Some(p.transaction_id.as_str())))
-    .bind(&p.linked_transaction_id)
+    .bind(&f.linked)
     .bind(&p.purchase_token)
     .bind(&f.token_hash)
     .bind(&f.token_enc)
@@ -452,6 +456,24 @@ async fn insert_verified(
     .await?;
     update_reserved(tx, id, f).await?;
     Ok(id)
+}
+
+/// Google names the purchase a re-subscription or plan change replaces by its token; the payment
+/// shows that purchase's store payment id, as NHN's `linkedPaymentId`.
+async fn linked_payment_id(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    store_app_id: i64,
+    purchase: &StorePurchase,
+) -> Result<Option<String>, Error> {
+    let Some(token) = &purchase.linked_transaction_id else { return Ok(None) };
+    let known: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT payment_id FROM payments WHERE store_app_id = $1 AND purchase_token = $2 ORDER BY id LIMIT 1",
+    )
+    .bind(store_app_id)
+    .bind(token)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(known.flatten())
 }
 
 pub fn subscription_state_name(state: crate::stores::SubscriptionState) -> &'static str {

@@ -47,14 +47,8 @@ async fn gem(fake: &FakeGoogle, customise: impl FnOnce(&mut NewProduct<'_>)) -> 
 
 async fn monthly(fake: &FakeGoogle) -> Created {
     fake.add_subscription(NewSubscription {
-        package: PACKAGE,
-        product_id: "premium_monthly",
-        test: false,
         account_id: Some("user-42"),
-        linked_token: None,
-        period: Duration::from_secs(30 * 86_400),
-        price_micros: 9_990_000,
-        currency: "USD",
+        ..NewSubscription::monthly(PACKAGE, "premium_monthly")
     })
     .await
 }

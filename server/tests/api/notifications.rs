@@ -165,7 +165,27 @@ async fn an_app_store_renewal_notification_adds_the_new_period_to_the_active_sub
     assert_eq!(listed.len(), 1, "one subscription: its latest period");
     assert_eq!(listed[0]["paymentId"], renewal.as_str());
     assert_eq!(listed[0]["originalPaymentId"], bought.original_transaction_id.as_str());
-    assert_eq!(listed[0]["linkedPaymentId"], first["paymentSeq"]);
     assert!(listed[0]["expiryTimeMillis"].as_i64() > first["expiryTimeMillis"].as_i64());
     assert!(shop.unconsumed("user-a").await.is_empty(), "AUTO_RENEWABLE periods are not consumed");
+}
+
+#[tokio::test]
+async fn a_google_subscription_and_an_app_store_consumable_subscription_renew_too() {
+    let shop = shop().await;
+    shop.fakes.google.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE))));
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let monthly = shop.google_subscription("premium_monthly", 30).await;
+    shop.verify("user-m", "GG", json!({"productId": "premium_monthly", "purchaseToken": monthly.purchase_token})).await;
+    let pass = shop.fakes.apple.add_purchase(apple::NewPurchase::subscription(demo::PACKAGE, "gem_pass_weekly")).await;
+    shop.verify("user-m", "AS", json!({"transactionId": pass.transaction_id})).await;
+
+    shop.fakes.google.change_subscription(&monthly.purchase_token, google::Change::Renew).await;
+    shop.fakes.apple.change_subscription(&pass.original_transaction_id, apple::Change::Renew).await;
+
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'RENEW'").await, 2);
+    let unconsumed = shop.unconsumed("user-m").await;
+    assert_eq!(unconsumed.len(), 2, "both weekly passes, none of the monthly periods: {unconsumed:?}");
+    assert!(unconsumed.iter().all(|p| p["marketId"] == "AS"));
+    let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "user-m"})).await;
+    assert_eq!(active.ok().as_array().unwrap().len(), 2, "one entry per subscription: its latest period");
 }

@@ -494,11 +494,22 @@ async fn the_app_server_cancels_and_revokes_google_subscriptions() {
         .ok()
         .clone();
     let not_google = shop.server("/v1/service/subscriptions/cancel", call(&c)).await;
+    let gem = shop.google_gem().await;
+    let consumable = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "frank", "storeCode": "GG", "productId": "gem_100", "purchaseToken": gem.purchase_token}),
+        )
+        .await
+        .ok()
+        .clone();
+    let not_subscription = shop.server("/v1/service/subscriptions/revoke", call(&consumable)).await;
 
     assert_eq!(cancelled.ok()["subscriptionState"], "CANCELED");
     assert_eq!(cancelled.ok()["status"], "SUCCESS");
     assert_eq!(revoked.ok()["status"], "REFUND");
     assert_eq!(not_google.code(), 4030);
+    assert_eq!(not_subscription.code(), 4031);
     let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "frank"})).await;
     let stores: Vec<&str> = active.ok().as_array().unwrap().iter().map(|s| s["marketId"].as_str().unwrap()).collect();
     assert_eq!(stores.len(), 2, "the cancelled one lasts until it expires, the revoked one is gone: {stores:?}");
@@ -526,4 +537,67 @@ async fn a_project_over_its_rate_limit_is_told_to_slow_down() {
     // Ten quick calls fall in at most two seconds, and at most three pass in each.
     assert!(codes.contains(&(429, 4029)), "{codes:?}");
     assert!(codes.iter().filter(|c| c.1 == 0).count() >= 3, "{codes:?}");
+}
+
+#[tokio::test]
+async fn a_project_in_nhn_compatible_mode_takes_the_app_keys_alone_on_nhns_paths() {
+    let shop = shop().await;
+    let gem = shop.google_gem().await;
+    let payment = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "nhn", "storeCode": "GG", "productId": "gem_100", "purchaseToken": gem.purchase_token}),
+        )
+        .await
+        .ok()
+        .clone();
+    sqlx::query("UPDATE projects SET require_secret = 0").execute(shop.app.db.pool()).await.unwrap();
+    let app_key_only = [("x-nhn-tciap-appkey", demo::APP_KEY)];
+
+    let listed = shop
+        .post(
+            "/v1/service/consumable",
+            &app_key_only,
+            &json!({"marketId": "GG", "userChannel": "GF", "userKey": "nhn"}),
+        )
+        .await;
+    let consumed = shop
+        .post(
+            "/v1/service/consume",
+            &app_key_only,
+            &json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]}),
+        )
+        .await;
+    let wrong_secret = shop
+        .post(
+            "/v1/service/consume",
+            &[("x-nhn-tciap-appkey", demo::APP_KEY), ("x-secret-key", "wrong")],
+            &json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]}),
+        )
+        .await;
+
+    assert_eq!(listed.ok().as_array().unwrap().len(), 1);
+    assert_eq!(consumed.code(), 0);
+    assert_eq!(wrong_secret.code(), 4003, "a secret, when sent, must still be right");
+}
+
+#[tokio::test]
+async fn a_google_resubscription_is_linked_to_the_payment_it_replaces() {
+    let shop = shop().await;
+    let old = shop.google_subscription("premium_monthly", 30).await;
+    let verify = |token: &str| json!({"userId": "gina", "storeCode": "GG", "productId": "premium_monthly", "purchaseToken": token});
+    shop.sdk("/v1/sdk/verify", verify(&old.purchase_token)).await.ok();
+    let new = shop
+        .fakes
+        .google
+        .add_subscription(google::NewSubscription {
+            linked_token: Some(&old.purchase_token),
+            ..google::NewSubscription::monthly(demo::PACKAGE, "premium_monthly")
+        })
+        .await;
+
+    let resubscribed = shop.sdk("/v1/sdk/verify", verify(&new.purchase_token)).await;
+
+    assert_eq!(resubscribed.ok()["linkedPaymentId"], old.order_id.as_str());
+    assert_eq!(resubscribed.ok()["originalPaymentId"], new.order_id.as_str());
 }

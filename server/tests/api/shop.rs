@@ -87,14 +87,8 @@ impl Shop {
         self.fakes
             .google
             .add_subscription(google::NewSubscription {
-                package: demo::PACKAGE,
-                product_id,
-                test: false,
-                account_id: None,
-                linked_token: None,
                 period: std::time::Duration::from_secs(days * 86_400),
-                price_micros: 9_990_000,
-                currency: "USD",
+                ..google::NewSubscription::monthly(demo::PACKAGE, product_id)
             })
             .await
     }

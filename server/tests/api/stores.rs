@@ -70,14 +70,10 @@ async fn all_three_stores_verify_through_one_interface_from_their_records() {
     let gg_sub = fakes
         .google
         .add_subscription(google::NewSubscription {
-            package: PACKAGE,
-            product_id: "premium_monthly",
             test: true,
-            account_id: None,
-            linked_token: None,
-            period: Duration::from_secs(86_400 * 30),
             price_micros: 4_990_000,
             currency: "KRW",
+            ..google::NewSubscription::monthly(PACKAGE, "premium_monthly")
         })
         .await;
     let apple_purchase = fakes.apple.add_purchase(apple::NewPurchase::consumable(PACKAGE, "gem_100")).await;

@@ -164,6 +164,22 @@ pub struct NewSubscription<'a> {
     pub currency: &'a str,
 }
 
+impl<'a> NewSubscription<'a> {
+    /// 9.99 USD a month.
+    pub fn monthly(package: &'a str, product_id: &'a str) -> NewSubscription<'a> {
+        NewSubscription {
+            package,
+            product_id,
+            test: false,
+            account_id: None,
+            linked_token: None,
+            period: Duration::from_secs(30 * 86_400),
+            price_micros: 9_990_000,
+            currency: "USD",
+        }
+    }
+}
+
 /// What the control API can do to a subscription; each sends the RTDN Google would send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
