@@ -72,6 +72,8 @@ pub struct PaymentView {
     pub developer_payload: Option<String>,
     /// Successful, of a consumable type, and not consumed yet.
     pub is_consumable: bool,
+    /// Gamebase's status word for the payment's state at the store.
+    pub reference_status: &'static str,
 }
 
 impl PaymentView {
@@ -83,7 +85,27 @@ impl PaymentView {
             is_store_payment: p.store_initiated,
             developer_payload: p.developer_payload.clone(),
             is_consumable: p.status == crate::payments::Status::Success && p.is_consumable_type() && !p.consumed,
+            reference_status: reference_status(p),
         }
+    }
+}
+
+/// Gamebase's `referenceStatus` for a payment: what the store last said of it.
+fn reference_status(p: &Payment) -> &'static str {
+    use crate::payments::Status;
+    match (p.status, p.subscription_state.as_deref()) {
+        (Status::Refund, None) => "CANCELED_PRODUCT",
+        (Status::Refund, Some(_)) => "REVOKED",
+        (Status::Reserved, _) => "PENDING",
+        (Status::Failure, _) => "NOT_APPOINTED",
+        (Status::Success, Some("CANCELED")) => "CANCELED_SUBSCRIPTION",
+        (Status::Success, Some("IN_GRACE_PERIOD")) => "IN_GRACE",
+        (Status::Success, Some("ON_HOLD")) => "ON_HOLD",
+        (Status::Success, Some("PAUSED")) => "PAUSED",
+        (Status::Success, Some("EXPIRED")) => "EXPIRED",
+        (Status::Success, Some("REVOKED")) => "REVOKED",
+        (Status::Success, _) if p.renew_time.is_some() => "RENEWED",
+        (Status::Success, _) => "PURCHASED",
     }
 }
 

@@ -506,8 +506,10 @@ async fn the_app_server_cancels_and_revokes_google_subscriptions() {
     let not_subscription = shop.server("/v1/service/subscriptions/revoke", call(&consumable)).await;
 
     assert_eq!(cancelled.ok()["subscriptionState"], "CANCELED");
+    assert_eq!(cancelled.ok()["referenceStatus"], "CANCELED_SUBSCRIPTION");
     assert_eq!(cancelled.ok()["status"], "SUCCESS");
     assert_eq!(revoked.ok()["status"], "REFUND");
+    assert_eq!(revoked.ok()["referenceStatus"], "REVOKED");
     assert_eq!(not_google.code(), 4030);
     assert_eq!(not_subscription.code(), 4031);
     let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "frank"})).await;
