@@ -10,7 +10,7 @@ use http::request::Parts;
 use leptos::prelude::use_context;
 
 use crate::{
-    model::{LoginResult, NewProjectKeys, ProjectSummary, SessionInfo},
+    model::{LoginResult, NewProjectKeys, ProjectSummary, SessionInfo, TransactionPage, TransactionQuery},
     AppError,
 };
 
@@ -23,6 +23,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn list_projects(&self, req: &Parts) -> Result<Vec<ProjectSummary>, AppError>;
     /// Admins only.
     async fn create_project(&self, req: &Parts, name: &str) -> Result<NewProjectKeys, AppError>;
+    /// One page of a purchase search; every role may search.
+    async fn search_transactions(&self, req: &Parts, query: TransactionQuery) -> Result<TransactionPage, AppError>;
 }
 
 /// The backend as it travels through Leptos context.

@@ -37,6 +37,7 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                                 <header class="top">
                                     <a class="brand" href="/projects">"IAP console"</a>
                                     <nav>
+                                        <a href="/transactions">"Transactions"</a>
                                         <a href="/projects">"Projects"</a>
                                     </nav>
                                     <div class="who">

@@ -6,9 +6,11 @@ pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod backend;
 pub mod error;
+pub mod format;
 mod layout;
 pub mod model;
 pub mod projects;
+pub mod transactions;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -55,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=auth::LoginPage />
                 <Route path=path!("/") view=|| view! { <Redirect path="/projects" /> } />
                 <Route path=path!("/projects") view=projects::ProjectsPage />
+                <Route path=path!("/transactions") view=transactions::TransactionsPage />
             </Routes>
         </Router>
     }

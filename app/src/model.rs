@@ -140,3 +140,63 @@ pub struct NewProjectKeys {
     pub app_key: String,
     pub secret_key: String,
 }
+
+/// A purchase search, as the transactions page's URL carries it. Every field is optional; an empty
+/// query lists the newest payments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransactionQuery {
+    /// Any identifier: paymentSeq, user id, store reference key (order or transaction id,
+    /// original transaction id), purchase token or access token.
+    pub q: Option<String>,
+    pub project: Option<i64>,
+    /// A store code: GG, AS or ONESTORE.
+    pub store: Option<String>,
+    /// A store product id.
+    pub product: Option<String>,
+    /// RESERVED, SUCCESS, FAILURE or REFUND.
+    pub status: Option<String>,
+    /// `Some(true)` consumed only, `Some(false)` unconsumed only.
+    pub consumed: Option<bool>,
+    /// Whether test (sandbox) purchases are shown.
+    pub include_test: bool,
+    /// Days `YYYY-MM-DD` (UTC), both included; no limit on the span.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
+    /// The cursor of the page to show, from the previous page.
+    pub after: Option<String>,
+}
+
+/// One payment in the search results: the columns of NHN's Transaction tab.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransactionRow {
+    pub payment_seq: String,
+    pub project: String,
+    pub store: String,
+    pub user_id: String,
+    pub product_name: Option<String>,
+    pub product_id: String,
+    pub product_type: String,
+    pub price: Option<f64>,
+    pub currency: Option<String>,
+    pub consumed: bool,
+    pub status: String,
+    /// The store reference key.
+    pub payment_id: Option<String>,
+    pub reserved_at: Option<i64>,
+    pub paid_at: Option<i64>,
+    pub refunded_at: Option<i64>,
+    pub developer_payload: Option<String>,
+    pub test: bool,
+    /// Which identifier the search text matched, when there was one.
+    pub matched: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransactionPage {
+    pub rows: Vec<TransactionRow>,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+}

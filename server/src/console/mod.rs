@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 use app::{
     backend::Backend,
-    model::{LoginResult, NewProjectKeys, ProjectSummary, Role, SessionInfo, UserInfo},
+    model::{
+        LoginResult, NewProjectKeys, ProjectSummary, Role, SessionInfo, TransactionPage, TransactionQuery, UserInfo,
+    },
     AppError,
 };
 use axum::extract::ConnectInfo;
@@ -126,5 +128,10 @@ impl Backend for ConsoleBackend {
             app_key: created.app_key,
             secret_key: created.secret_key,
         })
+    }
+
+    async fn search_transactions(&self, req: &Parts, query: TransactionQuery) -> Result<TransactionPage, AppError> {
+        self.require(req, Role::Viewer).await?;
+        Ok(crate::payments::search::search(&self.state.db, &query).await?)
     }
 }

@@ -2,6 +2,7 @@
 //! and the history row every state change appends.
 pub mod consume;
 pub mod retry;
+pub mod search;
 pub mod sync;
 pub mod verify;
 

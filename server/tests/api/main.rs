@@ -15,3 +15,4 @@ mod onestore;
 mod purchases;
 mod shop;
 mod stores;
+mod transactions;

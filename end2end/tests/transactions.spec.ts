@@ -1,0 +1,27 @@
+import { test, expect } from "@playwright/test";
+import { consoleProblems, hydrated, signIn } from "./helpers";
+
+test("support finds a payment by user id and the search lives in the URL", async ({ page, request }) => {
+  const problems = consoleProblems(page);
+  const reserved = await request.post("/v1/sdk/reserve", {
+    headers: { "x-nhn-tciap-appkey": "DEMOAPPKEY0000000001" },
+    data: { userId: "e2e-shopper", storeCode: "GG", productId: "gem_100" },
+  });
+  const seq: string = (await reserved.json()).result.paymentSeq;
+
+  await signIn(page, "/transactions");
+  await hydrated(page);
+  await page.getByLabel("Search by any identifier").fill("e2e-shopper");
+  await page.getByRole("button", { name: "Search" }).click();
+
+  await expect(page).toHaveURL(/q=e2e-shopper/);
+  await expect(page.locator("table.results tbody tr")).toHaveCount(1);
+  await expect(page.locator("table.results td.seq")).toContainText(seq);
+  await expect(page.locator("table.results td.status")).toHaveText("RESERVED");
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByLabel("Search by any identifier")).toHaveValue("e2e-shopper");
+  await expect(page.locator("table.results tbody tr")).toHaveCount(1);
+  await page.screenshot({ path: "test-results/screens/transactions.png", fullPage: true });
+  expect(problems).toEqual([]);
+});

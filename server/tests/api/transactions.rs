@@ -1,0 +1,96 @@
+//! Purchase search for support, through the console's server function and page.
+use app::model::TransactionPage;
+use serde_json::json;
+use server::fakes::apple;
+
+use crate::shop::{shop, Shop};
+
+async fn search(shop: &Shop, query: &str) -> Result<TransactionPage, app::AppError> {
+    shop.app.get_fn(&format!("/api/transactions?{query}")).await
+}
+
+async fn buy_gem(shop: &Shop, user: &str) -> serde_json::Value {
+    let gem = shop.google_gem().await;
+    shop.verify(user, "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await
+}
+
+#[tokio::test]
+async fn any_identifier_finds_its_payment_and_says_what_it_matched() {
+    let shop = shop().await;
+    shop.app.login_as_demo_admin().await;
+    let payment = buy_gem(&shop, "sam").await;
+    buy_gem(&shop, "sam").await;
+    buy_gem(&shop, "tess").await;
+    let token = payment["accessToken"].as_str().unwrap();
+    let order = payment["paymentId"].as_str().unwrap();
+    let seq = payment["paymentSeq"].as_str().unwrap();
+
+    let by_user = search(&shop, "query[q]=sam").await.unwrap();
+    let by_order = search(&shop, &format!("query[q]={order}")).await.unwrap();
+    let by_token = search(&shop, &format!("query[q]={token}")).await.unwrap();
+    let by_seq = search(&shop, &format!("query[q]={seq}")).await.unwrap();
+
+    assert_eq!(by_user.rows.len(), 2);
+    assert!(by_user.rows.iter().all(|r| r.matched.as_deref() == Some("user id")));
+    assert_eq!(by_order.rows.len(), 1);
+    assert_eq!(by_order.rows[0].matched.as_deref(), Some("store reference key"));
+    assert_eq!(by_token.rows[0].payment_seq, seq);
+    assert_eq!(by_token.rows[0].matched.as_deref(), Some("access token"));
+    assert_eq!(by_seq.rows[0].matched.as_deref(), Some("paymentSeq"));
+}
+
+#[tokio::test]
+async fn filters_narrow_the_search_and_test_purchases_are_hidden_unless_asked_for() {
+    let shop = shop().await;
+    shop.app.login_as_demo_admin().await;
+    buy_gem(&shop, "uma").await;
+    let sandbox = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(server::demo::PACKAGE, "gem_100")).await;
+    shop.verify("uma", "AS", json!({"signedTransaction": sandbox.signed_transaction})).await;
+
+    let default = search(&shop, "query[q]=uma").await.unwrap();
+    let with_test = search(&shop, "query[q]=uma&query[include_test]=true").await.unwrap();
+    let apple_only = search(&shop, "query[store]=AS&query[include_test]=true").await.unwrap();
+    let refunds = search(&shop, "query[status]=REFUND&query[include_test]=true").await.unwrap();
+    let bad = search(&shop, "query[from]=yesterday").await.unwrap_err();
+
+    assert_eq!(default.rows.len(), 1, "the sandbox purchase is a test purchase");
+    assert_eq!(with_test.rows.len(), 2);
+    assert_eq!(apple_only.rows.len(), 1);
+    assert!(apple_only.rows[0].test);
+    assert!(refunds.rows.is_empty());
+    assert!(matches!(bad, app::AppError::Invalid(_)), "{bad:?}");
+}
+
+#[tokio::test]
+async fn keyset_pages_cover_every_payment_once() {
+    let shop = shop().await;
+    shop.app.login_as_demo_admin().await;
+    for n in 0..55 {
+        buy_gem(&shop, &format!("p{n}")).await;
+    }
+
+    let first = search(&shop, "query[oldest_first]=false").await.unwrap();
+    let second = search(&shop, &format!("query[after]={}", first.next.clone().unwrap())).await.unwrap();
+
+    assert_eq!(first.rows.len(), 50);
+    assert_eq!(second.rows.len(), 5);
+    assert!(second.next.is_none());
+    let mut seqs: Vec<_> = first.rows.iter().chain(&second.rows).map(|r| r.payment_seq.clone()).collect();
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 55);
+}
+
+#[tokio::test]
+async fn the_search_needs_a_signed_in_user_and_the_page_renders_on_the_server() {
+    let shop = shop().await;
+    let payment = buy_gem(&shop, "vic").await;
+
+    let anonymous = search(&shop, "query[q]=vic").await.unwrap_err();
+    shop.app.login_as_demo_admin().await;
+    let html = shop.app.client.get(shop.app.url("/transactions?q=vic")).send().await.unwrap().text().await.unwrap();
+
+    assert_eq!(anonymous, app::AppError::Unauthenticated);
+    assert!(html.contains(payment["paymentSeq"].as_str().unwrap()), "{html}");
+    assert!(html.contains("matched user id"));
+}
