@@ -10,7 +10,9 @@ use http::request::Parts;
 use leptos::prelude::use_context;
 
 use crate::{
-    model::{LoginResult, NewProjectKeys, ProjectSummary, SessionInfo, TransactionPage, TransactionQuery},
+    model::{
+        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, SessionInfo, TransactionPage, TransactionQuery,
+    },
     AppError,
 };
 
@@ -25,6 +27,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn create_project(&self, req: &Parts, name: &str) -> Result<NewProjectKeys, AppError>;
     /// One page of a purchase search; every role may search.
     async fn search_transactions(&self, req: &Parts, query: TransactionQuery) -> Result<TransactionPage, AppError>;
+    /// Everything about one payment; every role may read it.
+    async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError>;
 }
 
 /// The backend as it travels through Leptos context.

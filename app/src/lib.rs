@@ -9,6 +9,7 @@ pub mod error;
 pub mod format;
 mod layout;
 pub mod model;
+pub mod payment;
 pub mod projects;
 pub mod transactions;
 
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=|| view! { <Redirect path="/projects" /> } />
                 <Route path=path!("/projects") view=projects::ProjectsPage />
                 <Route path=path!("/transactions") view=transactions::TransactionsPage />
+                <Route path=path!("/payments/:seq") view=payment::PaymentPage />
             </Routes>
         </Router>
     }

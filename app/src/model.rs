@@ -200,3 +200,45 @@ pub struct TransactionPage {
     /// The cursor of the next page, when there is one.
     pub next: Option<String>,
 }
+
+/// Everything about one payment, for the detail page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaymentDetail {
+    pub summary: TransactionRow,
+    pub app_id: String,
+    pub product_seq: Option<i64>,
+    pub original_payment_id: Option<String>,
+    pub linked_payment_id: Option<String>,
+    pub purchase_token: Option<String>,
+    pub purchase_time: Option<i64>,
+    pub expiry_time: Option<i64>,
+    pub renew_time: Option<i64>,
+    pub subscription_state: Option<String>,
+    pub auto_renewing: Option<bool>,
+    pub pending_reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub consumed_at: Option<i64>,
+    pub consume_source: Option<String>,
+    pub verify_attempts: i64,
+    pub ack_state: String,
+    /// The store's last answer about this payment, as JSON text.
+    pub store_response: Option<String>,
+    pub history: Vec<HistoryRow>,
+    /// The other periods of the same subscription.
+    pub related: Vec<TransactionRow>,
+    /// The same user's other payments in the project, newest first.
+    pub user_payments: Vec<TransactionRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub at: i64,
+    pub from: Option<String>,
+    pub to: String,
+    pub event: String,
+    /// CLIENT, SERVER, STORE, CONSOLE or SWEEP.
+    pub source: String,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+}

@@ -104,7 +104,12 @@ fn Transactions() -> impl IntoView {
                                 let next_query = TransactionQuery { after: Some(after), ..query.get_untracked() };
                                 format!("/transactions?{}", query_string(&next_query))
                             });
+                            let export = format!(
+                                "/export/transactions.csv?{}",
+                                query_string(&TransactionQuery { after: None, ..query.get_untracked() }),
+                            );
                             view! {
+                                <a class="export" href=export download>"Export CSV"</a>
                                 <ResultTable rows=found.rows />
                                 {next.map(|href| view! { <a class="next" href=href>"Next page →"</a> })}
                             }
@@ -203,7 +208,7 @@ fn ResultTable(rows: Vec<TransactionRow>) -> impl IntoView {
                         view! {
                             <tr class:test=row.test>
                                 <td class="seq">
-                                    {row.payment_seq.clone()}
+                                    <a href=format!("/payments/{}", row.payment_seq)>{row.payment_seq.clone()}</a>
                                     {row.test.then(|| view! { <span class="badge">"test"</span> })}
                                     {row.matched.clone().map(|m| view! { <span class="matched">{format!("matched {m}")}</span> })}
                                 </td>

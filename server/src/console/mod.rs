@@ -1,11 +1,14 @@
 //! The console's backend: the server side of every server function, with sign-in and role
 //! enforced here, where no page can skip it.
+pub mod export;
+
 use std::net::SocketAddr;
 
 use app::{
     backend::Backend,
     model::{
-        LoginResult, NewProjectKeys, ProjectSummary, Role, SessionInfo, TransactionPage, TransactionQuery, UserInfo,
+        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, Role, SessionInfo, TransactionPage,
+        TransactionQuery, UserInfo,
     },
     AppError,
 };
@@ -31,7 +34,7 @@ impl ConsoleBackend {
     }
 
     /// The signed-in, enabled user whose role allows `needed`.
-    async fn require(&self, req: &Parts, needed: Role) -> Result<ConsoleUser, AppError> {
+    pub(crate) async fn require(&self, req: &Parts, needed: Role) -> Result<ConsoleUser, AppError> {
         let user = self.current_user(req).await?.ok_or(AppError::Unauthenticated)?;
         if user.role.allows(needed) {
             Ok(user)
@@ -133,5 +136,10 @@ impl Backend for ConsoleBackend {
     async fn search_transactions(&self, req: &Parts, query: TransactionQuery) -> Result<TransactionPage, AppError> {
         self.require(req, Role::Viewer).await?;
         Ok(crate::payments::search::search(&self.state.db, &query).await?)
+    }
+
+    async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError> {
+        self.require(req, Role::Viewer).await?;
+        crate::payments::search::detail(&self.state.db, payment_seq).await?.ok_or(AppError::NotFound)
     }
 }

@@ -1,8 +1,8 @@
 //! Purchase search for support: one box for any identifier, filters, and keyset pages (no
 //! OFFSET, so a deep page costs what the first does).
-use app::model::{Store, TransactionPage, TransactionQuery, TransactionRow};
+use app::model::{HistoryRow, PaymentDetail, Store, TransactionPage, TransactionQuery, TransactionRow};
 use chrono::NaiveDate;
-use sqlx::{Any, QueryBuilder, Row};
+use sqlx::{any::AnyArguments, query::Query, Any, Row};
 
 use crate::{crypto, db::Db, Error};
 
@@ -72,8 +72,64 @@ fn filters(query: &TransactionQuery) -> Result<Filters, Error> {
     })
 }
 
+/// SQL with numbered placeholders (`$1`, `$2`…, which both engines take through sqlx's Any
+/// driver) and the values that fill them.
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Sql {
+    fn new(text: &str) -> Sql {
+        Sql { text: text.to_string(), args: Vec::new() }
+    }
+
+    fn push(&mut self, text: impl AsRef<str>) -> &mut Sql {
+        self.text.push_str(text.as_ref());
+        self
+    }
+
+    fn push_bind(&mut self, value: impl Into<ArgValue>) -> &mut Sql {
+        self.args.push(value.into().0);
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+
+    fn build(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        self.args.iter().fold(sqlx::query(&self.text), |query, arg| match arg {
+            Arg::Text(text) => query.bind(text.clone()),
+            Arg::Int(number) => query.bind(*number),
+        })
+    }
+}
+
+struct ArgValue(Arg);
+
+impl From<String> for ArgValue {
+    fn from(text: String) -> ArgValue {
+        ArgValue(Arg::Text(text))
+    }
+}
+
+impl From<&str> for ArgValue {
+    fn from(text: &str) -> ArgValue {
+        ArgValue(Arg::Text(text.to_string()))
+    }
+}
+
+impl From<i64> for ArgValue {
+    fn from(number: i64) -> ArgValue {
+        ArgValue(Arg::Int(number))
+    }
+}
+
 /// Appends the query's conditions to `sql` (which ends in a WHERE clause).
-fn push_conditions(sql: &mut QueryBuilder<'_, Any>, f: &Filters) {
+fn push_conditions(sql: &mut Sql, f: &Filters) {
     if let Some(q) = &f.q {
         sql.push(" AND (p.payment_seq = ").push_bind(q.clone());
         sql.push(" OR p.user_id = ").push_bind(q.clone());
@@ -109,17 +165,26 @@ fn push_conditions(sql: &mut QueryBuilder<'_, Any>, f: &Filters) {
     }
 }
 
+/// What a result row shows, and what the detail page adds.
+const SELECT: &str = "SELECT p.id, p.payment_seq, pr.name AS project, p.store, p.user_id, i.name AS product_name, \
+     p.store_product_id, p.product_type, p.price_micros, p.currency, p.consumed, p.status, p.payment_id, \
+     p.original_payment_id, p.purchase_token, p.access_token_hash, p.reserved_at, p.verified_at, \
+     p.refund_time, p.developer_payload, p.is_test, p.created_at, p.project_id, p.product_seq, \
+     p.linked_payment_id, p.purchase_time, p.expiry_time, p.renew_time, p.subscription_state, p.auto_renewing, \
+     p.pending_reason, p.failure_reason, p.consumed_at, p.consume_source, p.verify_attempts, p.ack_state, \
+     p.store_response, a.store_app_id AS app_id \
+     FROM payments p JOIN projects pr ON pr.id = p.project_id JOIN store_apps a ON a.id = p.store_app_id \
+     LEFT JOIN products i ON i.product_seq = p.product_seq WHERE 1 = 1";
+
 /// One page of payments matching `query`.
 pub async fn search(db: &Db, query: &TransactionQuery) -> Result<TransactionPage, Error> {
+    search_page(db, query, PAGE_SIZE).await
+}
+
+/// Up to `limit` payments matching `query`, and the cursor of what follows.
+pub async fn search_page(db: &Db, query: &TransactionQuery, limit: i64) -> Result<TransactionPage, Error> {
     let f = filters(query)?;
-    let mut sql = QueryBuilder::<Any>::new(
-        "SELECT p.id, p.payment_seq, pr.name AS project, p.store, p.user_id, i.name AS product_name, \
-         p.store_product_id, p.product_type, p.price_micros, p.currency, p.consumed, p.status, p.payment_id, \
-         p.original_payment_id, p.purchase_token, p.access_token_hash, p.reserved_at, p.verified_at, \
-         p.refund_time, p.developer_payload, p.is_test, p.created_at \
-         FROM payments p JOIN projects pr ON pr.id = p.project_id \
-         LEFT JOIN products i ON i.product_seq = p.product_seq WHERE 1 = 1",
-    );
+    let mut sql = Sql::new(SELECT);
     push_conditions(&mut sql, &f);
     let (cmp, order) = if f.oldest_first { (">", "ASC") } else { ("<", "DESC") };
     if let Some((at, id)) = f.after {
@@ -128,12 +193,12 @@ pub async fn search(db: &Db, query: &TransactionQuery) -> Result<TransactionPage
         sql.push(format!(" AND p.id {cmp} ")).push_bind(id);
         sql.push("))");
     }
-    sql.push(format!(" ORDER BY p.created_at {order}, p.id {order} LIMIT {}", PAGE_SIZE + 1));
+    sql.push(format!(" ORDER BY p.created_at {order}, p.id {order} LIMIT {}", limit + 1));
     let rows = sql.build().fetch_all(db.pool()).await?;
-    let more = rows.len() as i64 > PAGE_SIZE;
-    let mut page = Vec::with_capacity(rows.len().min(PAGE_SIZE as usize));
+    let more = rows.len() as i64 > limit;
+    let mut page = Vec::with_capacity(rows.len().min(limit as usize));
     let mut last = None;
-    for row in rows.iter().take(PAGE_SIZE as usize) {
+    for row in rows.iter().take(limit as usize) {
         last = Some((row.try_get::<i64, _>("created_at")?, row.try_get::<i64, _>("id")?));
         page.push(read_row(row, f.q.as_deref())?);
     }
@@ -184,6 +249,75 @@ fn read_row(row: &sqlx::any::AnyRow, q: Option<&str>) -> Result<TransactionRow, 
         test: row.try_get::<i64, _>("is_test")? != 0,
         matched: matched.filter(|m| !m.is_empty()),
     })
+}
+
+/// Everything about the payment `payment_seq`: its fields, the store's answer, its history, the
+/// other periods of its subscription and the user's other payments.
+pub async fn detail(db: &Db, payment_seq: &str) -> Result<Option<PaymentDetail>, Error> {
+    let mut sql = Sql::new(SELECT);
+    sql.push(" AND p.payment_seq = ").push_bind(payment_seq);
+    let Some(row) = sql.build().fetch_optional(db.pool()).await? else { return Ok(None) };
+    let text = |name: &str| row.try_get::<Option<String>, _>(name);
+    let id: i64 = row.try_get("id")?;
+    let summary = read_row(&row, None)?;
+    let history = sqlx::query(
+        "SELECT created_at, from_status, to_status, event, source, actor, reason, detail FROM payment_history \
+         WHERE payment_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|h| {
+        Ok(HistoryRow {
+            at: h.try_get("created_at")?,
+            from: h.try_get("from_status")?,
+            to: h.try_get("to_status")?,
+            event: h.try_get("event")?,
+            source: h.try_get("source")?,
+            actor: h.try_get("actor")?,
+            reason: h.try_get("reason")?,
+            detail: h.try_get("detail")?,
+        })
+    })
+    .collect::<Result<_, Error>>()?;
+    let others = |q: Option<String>| TransactionQuery { q, include_test: true, ..TransactionQuery::default() };
+    let original = text("original_payment_id")?;
+    let related = match &original {
+        Some(original) => search(db, &others(Some(original.clone()))).await?.rows,
+        None => Vec::new(),
+    };
+    let project_id: i64 = row.try_get("project_id")?;
+    let mut user_query = others(Some(summary.user_id.clone()));
+    user_query.project = Some(project_id);
+    let user_payments = search(db, &user_query).await?.rows;
+    let not_this = |rows: Vec<TransactionRow>| rows.into_iter().filter(|r| r.payment_seq != payment_seq).collect();
+    let store_response = text("store_response")?.map(|raw| {
+        serde_json::from_str::<serde_json::Value>(&raw).and_then(|v| serde_json::to_string_pretty(&v)).unwrap_or(raw)
+    });
+    Ok(Some(PaymentDetail {
+        app_id: row.try_get("app_id")?,
+        product_seq: row.try_get("product_seq")?,
+        original_payment_id: original,
+        linked_payment_id: text("linked_payment_id")?,
+        purchase_token: text("purchase_token")?,
+        purchase_time: row.try_get("purchase_time")?,
+        expiry_time: row.try_get("expiry_time")?,
+        renew_time: row.try_get("renew_time")?,
+        subscription_state: text("subscription_state")?,
+        auto_renewing: row.try_get::<Option<i64>, _>("auto_renewing")?.map(|v| v != 0),
+        pending_reason: text("pending_reason")?,
+        failure_reason: text("failure_reason")?,
+        consumed_at: row.try_get("consumed_at")?,
+        consume_source: text("consume_source")?,
+        verify_attempts: row.try_get("verify_attempts")?,
+        ack_state: row.try_get("ack_state")?,
+        store_response,
+        history,
+        related: not_this(related),
+        user_payments: not_this(user_payments),
+        summary,
+    }))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Purchase search for support, through the console's server function and page.
 use app::model::TransactionPage;
 use serde_json::json;
-use server::fakes::apple;
+use server::fakes::{apple, Notifies};
 
 use crate::shop::{shop, Shop};
 
@@ -93,4 +93,63 @@ async fn the_search_needs_a_signed_in_user_and_the_page_renders_on_the_server() 
     assert_eq!(anonymous, app::AppError::Unauthenticated);
     assert!(html.contains(payment["paymentSeq"].as_str().unwrap()), "{html}");
     assert!(html.contains("matched user id"));
+}
+
+#[tokio::test]
+async fn the_detail_shows_history_the_stores_answer_other_periods_and_the_users_other_payments() {
+    let shop = shop().await;
+    shop.fakes
+        .google
+        .set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", server::demo::PACKAGE))));
+    let seq = shop.reserve("wes", "GG", "gem_pass_weekly").await;
+    let pass = shop.google_subscription("gem_pass_weekly", 7).await;
+    shop.verify(
+        "wes",
+        "GG",
+        json!({"paymentSeq": seq, "productId": "gem_pass_weekly", "purchaseToken": pass.purchase_token}),
+    )
+    .await;
+    shop.fakes.google.change_subscription(&pass.purchase_token, server::fakes::google::Change::Renew).await;
+    let other = buy_gem(&shop, "wes").await;
+    shop.server("/v1/service/consume", json!({"paymentSeq": other["paymentSeq"], "accessToken": other["accessToken"]}))
+        .await
+        .ok();
+    shop.app.login_as_demo_admin().await;
+
+    let detail: app::model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
+    let missing = shop.app.get_fn::<app::model::PaymentDetail>("/api/payment?payment_seq=0").await.unwrap_err();
+    let html =
+        shop.app.client.get(shop.app.url(&format!("/payments/{seq}"))).send().await.unwrap().text().await.unwrap();
+
+    let events: Vec<&str> = detail.history.iter().map(|h| h.event.as_str()).collect();
+    assert_eq!(events, ["RESERVE", "VERIFY"]);
+    assert_eq!(detail.history[1].source, "CLIENT");
+    assert_eq!(detail.original_payment_id.as_deref(), Some(pass.order_id.as_str()));
+    assert_eq!(detail.related.len(), 1, "the renewal");
+    assert_eq!(detail.user_payments.len(), 2, "the renewal and the gem");
+    assert!(detail.store_response.unwrap().contains("subscriptionState"));
+    assert_eq!(missing, app::AppError::NotFound);
+    assert!(html.contains(&seq) && html.contains("VERIFY"), "{html}");
+}
+
+#[tokio::test]
+async fn the_search_exports_as_csv_for_signed_in_users_only() {
+    let shop = shop().await;
+    for user in ["xena", "xena", "yuri"] {
+        buy_gem(&shop, user).await;
+    }
+    let url = shop.app.url("/export/transactions.csv?q=xena");
+
+    let anonymous = shop.app.client.get(&url).send().await.unwrap();
+    shop.app.login_as_demo_admin().await;
+    let csv = shop.app.client.get(&url).send().await.unwrap();
+    let content_type = csv.headers()["content-type"].to_str().unwrap().to_string();
+    let text = csv.text().await.unwrap();
+
+    assert!(anonymous.status().is_redirection());
+    assert!(content_type.starts_with("text/csv"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("transaction_id,project,store,user_id"));
+    assert!(lines[1..].iter().all(|l| l.contains(",xena,")));
 }
