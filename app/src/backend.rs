@@ -11,7 +11,8 @@ use leptos::prelude::use_context;
 
 use crate::{
     model::{
-        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, SessionInfo, TransactionPage, TransactionQuery,
+        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport, SessionInfo,
+        TransactionPage, TransactionQuery,
     },
     AppError,
 };
@@ -29,6 +30,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn search_transactions(&self, req: &Parts, query: TransactionQuery) -> Result<TransactionPage, AppError>;
     /// Everything about one payment; every role may read it.
     async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError>;
+    /// Refunds over a period and who had them; every role may read it.
+    async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError>;
 }
 
 /// The backend as it travels through Leptos context.

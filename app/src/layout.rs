@@ -38,6 +38,7 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                                     <a class="brand" href="/projects">"IAP console"</a>
                                     <nav>
                                         <a href="/transactions">"Transactions"</a>
+                                        <a href="/refunds">"Refunds"</a>
                                         <a href="/projects">"Projects"</a>
                                     </nav>
                                     <div class="who">

@@ -11,6 +11,7 @@ mod layout;
 pub mod model;
 pub mod payment;
 pub mod projects;
+pub mod refunds;
 pub mod transactions;
 
 use leptos::prelude::*;
@@ -60,6 +61,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/projects") view=projects::ProjectsPage />
                 <Route path=path!("/transactions") view=transactions::TransactionsPage />
                 <Route path=path!("/payments/:seq") view=payment::PaymentPage />
+                <Route path=path!("/refunds") view=refunds::RefundsPage />
             </Routes>
         </Router>
     }

@@ -242,3 +242,53 @@ pub struct HistoryRow {
     pub reason: Option<String>,
     pub detail: Option<String>,
 }
+
+/// What the refunds page shows, as its URL carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RefundQuery {
+    pub store: Option<String>,
+    /// Days `YYYY-MM-DD` (UTC), both included.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Only users with at least this many refunds in the period (the abuse view).
+    pub min_refunds: Option<i64>,
+}
+
+/// One refunded, voided or revoked payment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefundRow {
+    pub payment_seq: String,
+    pub project: String,
+    pub store: String,
+    pub user_id: String,
+    pub product_id: String,
+    /// REFUND, VOID or REVOKE.
+    pub kind: String,
+    /// NOTIFICATION, SWEEP, MANUAL or STORE_API.
+    pub source: String,
+    pub refunded_at: i64,
+    pub reason: Option<String>,
+    /// The item had been consumed (granted) before the refund: it needs clawing back.
+    pub was_consumed: bool,
+    pub amount: Option<f64>,
+    pub currency: Option<String>,
+}
+
+/// One user's refunds over the period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefundUser {
+    pub project: String,
+    pub user_id: String,
+    pub refunds: i64,
+    /// Per currency, e.g. `9.99 USD, 1100.00 KRW`.
+    pub amounts: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefundReport {
+    /// The newest refunds of the period, at most 200.
+    pub refunds: Vec<RefundRow>,
+    /// Users by refund count, most first.
+    pub users: Vec<RefundUser>,
+}

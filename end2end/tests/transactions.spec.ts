@@ -23,5 +23,24 @@ test("support finds a payment by user id and the search lives in the URL", async
   await expect(page.getByLabel("Search by any identifier")).toHaveValue("e2e-shopper");
   await expect(page.locator("table.results tbody tr")).toHaveCount(1);
   await page.screenshot({ path: "test-results/screens/transactions.png", fullPage: true });
+
+  await page.getByRole("link", { name: seq }).click();
+  await expect(page).toHaveURL(new RegExp(`/payments/${seq}$`));
+  await expect(page.locator("h1 .seq")).toHaveText(seq);
+  await expect(page.locator("ol.history li")).toHaveCount(1);
+  await expect(page.locator("ol.history li strong")).toHaveText("RESERVE");
+  await page.screenshot({ path: "test-results/screens/payment.png", fullPage: true });
+  expect(problems).toEqual([]);
+});
+
+test("the refunds page renders its filters and reports", async ({ page }) => {
+  const problems = consoleProblems(page);
+
+  await signIn(page, "/refunds");
+  await hydrated(page);
+
+  await expect(page.getByRole("heading", { name: "Refunds" })).toBeVisible();
+  await expect(page.getByLabel("Minimum refunds per user")).toHaveValue("1");
+  await expect(page.getByRole("heading", { name: "Refunded payments" })).toBeVisible();
   expect(problems).toEqual([]);
 });

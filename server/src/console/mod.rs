@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use app::{
     backend::Backend,
     model::{
-        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, Role, SessionInfo, TransactionPage,
-        TransactionQuery, UserInfo,
+        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport, Role, SessionInfo,
+        TransactionPage, TransactionQuery, UserInfo,
     },
     AppError,
 };
@@ -141,5 +141,10 @@ impl Backend for ConsoleBackend {
     async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError> {
         self.require(req, Role::Viewer).await?;
         crate::payments::search::detail(&self.state.db, payment_seq).await?.ok_or(AppError::NotFound)
+    }
+
+    async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError> {
+        self.require(req, Role::Viewer).await?;
+        Ok(crate::payments::refunds::report(&self.state.db, &query).await?)
     }
 }

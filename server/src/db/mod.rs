@@ -4,6 +4,7 @@
 //! integers for times, `RETURNING`), so every repository works on either; the few places that must
 //! differ ask [`Db::engine`].
 mod sessions;
+pub mod sql;
 
 use std::{str::FromStr, time::Duration};
 

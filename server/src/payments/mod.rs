@@ -1,6 +1,7 @@
 //! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
 //! and the history row every state change appends.
 pub mod consume;
+pub mod refunds;
 pub mod retry;
 pub mod search;
 pub mod sync;

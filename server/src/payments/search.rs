@@ -2,9 +2,13 @@
 //! OFFSET, so a deep page costs what the first does).
 use app::model::{HistoryRow, PaymentDetail, Store, TransactionPage, TransactionQuery, TransactionRow};
 use chrono::NaiveDate;
-use sqlx::{any::AnyArguments, query::Query, Any, Row};
+use sqlx::Row;
 
-use crate::{crypto, db::Db, Error};
+use crate::{
+    crypto,
+    db::{sql::Sql, Db},
+    Error,
+};
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -23,7 +27,8 @@ struct Filters {
     after: Option<(i64, i64)>,
 }
 
-fn day_start_ms(day: &str, name: &str) -> Result<i64, Error> {
+/// The first millisecond of `day` (`YYYY-MM-DD`, UTC); `name` says which field it was.
+pub(crate) fn day_start_ms(day: &str, name: &str) -> Result<i64, Error> {
     let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
         .map_err(|_| Error::Invalid(format!("{name} must be a day like 2026-11-25")))?;
     Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis())
@@ -70,62 +75,6 @@ fn filters(query: &TransactionQuery) -> Result<Filters, Error> {
         oldest_first: query.oldest_first,
         after,
     })
-}
-
-/// SQL with numbered placeholders (`$1`, `$2`…, which both engines take through sqlx's Any
-/// driver) and the values that fill them.
-struct Sql {
-    text: String,
-    args: Vec<Arg>,
-}
-
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-impl Sql {
-    fn new(text: &str) -> Sql {
-        Sql { text: text.to_string(), args: Vec::new() }
-    }
-
-    fn push(&mut self, text: impl AsRef<str>) -> &mut Sql {
-        self.text.push_str(text.as_ref());
-        self
-    }
-
-    fn push_bind(&mut self, value: impl Into<ArgValue>) -> &mut Sql {
-        self.args.push(value.into().0);
-        self.text.push_str(&format!("${}", self.args.len()));
-        self
-    }
-
-    fn build(&self) -> Query<'_, Any, AnyArguments<'_>> {
-        self.args.iter().fold(sqlx::query(&self.text), |query, arg| match arg {
-            Arg::Text(text) => query.bind(text.clone()),
-            Arg::Int(number) => query.bind(*number),
-        })
-    }
-}
-
-struct ArgValue(Arg);
-
-impl From<String> for ArgValue {
-    fn from(text: String) -> ArgValue {
-        ArgValue(Arg::Text(text))
-    }
-}
-
-impl From<&str> for ArgValue {
-    fn from(text: &str) -> ArgValue {
-        ArgValue(Arg::Text(text.to_string()))
-    }
-}
-
-impl From<i64> for ArgValue {
-    fn from(number: i64) -> ArgValue {
-        ArgValue(Arg::Int(number))
-    }
 }
 
 /// Appends the query's conditions to `sql` (which ends in a WHERE clause).

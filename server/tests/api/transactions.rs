@@ -153,3 +153,48 @@ async fn the_search_exports_as_csv_for_signed_in_users_only() {
     assert!(lines[0].starts_with("transaction_id,project,store,user_id"));
     assert!(lines[1..].iter().all(|l| l.contains(",xena,")));
 }
+
+#[tokio::test]
+async fn the_refunds_report_lists_refunds_and_the_users_with_the_most() {
+    let shop = shop().await;
+    shop.fakes
+        .apple
+        .set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", server::demo::PACKAGE))));
+    shop.fakes
+        .google
+        .set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", server::demo::PACKAGE))));
+    for consume_first in [true, false] {
+        let bought =
+            shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(server::demo::PACKAGE, "gem_100")).await;
+        let payment = shop.verify("zed", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+        if consume_first {
+            shop.server(
+                "/v1/service/consume",
+                json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]}),
+            )
+            .await
+            .ok();
+        }
+        shop.fakes.apple.refund(&bought.transaction_id).await;
+    }
+    let gem = shop.google_gem().await;
+    shop.verify("amy", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    shop.fakes.google.void(&gem.purchase_token, 0, 1).await;
+    shop.app.login_as_demo_admin().await;
+
+    let all: app::model::RefundReport = shop.app.get_fn("/api/refunds?query[min_refunds]=1").await.unwrap();
+    let heavy: app::model::RefundReport = shop.app.get_fn("/api/refunds?query[min_refunds]=2").await.unwrap();
+    let google: app::model::RefundReport = shop.app.get_fn("/api/refunds?query[store]=GG").await.unwrap();
+    let html = shop.app.client.get(shop.app.url("/refunds?min_refunds=2")).send().await.unwrap().text().await.unwrap();
+
+    assert_eq!(all.refunds.len(), 3);
+    assert_eq!(all.refunds.iter().filter(|r| r.was_consumed).count(), 1);
+    assert!(all.refunds.iter().all(|r| r.source == "NOTIFICATION"));
+    assert_eq!(all.users.len(), 2);
+    assert_eq!(heavy.users.len(), 1);
+    assert_eq!((heavy.users[0].user_id.as_str(), heavy.users[0].refunds), ("zed", 2));
+    assert_eq!(heavy.users[0].amounts, "3.98 USD");
+    assert_eq!(google.refunds.len(), 1);
+    assert_eq!(google.refunds[0].kind, "VOID");
+    assert!(html.contains("claw back") && html.contains("zed"), "{html}");
+}

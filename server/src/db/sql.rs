@@ -1,0 +1,58 @@
+//! Queries whose conditions depend on the request.
+use sqlx::{any::AnyArguments, query::Query, Any};
+
+/// SQL with numbered placeholders (`$1`, `$2`…, which both engines take through sqlx's Any
+/// driver) and the values that fill them.
+pub struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Sql {
+        Sql { text: text.to_string(), args: Vec::new() }
+    }
+
+    pub fn push(&mut self, text: impl AsRef<str>) -> &mut Sql {
+        self.text.push_str(text.as_ref());
+        self
+    }
+
+    pub fn push_bind(&mut self, value: impl Into<ArgValue>) -> &mut Sql {
+        self.args.push(value.into().0);
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+
+    pub fn build(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        self.args.iter().fold(sqlx::query(&self.text), |query, arg| match arg {
+            Arg::Text(text) => query.bind(text.clone()),
+            Arg::Int(number) => query.bind(*number),
+        })
+    }
+}
+
+pub struct ArgValue(Arg);
+
+impl From<String> for ArgValue {
+    fn from(text: String) -> ArgValue {
+        ArgValue(Arg::Text(text))
+    }
+}
+
+impl From<&str> for ArgValue {
+    fn from(text: &str) -> ArgValue {
+        ArgValue(Arg::Text(text.to_string()))
+    }
+}
+
+impl From<i64> for ArgValue {
+    fn from(number: i64) -> ArgValue {
+        ArgValue(Arg::Int(number))
+    }
+}
