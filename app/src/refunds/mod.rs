@@ -10,7 +10,7 @@ use crate::{
 };
 
 #[server(input = GetUrl, endpoint = "refunds")]
-pub async fn get_refunds(query: RefundQuery) -> Result<RefundReport, AppError> {
+pub async fn get_refunds(#[server(default)] query: RefundQuery) -> Result<RefundReport, AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.refund_report(&req, query).await
 }

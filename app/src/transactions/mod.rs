@@ -11,7 +11,7 @@ use crate::{
 };
 
 #[server(input = GetUrl, endpoint = "transactions")]
-pub async fn search_transactions(query: TransactionQuery) -> Result<TransactionPage, AppError> {
+pub async fn search_transactions(#[server(default)] query: TransactionQuery) -> Result<TransactionPage, AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.search_transactions(&req, query).await
 }
