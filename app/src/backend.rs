@@ -11,8 +11,8 @@ use leptos::prelude::use_context;
 
 use crate::{
     model::{
-        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport, SessionInfo,
-        TransactionPage, TransactionQuery,
+        AuditPage, AuditQuery, LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport,
+        SessionInfo, TransactionPage, TransactionQuery,
     },
     AppError,
 };
@@ -32,6 +32,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError>;
     /// Refunds over a period and who had them; every role may read it.
     async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError>;
+    /// Admins only.
+    async fn audit_log(&self, req: &Parts, query: AuditQuery) -> Result<AuditPage, AppError>;
 }
 
 /// The backend as it travels through Leptos context.

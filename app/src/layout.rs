@@ -40,6 +40,7 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                                         <a href="/transactions">"Transactions"</a>
                                         <a href="/refunds">"Refunds"</a>
                                         <a href="/projects">"Projects"</a>
+                                        <a href="/audit">"Audit"</a>
                                     </nav>
                                     <div class="who">
                                         <span class="user">{user.username}</span>

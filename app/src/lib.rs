@@ -2,6 +2,7 @@
 //! that carry them. Compiled twice: with `ssr` into the server, with `hydrate` into the browser.
 #![recursion_limit = "256"]
 
+pub mod audit;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod backend;
@@ -62,6 +63,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/transactions") view=transactions::TransactionsPage />
                 <Route path=path!("/payments/:seq") view=payment::PaymentPage />
                 <Route path=path!("/refunds") view=refunds::RefundsPage />
+                <Route path=path!("/audit") view=audit::AuditLogPage />
             </Routes>
         </Router>
     }

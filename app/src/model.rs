@@ -292,3 +292,34 @@ pub struct RefundReport {
     /// Users by refund count, most first.
     pub users: Vec<RefundUser>,
 }
+
+/// An audit log search, as the audit page's URL carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    /// An action such as `login.failed` or `project.create`.
+    pub action: Option<String>,
+    /// Days `YYYY-MM-DD` (UTC), both included.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The cursor of the page to show, from the previous page.
+    pub after: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    /// `kind id`, e.g. `project 3`.
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    pub next: Option<String>,
+}

@@ -44,3 +44,17 @@ test("the refunds page renders its filters and reports", async ({ page }) => {
   await expect(page.getByRole("heading", { name: "Refunded payments" })).toBeVisible();
   expect(problems).toEqual([]);
 });
+
+test("the audit log shows the admin's own sign-in", async ({ page }) => {
+  const problems = consoleProblems(page);
+
+  await signIn(page, "/audit");
+  await hydrated(page);
+
+  await expect(page.locator("table.audit-log td.action", { hasText: /^login$/ }).first()).toBeVisible();
+  await page.getByLabel("Action").fill("login");
+  await page.getByRole("button", { name: "Show" }).click();
+  await expect(page).toHaveURL(/action=login/);
+  await expect(page.locator("table.audit-log tbody tr").first()).toContainText("demo");
+  expect(problems).toEqual([]);
+});

@@ -1,5 +1,16 @@
 //! The audit log: who did what to what, when, and why.
-use crate::{db::Db, now_ms, users::ConsoleUser, Error};
+use app::model::{AuditPage, AuditQuery, AuditRow};
+use sqlx::Row;
+
+use crate::{
+    db::{sql::Sql, Db},
+    now_ms,
+    payments::search::day_start_ms,
+    users::ConsoleUser,
+    Error,
+};
+
+const PAGE_SIZE: i64 = 100;
 
 pub struct Entry {
     actor_user_id: Option<i64>,
@@ -60,4 +71,59 @@ pub async fn record(db: &Db, entry: Entry) -> Result<(), Error> {
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// One page of the log, newest first, by keyset on (time, id).
+pub async fn search(db: &Db, query: &AuditQuery) -> Result<AuditPage, Error> {
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+    let mut sql =
+        Sql::new("SELECT id, at, actor, action, target_type, target_id, reason, ip FROM audit_log WHERE 1 = 1");
+    if let Some(actor) = text(&query.actor) {
+        sql.push(" AND actor = ").push_bind(actor);
+    }
+    if let Some(action) = text(&query.action) {
+        sql.push(" AND action = ").push_bind(action);
+    }
+    if let Some(from) = text(&query.from) {
+        sql.push(" AND at >= ").push_bind(day_start_ms(&from, "from")?);
+    }
+    if let Some(to) = text(&query.to) {
+        sql.push(" AND at < ").push_bind(day_start_ms(&to, "to")? + 86_400_000);
+    }
+    if let Some(cursor) = text(&query.after) {
+        let unreadable = || Error::Invalid("unreadable page cursor".into());
+        let (at, id) = cursor.split_once('.').ok_or_else(unreadable)?;
+        let (at, id): (i64, i64) = (at.parse().map_err(|_| unreadable())?, id.parse().map_err(|_| unreadable())?);
+        sql.push(" AND (at < ")
+            .push_bind(at)
+            .push(" OR (at = ")
+            .push_bind(at)
+            .push(" AND id < ")
+            .push_bind(id)
+            .push("))");
+    }
+    sql.push(format!(" ORDER BY at DESC, id DESC LIMIT {}", PAGE_SIZE + 1));
+    let rows = sql.build().fetch_all(db.pool()).await?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    let mut page = Vec::new();
+    let mut last = None;
+    for row in rows.iter().take(PAGE_SIZE as usize) {
+        let at: i64 = row.try_get("at")?;
+        last = Some(format!("{at}.{}", row.try_get::<i64, _>("id")?));
+        let target =
+            match (row.try_get::<Option<String>, _>("target_type")?, row.try_get::<Option<String>, _>("target_id")?) {
+                (Some(kind), Some(id)) => Some(format!("{kind} {id}")),
+                (Some(kind), None) => Some(kind),
+                _ => None,
+            };
+        page.push(AuditRow {
+            at,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            target,
+            reason: row.try_get("reason")?,
+            ip: row.try_get("ip")?,
+        });
+    }
+    Ok(AuditPage { rows: page, next: if more { last } else { None } })
 }

@@ -64,7 +64,8 @@ pub fn query_string(query: &TransactionQuery) -> String {
     pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
 }
 
-fn encode(value: &str) -> String {
+/// Percent-encodes a query-string value.
+pub fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use app::{
     backend::Backend,
     model::{
-        LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport, Role, SessionInfo,
-        TransactionPage, TransactionQuery, UserInfo,
+        AuditPage, AuditQuery, LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport,
+        Role, SessionInfo, TransactionPage, TransactionQuery, UserInfo,
     },
     AppError,
 };
@@ -146,5 +146,10 @@ impl Backend for ConsoleBackend {
     async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError> {
         self.require(req, Role::Viewer).await?;
         Ok(crate::payments::refunds::report(&self.state.db, &query).await?)
+    }
+
+    async fn audit_log(&self, req: &Parts, query: AuditQuery) -> Result<AuditPage, AppError> {
+        self.require(req, Role::Admin).await?;
+        Ok(audit::search(&self.state.db, &query).await?)
     }
 }

@@ -141,3 +141,24 @@ async fn the_login_page_is_served_to_anyone_with_a_csrf_field() {
     assert!(html.contains("name=\"_csrf\""), "{html}");
     assert!(html.contains("name=\"password\""));
 }
+
+#[tokio::test]
+async fn admins_read_the_audit_log_and_other_roles_cannot() {
+    let app = spawn_app().await;
+    app.login_as_demo_admin().await;
+    let csrf = app.csrf().await;
+    app.post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", &csrf), ("name", "Audited")]).await.unwrap();
+    let support = app.signed_in_as(app::model::Role::Support).await;
+
+    let all: app::model::AuditPage = app.get_fn("/api/audit").await.unwrap();
+    let created: app::model::AuditPage = app.get_fn("/api/audit?query[action]=project.create").await.unwrap();
+    let refused = support.get_fn::<app::model::AuditPage>("/api/audit").await.unwrap_err();
+    let html = app.client.get(app.url("/audit?actor=demo")).send().await.unwrap().text().await.unwrap();
+
+    assert!(all.rows.iter().any(|r| r.action == "login" && r.actor == "demo"));
+    assert_eq!(created.rows.len(), 1);
+    assert_eq!(created.rows[0].actor, "demo");
+    assert!(created.rows[0].target.as_deref().is_some_and(|t| t.starts_with("project ")));
+    assert_eq!(refused, app::AppError::Forbidden);
+    assert!(html.contains("project.create"), "{html}");
+}
