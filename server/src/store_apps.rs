@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use crate::{
     crypto::Cipher,
-    db::Db,
+    db::{sql::Sql, Db},
     now_ms,
     stores::{
         client::{StoreApp, StoreClient},
@@ -42,28 +42,50 @@ impl StoreAppRecord {
     }
 }
 
+const SELECT: &str = "SELECT id, project_id, store, store_app_id, settings, credentials_enc, environment_policy, \
+    enabled FROM store_apps WHERE ";
+
 /// The app of `store` with this package name or bundle id.
 pub async fn find(db: &Db, cipher: &Cipher, store: Store, store_app_id: &str) -> Result<Option<StoreAppRecord>, Error> {
-    let row = sqlx::query(
-        "SELECT id, project_id, settings, credentials_enc, environment_policy, enabled \
-         FROM store_apps WHERE store = $1 AND store_app_id = $2",
-    )
-    .bind(store.code())
-    .bind(store_app_id)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
+    let mut sql = Sql::new(SELECT);
+    sql.push("store = ").push_bind(store.code()).push(" AND store_app_id = ").push_bind(store_app_id);
+    load(db, cipher, sql).await
+}
+
+/// The store app with this row id.
+pub async fn by_id(db: &Db, cipher: &Cipher, id: i64) -> Result<Option<StoreAppRecord>, Error> {
+    let mut sql = Sql::new(SELECT);
+    sql.push("id = ").push_bind(id);
+    load(db, cipher, sql).await
+}
+
+/// The project's enabled app in `store` (the first, if it has several).
+pub async fn enabled_in_project(
+    db: &Db,
+    cipher: &Cipher,
+    project_id: i64,
+    store: Store,
+) -> Result<Option<StoreAppRecord>, Error> {
+    let mut sql = Sql::new(SELECT);
+    sql.push("project_id = ").push_bind(project_id).push(" AND store = ").push_bind(store.code());
+    sql.push(" AND enabled = 1 ORDER BY id LIMIT 1");
+    load(db, cipher, sql).await
+}
+
+async fn load(db: &Db, cipher: &Cipher, sql: Sql) -> Result<Option<StoreAppRecord>, Error> {
+    let Some(row) = sql.build().fetch_optional(db.pool()).await? else { return Ok(None) };
     let json = |text: &str| serde_json::from_str(text).map_err(|e| Error::Other(format!("store app settings: {e}")));
     let credentials = match row.try_get::<Option<String>, _>("credentials_enc")? {
         Some(sealed) => json(&cipher.decrypt(&sealed)?)?,
         None => Value::Object(Default::default()),
     };
+    let store: String = row.try_get("store")?;
     let policy: String = row.try_get("environment_policy")?;
     Ok(Some(StoreAppRecord {
         id: row.try_get("id")?,
         project_id: row.try_get("project_id")?,
-        store,
-        store_app_id: store_app_id.to_string(),
+        store: Store::parse(&store).ok_or_else(|| Error::Other(format!("stored store {store}")))?,
+        store_app_id: row.try_get("store_app_id")?,
         settings: json(&row.try_get::<String, _>("settings")?)?,
         credentials,
         environments: serde_json::from_value(Value::String(policy))
@@ -105,16 +127,4 @@ pub async fn connect(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// The store app with this row id.
-pub async fn by_id(db: &Db, cipher: &Cipher, id: i64) -> Result<Option<StoreAppRecord>, Error> {
-    let row = sqlx::query("SELECT store, store_app_id FROM store_apps WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let store: String = row.try_get("store")?;
-    let store = Store::parse(&store).ok_or_else(|| Error::Other(format!("stored store {store}")))?;
-    find(db, cipher, store, &row.try_get::<String, _>("store_app_id")?).await
 }

@@ -34,8 +34,9 @@ fn store(code: &Option<String>) -> Result<Store, ApiError> {
 
 /// The project's app in `store`, with its credentials.
 async fn store_app(state: &AppState, project_id: i64, store: Store) -> Result<StoreAppRecord, ApiError> {
-    let (_, app_id) = payments::store_app_of(&state.db, project_id, store).await?.ok_or(Code::StoreAppNotFound)?;
-    store_apps::find(&state.db, &state.cipher, store, &app_id).await?.ok_or_else(|| Code::StoreAppNotFound.into())
+    store_apps::enabled_in_project(&state.db, &state.cipher, project_id, store)
+        .await?
+        .ok_or_else(|| Code::StoreAppNotFound.into())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -134,21 +134,23 @@ pub(super) async fn subscriptions_of(
     stores: &[Store],
     package: Option<&str>,
 ) -> Result<Vec<ActiveSubscription>, ApiError> {
+    // The package name / bundle id of each of the project's apps, read once for the whole list.
+    let app_ids: std::collections::HashMap<i64, String> =
+        sqlx::query_as("SELECT id, store_app_id FROM store_apps WHERE project_id = $1")
+            .bind(project_id)
+            .fetch_all(state.db.pool())
+            .await
+            .map_err(crate::Error::from)?
+            .into_iter()
+            .collect();
     let mut active = Vec::new();
     for p in payments::active_subscriptions(&state.db, project_id, user, stores).await? {
-        let app_id = app_id_of(state, p.store_app_id).await?;
+        let app_id = app_ids.get(&p.store_app_id).map(String::as_str).unwrap_or_default();
         if package.is_none_or(|package| package == app_id) {
-            active.push(ActiveSubscription::new(&p, &app_id, p.access_token(&state.cipher)?));
+            active.push(ActiveSubscription::new(&p, app_id, p.access_token(&state.cipher)?));
         }
     }
     Ok(active)
-}
-
-async fn app_id_of(state: &AppState, store_app_id: i64) -> Result<String, crate::Error> {
-    Ok(sqlx::query_scalar("SELECT store_app_id FROM store_apps WHERE id = $1")
-        .bind(store_app_id)
-        .fetch_one(state.db.pool())
-        .await?)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -328,18 +328,6 @@ pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Payment, Error>
     Err(Error::Other("no free paymentSeq after five draws".into()))
 }
 
-/// The enabled app of `store` in the project.
-pub async fn store_app_of(db: &Db, project_id: i64, store: Store) -> Result<Option<(i64, String)>, Error> {
-    let row = sqlx::query(
-        "SELECT id, store_app_id FROM store_apps WHERE project_id = $1 AND store = $2 AND enabled = 1 ORDER BY id LIMIT 1",
-    )
-    .bind(project_id)
-    .bind(store.code())
-    .fetch_optional(db.pool())
-    .await?;
-    row.map(|r| Ok((r.try_get("id")?, r.try_get("store_app_id")?))).transpose()
-}
-
 /// The user's successful, unconsumed payments of a consumable type in `stores`, oldest first.
 /// Renewals of a subscription in grace or on hold are held back until the store is paid.
 pub async fn unconsumed(db: &Db, project_id: i64, user_id: &str, stores: &[Store]) -> Result<Vec<Payment>, Error> {

@@ -187,7 +187,7 @@ async fn history(
         match page(&api, list, first(&pairs, "revision")) {
             Ok((signed, revision, has_more)) => Json(json!({
                 "revision": revision, "hasMore": has_more, "bundleId": bundle,
-                "appAppleId": inner.apps.get(bundle).and_then(|a| a.app_apple_id),
+                "appAppleId": inner.app_apple_id(bundle),
                 "environment": api.environment.wire(), "signedTransactions": signed,
             }))
             .into_response(),
@@ -211,6 +211,8 @@ async fn statuses(
             .filter(|t| t.product_type == ProductType::AutoRenewable)
             .map(|t| t.original_transaction_id.as_str())
             .collect();
+        // Renewals of one subscription interleave with other purchases: sort before deduplicating.
+        originals.sort_unstable();
         originals.dedup();
         let last_transactions: Vec<Value> = originals
             .into_iter()
@@ -229,7 +231,7 @@ async fn statuses(
             .collect();
         Json(json!({
             "environment": api.environment.wire(), "bundleId": bundle,
-            "appAppleId": inner.apps.get(bundle).and_then(|a| a.app_apple_id),
+            "appAppleId": inner.app_apple_id(bundle),
             "data": [{"subscriptionGroupIdentifier": "21000001", "lastTransactions": last_transactions}],
         }))
         .into_response()

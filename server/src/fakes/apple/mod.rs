@@ -530,6 +530,10 @@ impl FakeApple {
 }
 
 impl Inner {
+    fn app_apple_id(&self, bundle_id: &str) -> Option<i64> {
+        self.apps.get(bundle_id).and_then(|a| a.app_apple_id)
+    }
+
     fn new_transaction_id(&mut self) -> String {
         self.next_id += 1;
         format!("{}", 2_000_000_000_000_000u64 + self.next_id)

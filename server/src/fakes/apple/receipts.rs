@@ -55,7 +55,7 @@ pub(super) async fn verify(State(api): State<Api>, body: axum::body::Bytes) -> R
         "receipt": {
             "receipt_type": if receipt.environment == Environment::Production { "Production" } else { "ProductionSandbox" },
             "bundle_id": receipt.bundle_id,
-            "adam_id": inner.apps.get(&receipt.bundle_id).and_then(|a| a.app_apple_id).unwrap_or(0),
+            "adam_id": inner.app_apple_id(&receipt.bundle_id).unwrap_or(0),
             "application_version": "1.0",
             "receipt_creation_date_ms": crate::now_ms().to_string(),
             "in_app": transactions.iter().map(|t| in_app(t)).collect::<Vec<_>>(),
@@ -68,6 +68,8 @@ pub(super) async fn verify(State(api): State<Api>, body: axum::body::Bytes) -> R
             transactions.iter().filter(|t| t.product_type == ProductType::AutoRenewable).collect();
         answer["latest_receipt_info"] = subscriptions.iter().map(|t| in_app(t)).collect();
         let mut originals: Vec<&str> = subscriptions.iter().map(|t| t.original_transaction_id.as_str()).collect();
+        // Renewals of one subscription interleave with other purchases: sort before deduplicating.
+        originals.sort_unstable();
         originals.dedup();
         answer["pending_renewal_info"] = originals
             .into_iter()
