@@ -11,8 +11,9 @@ use leptos::prelude::use_context;
 
 use crate::{
     model::{
-        AuditPage, AuditQuery, LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport,
-        SessionInfo, TransactionPage, TransactionQuery,
+        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
+        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, Reverification, Role, RotatedSecret, SessionInfo,
+        Statistics, StatisticsQuery, StatusChange, StoreAppForm, TransactionPage, TransactionQuery, UserChange,
     },
     AppError,
 };
@@ -32,6 +33,32 @@ pub trait Backend: Send + Sync + 'static {
     async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError>;
     /// Refunds over a period and who had them; every role may read it.
     async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError>;
+    /// Asks the store about the payment now; support and admins.
+    async fn reverify_payment(&self, req: &Parts, payment_seq: &str) -> Result<Reverification, AppError>;
+    /// Support and admins; the reason is mandatory and the change is audited.
+    async fn change_payment_status(&self, req: &Parts, change: StatusChange) -> Result<(), AppError>;
+    /// Keys (no secrets), store apps (secrets masked) and items; every role may read it.
+    async fn project_detail(&self, req: &Parts, project_id: i64) -> Result<ProjectDetail, AppError>;
+    /// Admins only, as every change below.
+    async fn rotate_secret(&self, req: &Parts, project_id: i64, grace_hours: i64) -> Result<RotatedSecret, AppError>;
+    async fn set_key_enabled(&self, req: &Parts, project_id: i64, enabled: bool) -> Result<(), AppError>;
+    async fn save_store_app(&self, req: &Parts, form: StoreAppForm) -> Result<i64, AppError>;
+    async fn check_store_app(&self, req: &Parts, store_app_id: i64) -> Result<ConnectionCheck, AppError>;
+    async fn add_item(
+        &self,
+        req: &Parts,
+        store_app_id: i64,
+        store_product_id: &str,
+        name: &str,
+        product_type: &str,
+    ) -> Result<i64, AppError>;
+    async fn rename_item(&self, req: &Parts, product_seq: i64, name: &str) -> Result<(), AppError>;
+    async fn set_item_status(&self, req: &Parts, product_seq: i64, status: &str) -> Result<(), AppError>;
+    async fn list_users(&self, req: &Parts) -> Result<Vec<ConsoleUserRow>, AppError>;
+    async fn create_user(&self, req: &Parts, username: &str, password: String, role: Role) -> Result<i64, AppError>;
+    async fn update_user(&self, req: &Parts, user_id: i64, change: UserChange) -> Result<(), AppError>;
+    /// Sales and refunds; every role may read them.
+    async fn statistics(&self, req: &Parts, query: StatisticsQuery) -> Result<Statistics, AppError>;
     /// Admins only.
     async fn audit_log(&self, req: &Parts, query: AuditQuery) -> Result<AuditPage, AppError>;
 }

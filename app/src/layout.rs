@@ -32,6 +32,7 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                 match session.await {
                     Ok(info) => match info.user.clone() {
                         Some(user) => {
+                            let admin = user.role.allows(crate::model::Role::Admin);
                             provide_context(info);
                             view! {
                                 <header class="top">
@@ -39,8 +40,12 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                                     <nav>
                                         <a href="/transactions">"Transactions"</a>
                                         <a href="/refunds">"Refunds"</a>
+                                        <a href="/statistics">"Statistics"</a>
                                         <a href="/projects">"Projects"</a>
-                                        <a href="/audit">"Audit"</a>
+                                        {admin.then(|| view! {
+                                            <a href="/users">"Users"</a>
+                                            <a href="/audit">"Audit"</a>
+                                        })}
                                     </nav>
                                     <div class="who">
                                         <span class="user">{user.username}</span>

@@ -13,7 +13,9 @@ pub mod model;
 pub mod payment;
 pub mod projects;
 pub mod refunds;
+pub mod statistics;
 pub mod transactions;
+pub mod users;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -60,9 +62,12 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=auth::LoginPage />
                 <Route path=path!("/") view=|| view! { <Redirect path="/projects" /> } />
                 <Route path=path!("/projects") view=projects::ProjectsPage />
+                <Route path=path!("/projects/:id") view=projects::detail::ProjectPage />
                 <Route path=path!("/transactions") view=transactions::TransactionsPage />
                 <Route path=path!("/payments/:seq") view=payment::PaymentPage />
                 <Route path=path!("/refunds") view=refunds::RefundsPage />
+                <Route path=path!("/statistics") view=statistics::StatisticsPage />
+                <Route path=path!("/users") view=users::UsersPage />
                 <Route path=path!("/audit") view=audit::AuditLogPage />
             </Routes>
         </Router>

@@ -315,6 +315,8 @@ pub struct AuditRow {
     /// `kind id`, e.g. `project 3`.
     pub target: Option<String>,
     pub reason: Option<String>,
+    /// What changed, e.g. `role VIEWER → SUPPORT`.
+    pub detail: Option<String>,
     pub ip: Option<String>,
 }
 
@@ -322,4 +324,256 @@ pub struct AuditRow {
 pub struct AuditPage {
     pub rows: Vec<AuditRow>,
     pub next: Option<String>,
+}
+
+/// The status changes a support person may make, as NHN's console allows them: a charge the
+/// store made but we did not record becomes SUCCESS (not for Google Play reservations, which the
+/// store can always be asked about), and anything not yet refunded may be marked REFUND, which is
+/// final.
+pub fn allowed_status_changes(status: &str, store: &str) -> &'static [&'static str] {
+    match status {
+        "RESERVED" if store == Store::Google.code() => &["REFUND"],
+        "RESERVED" | "FAILURE" => &["SUCCESS", "REFUND"],
+        "SUCCESS" => &["REFUND"],
+        _ => &[],
+    }
+}
+
+/// One field of a payment as we recorded it and as the store answers now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub field: String,
+    pub ours: String,
+    pub store: String,
+}
+
+impl Comparison {
+    pub fn differs(&self) -> bool {
+        self.ours != self.store
+    }
+}
+
+/// The store's answer about a payment, asked now, beside our record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reverification {
+    pub checked_at: i64,
+    pub comparisons: Vec<Comparison>,
+    /// Why the store gave no answer (refused, unreachable, not configured).
+    pub error: Option<String>,
+    /// The store's answer as JSON text.
+    pub raw: Option<String>,
+}
+
+/// A project with its key state, store apps and items, for the project page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectDetail {
+    pub id: i64,
+    pub name: String,
+    pub app_key: String,
+    pub key_enabled: bool,
+    /// The last characters of the current SecretKey.
+    pub secret_hint: String,
+    pub secret_rotated_at: Option<i64>,
+    /// Until when the SecretKey replaced by the last rotation still works.
+    pub previous_secret_valid_until: Option<i64>,
+    pub key_last_used_at: Option<i64>,
+    pub apps: Vec<StoreAppView>,
+    pub items: Vec<ItemRow>,
+}
+
+/// A store app as the console shows it: settings in clear, secrets only as "set" or "not set".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreAppView {
+    pub id: i64,
+    pub store: String,
+    pub name: String,
+    pub store_app_id: String,
+    pub environment_policy: String,
+    pub enabled: bool,
+    pub fields: Vec<FieldValue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldValue {
+    pub key: String,
+    /// Always `None` for a secret field.
+    pub value: Option<String>,
+    pub is_set: bool,
+}
+
+/// One field of a store app's settings form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// The key in the app's settings or credentials JSON.
+    pub key: &'static str,
+    pub label: &'static str,
+    /// Write-only: stored encrypted, never shown again.
+    pub secret: bool,
+    pub multiline: bool,
+    /// Stored as a JSON number.
+    pub numeric: bool,
+    /// The allowed values, when there is a fixed set.
+    pub choices: &'static [&'static str],
+}
+
+const fn field(key: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec { key, label, secret: false, multiline: false, numeric: false, choices: &[] }
+}
+
+const fn secret(key: &'static str, label: &'static str, multiline: bool) -> FieldSpec {
+    FieldSpec { key, label, secret: true, multiline, numeric: false, choices: &[] }
+}
+
+const GOOGLE_FIELDS: &[FieldSpec] = &[
+    secret("serviceAccountJson", "Service account key (JSON file contents)", true),
+    FieldSpec { multiline: true, ..field("licenseKey", "In-app billing license key (Base64 RSA public key)") },
+    field("apiRoot", "Android Publisher API root (empty: Google's)"),
+];
+
+const APPLE_FIELDS: &[FieldSpec] = &[
+    FieldSpec {
+        choices: &["V2", "V1"],
+        ..field("verificationMode", "Verification: V2 = App Store Server API, V1 = verifyReceipt")
+    },
+    FieldSpec { numeric: true, ..field("appAppleId", "App Apple ID (needed for production)") },
+    field("issuerId", "Issuer ID"),
+    field("keyId", "Key ID"),
+    secret("privateKey", "In-App Purchase key (.p8 contents)", true),
+    secret("sharedSecret", "App-specific shared secret (V1)", false),
+    field("productionUrl", "App Store Server API production URL (empty: Apple's)"),
+    field("sandboxUrl", "App Store Server API sandbox URL (empty: Apple's)"),
+    field("verifyReceiptProductionUrl", "verifyReceipt production URL (empty: Apple's)"),
+    field("verifyReceiptSandboxUrl", "verifyReceipt sandbox URL (empty: Apple's)"),
+];
+
+const ONESTORE_FIELDS: &[FieldSpec] = &[
+    FieldSpec { choices: &["V7"], ..field("apiVersion", "ONE store API version") },
+    FieldSpec { choices: &["MKT_ONE", "MKT_GLB"], ..field("marketCode", "Market (MKT_ONE Korea, MKT_GLB global)") },
+    secret("clientSecret", "Client secret", false),
+    FieldSpec { multiline: true, ..field("licenseKey", "License key (Base64 RSA public key, for PNS)") },
+    field("productionUrl", "API URL (empty: ONE store's)"),
+    field("sandboxUrl", "Sandbox API URL (empty: ONE store's)"),
+];
+
+/// The settings form of a store app in `store`; its Store App ID (package name, bundle id, or
+/// ONE store client id) is a column of its own.
+pub fn store_fields(store: Store) -> &'static [FieldSpec] {
+    match store {
+        Store::Google => GOOGLE_FIELDS,
+        Store::Apple => APPLE_FIELDS,
+        Store::OneStore => ONESTORE_FIELDS,
+    }
+}
+
+pub const ENVIRONMENT_POLICIES: [&str; 3] = ["PRODUCTION_AND_SANDBOX", "PRODUCTION_ONLY", "SANDBOX_ONLY"];
+
+/// A registered item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRow {
+    pub product_seq: i64,
+    pub store_app: i64,
+    pub store: String,
+    pub store_product_id: String,
+    pub name: String,
+    pub product_type: String,
+    /// USE or STOP.
+    pub status: String,
+    pub updated_at: i64,
+}
+
+/// A SecretKey just made by rotation: shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotatedSecret {
+    pub secret_key: String,
+    pub previous_valid_until: Option<i64>,
+}
+
+/// What a store said when a store app's settings were tried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionCheck {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// What the statistics page shows, as its URL carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatisticsQuery {
+    pub project: Option<i64>,
+    /// `YYYY-MM` (UTC); the current month when absent.
+    pub month: Option<String>,
+    pub include_test: bool,
+}
+
+/// Sales of one store in one currency over one period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SalesTotal {
+    /// `YYYY-MM` or `YYYY-MM-DD`.
+    pub period: String,
+    pub store: String,
+    pub currency: String,
+    pub payments: i64,
+    pub amount: f64,
+    pub refunds: i64,
+    pub refunded_amount: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    /// The month shown, `YYYY-MM`.
+    pub month: String,
+    /// The twelve months up to the one shown, newest first, per store and currency.
+    pub months: Vec<SalesTotal>,
+    /// Every day of the month shown that had sales or refunds, per store and currency.
+    pub days: Vec<SalesTotal>,
+}
+
+/// A console user as the users page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleUserRow {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A support person's status change of one payment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusChange {
+    pub payment_seq: String,
+    /// SUCCESS or REFUND.
+    pub to: String,
+    pub reason: String,
+    /// For SUCCESS: the receipt number (the store's order or transaction id), price and currency.
+    pub receipt: String,
+    pub price: String,
+    pub currency: String,
+}
+
+/// A store app's settings form: `id` is `None` for a new app; a secret field left empty keeps its
+/// stored value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreAppForm {
+    pub project: i64,
+    pub id: Option<i64>,
+    pub store: String,
+    pub name: String,
+    pub store_app_id: String,
+    pub environment_policy: String,
+    pub enabled: bool,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// What an admin changes about another console user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserChange {
+    Role(Role),
+    Disable,
+    Enable,
+    /// The new password, told to the user out of band.
+    ResetPassword(String),
 }

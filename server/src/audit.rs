@@ -1,6 +1,6 @@
 //! The audit log: who did what to what, when, and why.
 use app::model::{AuditPage, AuditQuery, AuditRow};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use crate::{
     db::{sql::Sql, Db},
@@ -18,6 +18,8 @@ pub struct Entry {
     action: &'static str,
     target: Option<(&'static str, String)>,
     project_id: Option<i64>,
+    reason: Option<String>,
+    detail: Option<String>,
     ip: Option<String>,
 }
 
@@ -32,7 +34,7 @@ impl Entry {
     }
 
     fn new(actor_user_id: Option<i64>, actor: String, action: &'static str) -> Entry {
-        Entry { actor_user_id, actor, action, target: None, project_id: None, ip: None }
+        Entry { actor_user_id, actor, action, target: None, project_id: None, reason: None, detail: None, ip: None }
     }
 
     pub fn target(mut self, kind: &'static str, id: impl ToString) -> Entry {
@@ -45,6 +47,18 @@ impl Entry {
         self
     }
 
+    /// Why the person did it, in their words.
+    pub fn reason(mut self, reason: &str) -> Entry {
+        self.reason = Some(reason.to_string());
+        self
+    }
+
+    /// What changed, e.g. `role VIEWER → SUPPORT`; never a secret.
+    pub fn detail(mut self, detail: impl Into<String>) -> Entry {
+        self.detail = Some(detail.into());
+        self
+    }
+
     pub fn ip(mut self, ip: Option<std::net::IpAddr>) -> Entry {
         self.ip = ip.map(|ip| ip.to_string());
         self
@@ -52,13 +66,22 @@ impl Entry {
 }
 
 pub async fn record(db: &Db, entry: Entry) -> Result<(), Error> {
+    insert(db.pool(), entry).await
+}
+
+/// Records `entry` in the transaction of the change it describes, so neither exists without the other.
+pub async fn record_in(tx: &mut Transaction<'static, Any>, entry: Entry) -> Result<(), Error> {
+    insert(&mut **tx, entry).await
+}
+
+async fn insert<'e>(executor: impl sqlx::Executor<'e, Database = Any>, entry: Entry) -> Result<(), Error> {
     let (target_type, target_id) = match entry.target {
         Some((kind, id)) => (Some(kind), Some(id)),
         None => (None, None),
     };
     sqlx::query(
-        "INSERT INTO audit_log (at, actor_user_id, actor, action, target_type, target_id, project_id, ip) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_log (at, actor_user_id, actor, action, target_type, target_id, project_id, reason, detail, \
+         ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(now_ms())
     .bind(entry.actor_user_id)
@@ -67,8 +90,10 @@ pub async fn record(db: &Db, entry: Entry) -> Result<(), Error> {
     .bind(target_type)
     .bind(target_id)
     .bind(entry.project_id)
+    .bind(entry.reason)
+    .bind(entry.detail)
     .bind(entry.ip)
-    .execute(db.pool())
+    .execute(executor)
     .await?;
     Ok(())
 }
@@ -77,7 +102,7 @@ pub async fn record(db: &Db, entry: Entry) -> Result<(), Error> {
 pub async fn search(db: &Db, query: &AuditQuery) -> Result<AuditPage, Error> {
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
     let mut sql =
-        Sql::new("SELECT id, at, actor, action, target_type, target_id, reason, ip FROM audit_log WHERE 1 = 1");
+        Sql::new("SELECT id, at, actor, action, target_type, target_id, reason, detail, ip FROM audit_log WHERE 1 = 1");
     if let Some(actor) = text(&query.actor) {
         sql.push(" AND actor = ").push_bind(actor);
     }
@@ -122,6 +147,7 @@ pub async fn search(db: &Db, query: &AuditQuery) -> Result<AuditPage, Error> {
             action: row.try_get("action")?,
             target,
             reason: row.try_get("reason")?,
+            detail: row.try_get("detail")?,
             ip: row.try_get("ip")?,
         });
     }

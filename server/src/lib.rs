@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod fakes;
 pub mod http;
+pub mod items;
 pub mod notifications;
 pub mod payments;
 pub mod projects;

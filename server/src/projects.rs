@@ -1,8 +1,12 @@
 //! Projects and their keys.
-use app::model::ProjectSummary;
+use app::model::{ProjectDetail, ProjectSummary, RotatedSecret};
 use sqlx::Row;
 
-use crate::{crypto, db::Db, now_ms, Error};
+use crate::{
+    crypto::{self, Cipher},
+    db::Db,
+    now_ms, Error,
+};
 
 /// A new project's keys. The secret exists in clear only here, to be shown once.
 pub struct CreatedProject {
@@ -91,4 +95,74 @@ pub async fn list(db: &Db) -> Result<Vec<ProjectSummary>, Error> {
             })
         })
         .collect()
+}
+
+/// The longest a replaced SecretKey may keep working, so a forgotten rotation cannot leave an old
+/// secret valid for good.
+pub const MAX_GRACE_HOURS: i64 = 24 * 30;
+
+/// The project's key state, its store apps (secrets masked) and its items.
+pub async fn detail(db: &Db, cipher: &Cipher, id: i64) -> Result<ProjectDetail, Error> {
+    let row = sqlx::query(
+        "SELECT id, name, app_key, key_status, secret_hint, secret_rotated_at, previous_secret_expires_at, \
+         key_last_used_at FROM projects WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(Error::NotFound)?;
+    let previous_until: Option<i64> = row.try_get("previous_secret_expires_at")?;
+    Ok(ProjectDetail {
+        id,
+        name: row.try_get("name")?,
+        app_key: row.try_get("app_key")?,
+        key_enabled: row.try_get::<String, _>("key_status")? == "ACTIVE",
+        secret_hint: row.try_get("secret_hint")?,
+        secret_rotated_at: row.try_get("secret_rotated_at")?,
+        previous_secret_valid_until: previous_until.filter(|t| *t > now_ms()),
+        key_last_used_at: row.try_get("key_last_used_at")?,
+        apps: crate::store_apps::views(db, cipher, id).await?,
+        items: crate::items::in_project(db, id).await?,
+    })
+}
+
+/// Replaces the SecretKey; the one it replaces keeps working for `grace_hours` (0 ends it now), so
+/// the app's servers can be moved to the new one without an outage.
+pub async fn rotate_secret(db: &Db, id: i64, grace_hours: i64) -> Result<RotatedSecret, Error> {
+    if !(0..=MAX_GRACE_HOURS).contains(&grace_hours) {
+        return Err(Error::Invalid(format!("the grace period is 0 to {MAX_GRACE_HOURS} hours")));
+    }
+    let secret = crypto::random_token(32);
+    let now = now_ms();
+    let previous_until = (grace_hours > 0).then(|| now + grace_hours * 3_600_000);
+    let updated = sqlx::query(
+        "UPDATE projects SET previous_secret_hash = CASE WHEN $1 IS NULL THEN NULL ELSE secret_hash END, \
+         previous_secret_expires_at = $1, secret_hash = $2, secret_hint = $3, secret_rotated_at = $4, updated_at = $4 \
+         WHERE id = $5",
+    )
+    .bind(previous_until)
+    .bind(crypto::sha256_hex(&secret))
+    .bind(hint(&secret))
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(RotatedSecret { secret_key: secret, previous_valid_until: previous_until })
+}
+
+/// A disabled AppKey is refused by every API call (code 4002) until it is enabled again.
+pub async fn set_key_enabled(db: &Db, id: i64, enabled: bool) -> Result<(), Error> {
+    let updated = sqlx::query("UPDATE projects SET key_status = $1, updated_at = $2 WHERE id = $3")
+        .bind(if enabled { "ACTIVE" } else { "DISABLED" })
+        .bind(now_ms())
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
 }

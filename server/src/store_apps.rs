@@ -1,5 +1,7 @@
 //! Store apps as the database records them, and the store client each one configures.
-use app::model::Store;
+use std::collections::BTreeMap;
+
+use app::model::{store_fields, ConnectionCheck, FieldSpec, FieldValue, Store, StoreAppView, ENVIRONMENT_POLICIES};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -127,4 +129,231 @@ pub async fn connect(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The project's store apps as the console shows them: settings in clear, secrets only as set or not.
+pub async fn views(db: &Db, cipher: &Cipher, project_id: i64) -> Result<Vec<StoreAppView>, Error> {
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, name FROM store_apps WHERE project_id = $1 ORDER BY store, id")
+            .bind(project_id)
+            .fetch_all(db.pool())
+            .await?;
+    let mut views = Vec::with_capacity(ids.len());
+    for (id, name) in ids {
+        let app = by_id(db, cipher, id).await?.ok_or(Error::NotFound)?;
+        let fields = store_fields(app.store)
+            .iter()
+            .map(|spec| {
+                let stored = if spec.secret { &app.credentials } else { &app.settings };
+                let value = stored.get(spec.key).filter(|v| !v.is_null());
+                FieldValue {
+                    key: spec.key.to_string(),
+                    is_set: value.is_some(),
+                    value: if spec.secret {
+                        None
+                    } else {
+                        value.map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                    },
+                }
+            })
+            .collect();
+        views.push(StoreAppView {
+            id,
+            store: app.store.code().to_string(),
+            name,
+            store_app_id: app.store_app_id,
+            environment_policy: app.environments.as_str().to_string(),
+            enabled: app.enabled,
+            fields,
+        });
+    }
+    Ok(views)
+}
+
+/// A store app's form as the console sends it. Fields it does not send, and secret fields left
+/// empty, keep their stored value; a setting sent empty goes back to its default.
+pub struct AppForm<'a> {
+    /// `None` to add an app.
+    pub id: Option<i64>,
+    pub project_id: i64,
+    pub store: Store,
+    pub name: &'a str,
+    pub store_app_id: &'a str,
+    pub environment_policy: &'a str,
+    pub enabled: bool,
+    pub fields: &'a BTreeMap<String, String>,
+}
+
+/// Adds or updates a store app; returns its id and the names of the fields that changed (for the
+/// audit log: names only, never values).
+pub async fn save(db: &Db, cipher: &Cipher, form: AppForm<'_>) -> Result<(i64, Vec<String>), Error> {
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::Invalid("an app name has 1 to 100 characters".into()));
+    }
+    let store_app_id = form.store_app_id.trim();
+    let valid_id = !store_app_id.is_empty()
+        && store_app_id.len() <= 200
+        && store_app_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !valid_id {
+        return Err(Error::Invalid("the Store App ID is a package name or bundle id such as com.example.game".into()));
+    }
+    if !ENVIRONMENT_POLICIES.contains(&form.environment_policy) {
+        return Err(Error::Invalid(format!("unknown environment policy {}", form.environment_policy)));
+    }
+    let specs = store_fields(form.store);
+    if let Some(unknown) = form.fields.keys().find(|k| !specs.iter().any(|s| s.key == k.as_str())) {
+        return Err(Error::Invalid(format!("{} apps have no field {unknown}", form.store.label())));
+    }
+    let existing = match form.id {
+        Some(id) => {
+            let app =
+                by_id(db, cipher, id).await?.filter(|a| a.project_id == form.project_id).ok_or(Error::NotFound)?;
+            if app.store != form.store {
+                return Err(Error::Invalid("an app's store cannot change; add a new app instead".into()));
+            }
+            Some(app)
+        }
+        None => None,
+    };
+    let mut settings = existing.as_ref().and_then(|a| a.settings.as_object().cloned()).unwrap_or_default();
+    let mut credentials = existing.as_ref().and_then(|a| a.credentials.as_object().cloned()).unwrap_or_default();
+    let mut changed = Vec::new();
+    for spec in specs {
+        // A field the form did not send is left as it is.
+        let Some(given) = form.fields.get(spec.key) else { continue };
+        let new = field_value(spec, given.trim())?;
+        let target = if spec.secret { &mut credentials } else { &mut settings };
+        match new {
+            // An empty secret field means "keep"; an empty setting means "use the default".
+            None if spec.secret => {}
+            None => {
+                if target.remove(spec.key).is_some() {
+                    changed.push(spec.key.to_string());
+                }
+            }
+            Some(value) => {
+                if target.get(spec.key) != Some(&value) {
+                    changed.push(spec.key.to_string());
+                    target.insert(spec.key.to_string(), value);
+                }
+            }
+        }
+    }
+    let now = now_ms();
+    let settings = Value::Object(settings).to_string();
+    let sealed = (!credentials.is_empty()).then(|| cipher.encrypt(&Value::Object(credentials).to_string()));
+    let written = match &existing {
+        Some(app) => {
+            let policy_changed = app.environments.as_str() != form.environment_policy;
+            for (field, changes) in [
+                ("storeAppId", app.store_app_id != store_app_id),
+                ("environmentPolicy", policy_changed),
+                ("enabled", app.enabled != form.enabled),
+            ] {
+                if changes {
+                    changed.push(field.to_string());
+                }
+            }
+            sqlx::query(
+                "UPDATE store_apps SET name = $1, store_app_id = $2, settings = $3, credentials_enc = $4, \
+                 environment_policy = $5, enabled = $6, updated_at = $7 WHERE id = $8",
+            )
+            .bind(name)
+            .bind(store_app_id)
+            .bind(&settings)
+            .bind(&sealed)
+            .bind(form.environment_policy)
+            .bind(i64::from(form.enabled))
+            .bind(now)
+            .bind(app.id)
+            .execute(db.pool())
+            .await
+            .map(|_| app.id)
+        }
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO store_apps (project_id, store, name, store_app_id, settings, credentials_enc, \
+                 environment_policy, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                 RETURNING id",
+            )
+            .bind(form.project_id)
+            .bind(form.store.code())
+            .bind(name)
+            .bind(store_app_id)
+            .bind(&settings)
+            .bind(&sealed)
+            .bind(form.environment_policy)
+            .bind(i64::from(form.enabled))
+            .bind(now)
+            .fetch_one(db.pool())
+            .await
+        }
+    };
+    match written.map_err(Error::from) {
+        Ok(id) => Ok((id, changed)),
+        Err(e) if e.is_unique_violation() => Err(Error::Invalid(format!(
+            "another app in {} already has the Store App ID {store_app_id}",
+            form.store.label()
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// The JSON value of one form field, checked; `None` when it was left empty.
+fn field_value(spec: &FieldSpec, given: &str) -> Result<Option<Value>, Error> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    if given.len() > 20_000 {
+        return Err(Error::Invalid(format!("{} is too long", spec.label)));
+    }
+    if !spec.choices.is_empty() && !spec.choices.contains(&given) {
+        return Err(Error::Invalid(format!("{} is one of {}", spec.label, spec.choices.join(", "))));
+    }
+    if spec.numeric {
+        let number: i64 = given.parse().map_err(|_| Error::Invalid(format!("{} is a number", spec.label)))?;
+        return Ok(Some(Value::from(number)));
+    }
+    match spec.key {
+        "serviceAccountJson" => {
+            let key: Value = serde_json::from_str(given).map_err(|_| {
+                Error::Invalid("the service account key is the JSON file downloaded from Google Cloud".into())
+            })?;
+            if key.get("client_email").is_none() || key.get("private_key").is_none() {
+                return Err(Error::Invalid("the service account key has no client_email or private_key".into()));
+            }
+        }
+        "privateKey" if !given.contains("BEGIN PRIVATE KEY") => {
+            return Err(Error::Invalid("the In-App Purchase key is the text of the .p8 file".into()));
+        }
+        key if key.ends_with("Url") || key == "apiRoot" => {
+            if !(given.starts_with("https://") || given.starts_with("http://")) {
+                return Err(Error::Invalid(format!("{} is an http(s) URL", spec.label)));
+            }
+        }
+        _ => {}
+    }
+    Ok(Some(Value::String(given.to_string())))
+}
+
+/// Tries the app's current settings against its store.
+pub async fn check(db: &Db, cipher: &Cipher, http: &reqwest::Client, id: i64) -> Result<ConnectionCheck, Error> {
+    let app = by_id(db, cipher, id).await?.ok_or(Error::NotFound)?;
+    let result = match app.client(http) {
+        Ok(client) => client.check_connection().await,
+        Err(err) => Err(err),
+    };
+    Ok(match result {
+        Ok(message) => ConnectionCheck { ok: true, message: message.to_string() },
+        Err(StoreError::Config(detail)) => {
+            ConnectionCheck { ok: false, message: format!("settings refused: {detail}") }
+        }
+        Err(StoreError::Unavailable(detail)) => {
+            ConnectionCheck { ok: false, message: format!("the store could not be reached: {detail}") }
+        }
+        Err(StoreError::Rejected { code, message }) => {
+            ConnectionCheck { ok: false, message: format!("the store refused: {code} {message}") }
+        }
+    })
 }

@@ -1,5 +1,5 @@
 //! Console users.
-use app::model::Role;
+use app::model::{ConsoleUserRow, Role};
 use sqlx::Row;
 
 use crate::{auth::password, db::Db, now_ms, Error};
@@ -119,6 +119,94 @@ pub async fn record_login(db: &Db, id: i64) -> Result<(), Error> {
         .execute(db.pool())
         .await?;
     Ok(())
+}
+
+pub async fn list(db: &Db) -> Result<Vec<ConsoleUserRow>, Error> {
+    let rows = sqlx::query(
+        "SELECT id, username, role, disabled, last_login_at, created_at FROM console_users ORDER BY username",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let role: String = row.try_get("role")?;
+            Ok(ConsoleUserRow {
+                id: row.try_get("id")?,
+                username: row.try_get("username")?,
+                role: Role::parse(&role).ok_or_else(|| Error::Other(format!("unknown role {role}")))?,
+                disabled: row.try_get::<i64, _>("disabled")? != 0,
+                last_login_at: row.try_get("last_login_at")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A change an admin makes to another user's account.
+pub enum Update {
+    Role(Role),
+    /// A disabled user's session stops working at its next request.
+    Disabled(bool),
+    Password(String),
+}
+
+/// Applies `update` to user `id`; returns the username and what changed, for the audit log. The
+/// last enabled admin can be neither demoted nor disabled, so the console cannot lock itself out.
+pub async fn update(db: &Db, id: i64, update: Update) -> Result<(String, String), Error> {
+    let user = find_by_id(db, id).await?.ok_or(Error::NotFound)?;
+    let loses_admin = user.role == Role::Admin
+        && !user.disabled
+        && matches!(update, Update::Role(r) if r != Role::Admin) | matches!(update, Update::Disabled(true));
+    // Hashing is slow on purpose: done before the write transaction, not inside it.
+    let new_hash = match &update {
+        Update::Password(plain) => {
+            validate_password(plain)?;
+            Some(password::hash(plain.clone()).await?)
+        }
+        _ => None,
+    };
+    let mut tx = db.begin_write().await?;
+    if loses_admin {
+        let admins: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM console_users WHERE role = 'ADMIN' AND disabled = 0")
+                .fetch_one(&mut *tx)
+                .await?;
+        if admins <= 1 {
+            return Err(Error::Invalid("this is the last enabled admin; make another admin first".into()));
+        }
+    }
+    let now = now_ms();
+    let detail = match update {
+        Update::Role(role) => {
+            sqlx::query("UPDATE console_users SET role = $1, updated_at = $2 WHERE id = $3")
+                .bind(role.as_str())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            format!("role {} → {}", user.role.as_str(), role.as_str())
+        }
+        Update::Disabled(disabled) => {
+            sqlx::query("UPDATE console_users SET disabled = $1, updated_at = $2 WHERE id = $3")
+                .bind(i64::from(disabled))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if disabled { "disabled" } else { "enabled" }.to_string()
+        }
+        Update::Password(_) => {
+            sqlx::query("UPDATE console_users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(new_hash)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            "password reset".to_string()
+        }
+    };
+    tx.commit().await?;
+    Ok((user.username, detail))
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ fn AuditLog() -> impl IntoView {
                             view! {
                                 <table class="results audit-log">
                                     <thead>
-                                        <tr><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Reason"</th><th>"Address"</th></tr>
+                                        <tr><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Reason"</th><th>"Change"</th><th>"Address"</th></tr>
                                     </thead>
                                     <tbody>
                                         {found
@@ -83,6 +83,7 @@ fn AuditLog() -> impl IntoView {
                                                     <td class="action">{r.action}</td>
                                                     <td>{r.target.unwrap_or_default()}</td>
                                                     <td>{r.reason.unwrap_or_default()}</td>
+                                                    <td>{r.detail.unwrap_or_default()}</td>
                                                     <td>{r.ip.unwrap_or_default()}</td>
                                                 </tr>
                                             })

@@ -4,9 +4,10 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_params_map;
 
 use crate::{
+    auth::CsrfField,
     format,
     layout::{Notice, Page},
-    model::{PaymentDetail, TransactionRow},
+    model::{allowed_status_changes, PaymentDetail, Reverification, Role, SessionInfo, TransactionRow},
     AppError,
 };
 
@@ -14,6 +15,27 @@ use crate::{
 pub async fn get_payment(payment_seq: String) -> Result<PaymentDetail, AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.payment_detail(&req, &payment_seq).await
+}
+
+#[server(endpoint = "payment/reverify")]
+pub async fn reverify_payment(_csrf: String, payment_seq: String) -> Result<Reverification, AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.reverify_payment(&req, &payment_seq).await
+}
+
+#[server(endpoint = "payment/status")]
+pub async fn change_status(
+    _csrf: String,
+    payment_seq: String,
+    to: String,
+    reason: String,
+    #[server(default)] receipt: String,
+    #[server(default)] price: String,
+    #[server(default)] currency: String,
+) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    let change = crate::model::StatusChange { payment_seq, to, reason, receipt, price, currency };
+    backend.change_payment_status(&req, change).await
 }
 
 #[component]
@@ -29,18 +51,110 @@ pub fn PaymentPage() -> impl IntoView {
 fn PaymentView() -> impl IntoView {
     let params = use_params_map();
     let seq = Memo::new(move |_| params.with(|p| p.get("seq").unwrap_or_default()));
-    let detail = Resource::new(move || seq.get(), get_payment);
+    let change = ServerAction::<ChangeStatus>::new();
+    let detail = Resource::new(move || (seq.get(), change.version().get()), |(seq, _)| get_payment(seq));
+    let can_act = use_context::<SessionInfo>().and_then(|s| s.user).is_some_and(|u| u.role.allows(Role::Support));
 
     view! {
         <section class="payment">
             <Suspense fallback=|| view! { <p class="loading">"Loading the payment…"</p> }>
                 {move || Suspend::new(async move {
                     match detail.await {
-                        Ok(detail) => view! { <Detail detail /> }.into_any(),
+                        Ok(detail) => {
+                            let actions = can_act.then(|| {
+                                let (seq, status, store) = (
+                                    detail.summary.payment_seq.clone(),
+                                    detail.summary.status.clone(),
+                                    detail.summary.store.clone(),
+                                );
+                                view! { <Actions seq status store change /> }
+                            });
+                            view! { {actions} <Detail detail /> }.into_any()
+                        }
                         Err(err) => view! { <Notice error=err /> }.into_any(),
                     }
                 })}
             </Suspense>
+        </section>
+    }
+}
+
+/// What a support person can do: ask the store again, and change the status where NHN allows it.
+#[component]
+fn Actions(seq: String, status: String, store: String, change: ServerAction<ChangeStatus>) -> impl IntoView {
+    let reverify = ServerAction::<ReverifyPayment>::new();
+    let allowed = allowed_status_changes(&status, &store);
+    let change_error = move || match change.value().get() {
+        Some(Err(err)) => Some(view! { <Notice error=err /> }),
+        _ => None,
+    };
+    let seq = StoredValue::new(seq);
+    let seq_field = move || view! { <input type="hidden" name="payment_seq" value=seq.get_value() /> };
+    view! {
+        <div class="actions">
+            <ActionForm action=reverify attr:class="inline-form" attr:id="reverify-form">
+                <CsrfField />
+                {seq_field()}
+                <button type="submit" disabled=move || reverify.pending().get()>"Ask the store now"</button>
+            </ActionForm>
+            {allowed.contains(&"SUCCESS").then(|| view! {
+                <details class="change" id="change-success">
+                    <summary>"Mark as SUCCESS…"</summary>
+                    <ActionForm action=change attr:class="stacked-form">
+                        <CsrfField />
+                        {seq_field()}
+                        <input type="hidden" name="to" value="SUCCESS" />
+                        <label>"Receipt number (store order or transaction id)" <input name="receipt" required maxlength="200" /></label>
+                        <label>"Price" <input name="price" required inputmode="decimal" placeholder="4.99" /></label>
+                        <label>"Currency" <input name="currency" required maxlength="3" placeholder="USD" /></label>
+                        <label>"Reason" <textarea name="reason" required maxlength="500"></textarea></label>
+                        <button type="submit" disabled=move || change.pending().get()>"Mark as SUCCESS"</button>
+                    </ActionForm>
+                </details>
+            })}
+            {allowed.contains(&"REFUND").then(|| view! {
+                <details class="change" id="change-refund">
+                    <summary>"Mark as REFUND…"</summary>
+                    <ActionForm action=change attr:class="stacked-form">
+                        <CsrfField />
+                        {seq_field()}
+                        <input type="hidden" name="to" value="REFUND" />
+                        <p class="hint">"A refund is final: the payment leaves the unconsumed list and cannot be changed again."</p>
+                        <label>"Reason" <textarea name="reason" required maxlength="500"></textarea></label>
+                        <button type="submit" disabled=move || change.pending().get()>"Mark as REFUND"</button>
+                    </ActionForm>
+                </details>
+            })}
+        </div>
+        {change_error}
+        {move || reverify.value().get().map(|answer| match answer {
+            Ok(answer) => view! { <StoreAnswer answer /> }.into_any(),
+            Err(err) => view! { <Notice error=err /> }.into_any(),
+        })}
+    }
+}
+
+/// The store's answer beside our record, differences marked.
+#[component]
+fn StoreAnswer(answer: Reverification) -> impl IntoView {
+    view! {
+        <section class="store-answer" id="store-answer">
+            <h2>"The store, asked at " {format::time(answer.checked_at)}</h2>
+            {answer.error.map(|e| view! { <p class="notice" role="alert">{e}</p> })}
+            {(!answer.comparisons.is_empty()).then(|| view! {
+                <table class="grid compare">
+                    <thead><tr><th>"Field"</th><th>"Our record"</th><th>"The store"</th></tr></thead>
+                    <tbody>
+                        {answer.comparisons.into_iter().map(|c| {
+                            let class = if c.differs() { "differs" } else { "" };
+                            view! { <tr class=class><td>{c.field}</td><td>{c.ours}</td><td>{c.store}</td></tr> }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+            {answer.raw.map(|raw| view! {
+                <details><summary>"The store's raw answer"</summary><pre class="raw">{raw}</pre></details>
+            })}
         </section>
     }
 }

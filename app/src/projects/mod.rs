@@ -1,4 +1,6 @@
 //! The projects list: the first page after sign-in.
+pub mod detail;
+
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 
 use crate::{
@@ -136,7 +138,7 @@ fn ProjectTable(list: Vec<ProjectSummary>, filter: RwSignal<String>) -> impl Int
                     children=|project| {
                         view! {
                             <tr class="project-row">
-                                <td>{project.name}</td>
+                                <td><a href=format!("/projects/{}", project.id)>{project.name}</a></td>
                                 <td><code>{project.app_key}</code></td>
                                 <td>{if project.key_enabled { "active" } else { "disabled" }}</td>
                                 <td>{project.stores.join(", ")}</td>

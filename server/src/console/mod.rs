@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use app::{
     backend::Backend,
     model::{
-        AuditPage, AuditQuery, LoginResult, NewProjectKeys, PaymentDetail, ProjectSummary, RefundQuery, RefundReport,
-        Role, SessionInfo, TransactionPage, TransactionQuery, UserInfo,
+        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
+        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, Reverification, Role, RotatedSecret, SessionInfo,
+        Statistics, StatisticsQuery, StatusChange, Store, StoreAppForm, TransactionPage, TransactionQuery, UserChange,
+        UserInfo,
     },
     AppError,
 };
@@ -19,8 +21,11 @@ use tower_sessions::Session;
 use crate::{
     audit,
     auth::{self, password, throttle},
+    items,
+    payments::manual,
     projects,
     state::AppState,
+    store_apps,
     users::{self, ConsoleUser},
 };
 
@@ -41,6 +46,24 @@ impl ConsoleBackend {
         } else {
             Err(AppError::Forbidden)
         }
+    }
+
+    /// Records an admin's change to a project's keys, apps or items.
+    async fn audit(
+        &self,
+        req: &Parts,
+        user: &ConsoleUser,
+        action: &'static str,
+        target: (&'static str, i64),
+        project_id: i64,
+        detail: String,
+    ) -> Result<(), AppError> {
+        let mut entry =
+            audit::Entry::by(user, action).target(target.0, target.1).project(project_id).ip(client_ip(req));
+        if !detail.is_empty() {
+            entry = entry.detail(detail);
+        }
+        Ok(audit::record(&self.state.db, entry).await?)
     }
 
     async fn current_user(&self, req: &Parts) -> Result<Option<ConsoleUser>, AppError> {
@@ -151,5 +174,143 @@ impl Backend for ConsoleBackend {
     async fn audit_log(&self, req: &Parts, query: AuditQuery) -> Result<AuditPage, AppError> {
         self.require(req, Role::Admin).await?;
         Ok(audit::search(&self.state.db, &query).await?)
+    }
+
+    async fn reverify_payment(&self, req: &Parts, payment_seq: &str) -> Result<Reverification, AppError> {
+        let user = self.require(req, Role::Support).await?;
+        Ok(manual::reverify(&self.state, payment_seq, &user, client_ip(req)).await?)
+    }
+
+    async fn change_payment_status(&self, req: &Parts, change: StatusChange) -> Result<(), AppError> {
+        let user = self.require(req, Role::Support).await?;
+        let requested = manual::Change {
+            to: &change.to,
+            reason: &change.reason,
+            receipt: &change.receipt,
+            price: &change.price,
+            currency: &change.currency,
+        };
+        let (db, cipher) = (&self.state.db, &self.state.cipher);
+        Ok(manual::change_status(db, cipher, &change.payment_seq, requested, &user, client_ip(req)).await?)
+    }
+
+    async fn project_detail(&self, req: &Parts, project_id: i64) -> Result<ProjectDetail, AppError> {
+        self.require(req, Role::Viewer).await?;
+        Ok(projects::detail(&self.state.db, &self.state.cipher, project_id).await?)
+    }
+
+    async fn rotate_secret(&self, req: &Parts, project_id: i64, grace_hours: i64) -> Result<RotatedSecret, AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let rotated = projects::rotate_secret(&self.state.db, project_id, grace_hours).await?;
+        let detail = match rotated.previous_valid_until {
+            Some(until) => format!("previous secret valid until {}", app::format::time(until)),
+            None => "previous secret ended now".into(),
+        };
+        self.audit(req, &user, "project.secret.rotate", ("project", project_id), project_id, detail).await?;
+        Ok(rotated)
+    }
+
+    async fn set_key_enabled(&self, req: &Parts, project_id: i64, enabled: bool) -> Result<(), AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        projects::set_key_enabled(&self.state.db, project_id, enabled).await?;
+        let action = if enabled { "project.key.enable" } else { "project.key.disable" };
+        self.audit(req, &user, action, ("project", project_id), project_id, String::new()).await
+    }
+
+    async fn save_store_app(&self, req: &Parts, form: StoreAppForm) -> Result<i64, AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let store = Store::parse(&form.store).ok_or_else(|| AppError::Invalid("choose a store".into()))?;
+        let app_form = store_apps::AppForm {
+            id: form.id,
+            project_id: form.project,
+            store,
+            name: &form.name,
+            store_app_id: &form.store_app_id,
+            environment_policy: &form.environment_policy,
+            enabled: form.enabled,
+            fields: &form.fields,
+        };
+        let (id, changed) = store_apps::save(&self.state.db, &self.state.cipher, app_form).await?;
+        let action = if form.id.is_some() { "store_app.update" } else { "store_app.create" };
+        let detail = format!("{} {}; fields: {}", store.code(), form.store_app_id.trim(), changed.join(", "));
+        self.audit(req, &user, action, ("store_app", id), form.project, detail).await?;
+        Ok(id)
+    }
+
+    async fn check_store_app(&self, req: &Parts, store_app_id: i64) -> Result<ConnectionCheck, AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let state = &self.state;
+        let project = store_apps::by_id(&state.db, &state.cipher, store_app_id).await?.ok_or(AppError::NotFound)?;
+        let check = store_apps::check(&state.db, &state.cipher, &state.http, store_app_id).await?;
+        let target = ("store_app", store_app_id);
+        self.audit(req, &user, "store_app.check", target, project.project_id, check.message.clone()).await?;
+        Ok(check)
+    }
+
+    async fn add_item(
+        &self,
+        req: &Parts,
+        store_app_id: i64,
+        store_product_id: &str,
+        name: &str,
+        product_type: &str,
+    ) -> Result<i64, AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let state = &self.state;
+        let app = store_apps::by_id(&state.db, &state.cipher, store_app_id).await?.ok_or(AppError::NotFound)?;
+        let seq = items::add(&state.db, store_app_id, store_product_id, name, product_type).await?;
+        let detail = format!("{} {} {product_type}", app.store.code(), store_product_id.trim());
+        self.audit(req, &user, "item.create", ("item", seq), app.project_id, detail).await?;
+        Ok(seq)
+    }
+
+    async fn rename_item(&self, req: &Parts, product_seq: i64, name: &str) -> Result<(), AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let project = items::project_of(&self.state.db, product_seq).await?;
+        items::rename(&self.state.db, product_seq, name).await?;
+        let detail = format!("name {}", name.trim());
+        self.audit(req, &user, "item.update", ("item", product_seq), project, detail).await
+    }
+
+    async fn set_item_status(&self, req: &Parts, product_seq: i64, status: &str) -> Result<(), AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let project = items::project_of(&self.state.db, product_seq).await?;
+        items::set_status(&self.state.db, product_seq, status).await?;
+        let detail = format!("status {status}");
+        self.audit(req, &user, "item.status", ("item", product_seq), project, detail).await
+    }
+
+    async fn list_users(&self, req: &Parts) -> Result<Vec<ConsoleUserRow>, AppError> {
+        self.require(req, Role::Admin).await?;
+        Ok(users::list(&self.state.db).await?)
+    }
+
+    async fn create_user(&self, req: &Parts, username: &str, password: String, role: Role) -> Result<i64, AppError> {
+        let admin = self.require(req, Role::Admin).await?;
+        let (id, _) = users::upsert(&self.state.db, username, password, role, false).await?;
+        let entry = audit::Entry::by(&admin, "user.create")
+            .target("user", users::normalize_username(username))
+            .detail(format!("role {}", role.as_str()))
+            .ip(client_ip(req));
+        audit::record(&self.state.db, entry).await?;
+        Ok(id)
+    }
+
+    async fn update_user(&self, req: &Parts, user_id: i64, change: UserChange) -> Result<(), AppError> {
+        let admin = self.require(req, Role::Admin).await?;
+        let (update, action) = match change {
+            UserChange::Role(role) => (users::Update::Role(role), "user.role"),
+            UserChange::Disable => (users::Update::Disabled(true), "user.disable"),
+            UserChange::Enable => (users::Update::Disabled(false), "user.enable"),
+            UserChange::ResetPassword(password) => (users::Update::Password(password), "user.password.reset"),
+        };
+        let (username, detail) = users::update(&self.state.db, user_id, update).await?;
+        let entry = audit::Entry::by(&admin, action).target("user", username).detail(detail).ip(client_ip(req));
+        Ok(audit::record(&self.state.db, entry).await?)
+    }
+
+    async fn statistics(&self, req: &Parts, query: StatisticsQuery) -> Result<Statistics, AppError> {
+        self.require(req, Role::Viewer).await?;
+        Ok(crate::payments::statistics::statistics(&self.state.db, &query).await?)
     }
 }

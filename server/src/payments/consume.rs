@@ -53,6 +53,7 @@ pub async fn consume(
         to: Status::Success,
         event: "CONSUME",
         source,
+        actor: None,
         reason: None,
         detail: None,
     };

@@ -1,9 +1,11 @@
 //! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
 //! and the history row every state change appends.
 pub mod consume;
+pub mod manual;
 pub mod refunds;
 pub mod retry;
 pub mod search;
+pub mod statistics;
 pub mod sync;
 pub mod verify;
 
@@ -46,6 +48,8 @@ pub enum Source {
     Client,
     Server,
     Store,
+    /// A support person, by hand.
+    Console,
 }
 
 impl Source {
@@ -54,6 +58,7 @@ impl Source {
             Source::Client => "CLIENT",
             Source::Server => "SERVER",
             Source::Store => "STORE",
+            Source::Console => "CONSOLE",
         }
     }
 }
@@ -205,20 +210,23 @@ pub struct HistoryEntry<'a> {
     pub to: Status,
     pub event: &'a str,
     pub source: Source,
+    /// The console user, for a change made by hand.
+    pub actor: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub detail: Option<String>,
 }
 
 pub async fn append_history(tx: &mut Transaction<'static, Any>, entry: HistoryEntry<'_>) -> Result<(), Error> {
     sqlx::query(
-        "INSERT INTO payment_history (payment_id, from_status, to_status, event, source, reason, detail, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO payment_history (payment_id, from_status, to_status, event, source, actor, reason, detail, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(entry.payment_id)
     .bind(entry.from.map(Status::as_str))
     .bind(entry.to.as_str())
     .bind(entry.event)
     .bind(entry.source.as_str())
+    .bind(entry.actor)
     .bind(entry.reason)
     .bind(entry.detail)
     .bind(now_ms())
@@ -318,6 +326,7 @@ pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Payment, Error>
             to: Status::Reserved,
             event: "RESERVE",
             source: Source::Client,
+            actor: None,
             reason: None,
             detail: None,
         };

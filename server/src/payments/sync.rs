@@ -21,6 +21,8 @@ pub enum RefundSource {
     Sweep,
     /// The app's server asked the store (a Google revoke).
     StoreApi,
+    /// A support person, from the console.
+    Manual,
 }
 
 impl RefundSource {
@@ -29,6 +31,7 @@ impl RefundSource {
             RefundSource::Notification => "NOTIFICATION",
             RefundSource::Sweep => "SWEEP",
             RefundSource::StoreApi => "STORE_API",
+            RefundSource::Manual => "MANUAL",
         }
     }
 }
@@ -128,6 +131,7 @@ async fn update_state(db: &Db, payment: &Payment, purchase: &StorePurchase) -> R
         to: payment.status,
         event: "STORE_STATE",
         source: Source::Store,
+        actor: None,
         reason: state,
         detail: purchase.expiry_time_ms.map(|t| format!("expires {t}")),
     };
@@ -193,6 +197,7 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
         to: Status::Success,
         event: "RENEW",
         source: Source::Store,
+        actor: None,
         reason: None,
         detail: Some(format!("renews {}", previous.payment_seq)),
     };
@@ -212,25 +217,7 @@ pub async fn refund(
 ) -> Result<(), Error> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
-    let recorded = sqlx::query(
-        "INSERT INTO refunds (payment_id, project_id, user_id, source, kind, refunded_at, reason, was_consumed, \
-         amount_micros, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $6) \
-         ON CONFLICT (payment_id, kind) DO NOTHING",
-    )
-    .bind(payment.id)
-    .bind(payment.project_id)
-    .bind(&payment.user_id)
-    .bind(source.as_str())
-    .bind(kind)
-    .bind(now)
-    .bind(reason)
-    .bind(i64::from(payment.consumed))
-    .bind(payment.price_micros)
-    .bind(&payment.currency)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    let recorded = record_refund(&mut tx, payment, source, kind, reason, now).await?;
     if recorded {
         sqlx::query(
             "UPDATE payments SET status = 'REFUND', refund_time = $1, subscription_state = \
@@ -246,6 +233,7 @@ pub async fn refund(
             to: Status::Refund,
             event: kind,
             source: Source::Store,
+            actor: None,
             reason,
             detail: Some(format!("consumed before: {}", payment.consumed)),
         };
@@ -253,6 +241,35 @@ pub async fn refund(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Records one refund of `payment` (once per kind); returns whether it was new.
+pub(crate) async fn record_refund(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    payment: &Payment,
+    source: RefundSource,
+    kind: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool, Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO refunds (payment_id, project_id, user_id, source, kind, refunded_at, reason, was_consumed, \
+         amount_micros, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $6) \
+         ON CONFLICT (payment_id, kind) DO NOTHING",
+    )
+    .bind(payment.id)
+    .bind(payment.project_id)
+    .bind(&payment.user_id)
+    .bind(source.as_str())
+    .bind(kind)
+    .bind(now)
+    .bind(reason)
+    .bind(i64::from(payment.consumed))
+    .bind(payment.price_micros)
+    .bind(&payment.currency)
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// The payment of `store_app_id` with this purchase token or store transaction id, for refunds

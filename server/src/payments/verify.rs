@@ -231,6 +231,7 @@ async fn refuse(db: &Db, reserved: Option<&Payment>, refusal: Refusal, source: S
             to: Status::Failure,
             event: "VERIFY",
             source,
+            actor: None,
             reason: Some(&reason),
             detail: None,
         };
@@ -299,6 +300,7 @@ async fn keep_pending(
         to: Status::Reserved,
         event: "VERIFY_PENDING",
         source: request.source,
+        actor: None,
         reason: Some(reason.as_str()),
         detail: Some(detail.clone()),
     };
@@ -371,6 +373,7 @@ async fn record(
         to: Status::Success,
         event: "VERIFY",
         source: request.source,
+        actor: None,
         reason: None,
         detail: Some(format!("store transaction {}", purchase.transaction_id)),
     };

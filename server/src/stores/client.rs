@@ -234,6 +234,35 @@ impl StoreClient {
     }
 }
 
+impl StoreClient {
+    /// Makes one harmless authenticated call with the app's settings and says what the store
+    /// accepted. Looking up something that does not exist is enough: "not found" is an answer
+    /// only an authenticated caller gets.
+    pub async fn check_connection(&self) -> Result<&'static str, StoreError> {
+        fn answered<T>(result: Result<T, StoreError>) -> Result<(), StoreError> {
+            match result {
+                Ok(_) | Err(StoreError::Rejected { .. }) => Ok(()),
+                Err(err) => Err(err),
+            }
+        }
+        match self {
+            StoreClient::Google(client) => {
+                let query = google::VoidedQuery { max_results: Some(1), ..Default::default() };
+                client.voided(&query).await.map(|_| "Google Play accepted the service account for this package")
+            }
+            StoreClient::Apple { client, .. } if client.has_api_key() => answered(client.transaction("0").await)
+                .map(|_| "the App Store Server API accepted the In-App Purchase key"),
+            StoreClient::Apple { receipts: Some(receipts), .. } => answered(receipts.verify("").await)
+                .map(|_| "verifyReceipt answered (the shared secret is checked with the first real receipt)"),
+            StoreClient::Apple { .. } => {
+                Err(StoreError::Config("set an In-App Purchase key (V2) or a shared secret (V1)".into()))
+            }
+            StoreClient::OneStore { production, .. } => answered(production.purchase("check", "check").await)
+                .map(|_| "ONE store accepted the client id and secret"),
+        }
+    }
+}
+
 /// The transaction a receipt's answer is about: the one named, else the newest of the product.
 fn pick(
     purchases: Vec<StorePurchase>,

@@ -73,6 +73,14 @@ pub enum EnvironmentPolicy {
 }
 
 impl EnvironmentPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvironmentPolicy::ProductionOnly => "PRODUCTION_ONLY",
+            EnvironmentPolicy::ProductionAndSandbox => "PRODUCTION_AND_SANDBOX",
+            EnvironmentPolicy::SandboxOnly => "SANDBOX_ONLY",
+        }
+    }
+
     pub fn allows(self, sandbox: bool) -> bool {
         match self {
             EnvironmentPolicy::ProductionOnly => !sandbox,

@@ -102,6 +102,14 @@ impl TestApp {
         decode(self.post_form(path, form).await).await
     }
 
+    /// A console form as the signed-in browser submits it: with this session's CSRF token.
+    pub async fn submit<T: DeserializeOwned>(&self, path: &str, form: &[(&str, &str)]) -> Result<T, app::AppError> {
+        let csrf = self.csrf().await;
+        let mut with_token = vec![("_csrf", csrf.as_str())];
+        with_token.extend_from_slice(form);
+        self.post_fn(path, &with_token).await
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
         let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         self.client
@@ -131,17 +139,22 @@ impl TestApp {
         assert_eq!(result, app::model::LoginResult::SignedIn);
     }
 
-    /// A console user with the given role, and a client signed in as that user.
-    pub async fn signed_in_as(&self, role: app::model::Role) -> TestApp {
-        let username = format!("{}-user", role.as_str().to_lowercase());
-        server::users::upsert(&self.db, &username, "a long enough password".into(), role, true).await.unwrap();
-        let other = TestApp {
+    /// A second browser on the same server, with its own cookies.
+    pub fn another_browser(&self) -> TestApp {
+        TestApp {
             base: self.base.clone(),
             client: new_client(),
             db: self.db.clone(),
             state: self.state.clone(),
             _data_dir: TempDir(std::env::temp_dir().join(unique_name())),
-        };
+        }
+    }
+
+    /// A console user with the given role, and a client signed in as that user.
+    pub async fn signed_in_as(&self, role: app::model::Role) -> TestApp {
+        let username = format!("{}-user", role.as_str().to_lowercase());
+        server::users::upsert(&self.db, &username, "a long enough password".into(), role, true).await.unwrap();
+        let other = self.another_browser();
         assert_eq!(other.login(&username, "a long enough password").await, app::model::LoginResult::SignedIn);
         other
     }

@@ -140,6 +140,11 @@ impl AppleClient {
         })
     }
 
+    /// Whether an In-App Purchase key is configured (without one only signed data can be verified).
+    pub fn has_api_key(&self) -> bool {
+        self.production.api.is_some()
+    }
+
     /// Verifies a signed transaction as the app got it from StoreKit 2, without calling Apple.
     pub fn verify_signed_transaction(&self, jws: &str) -> Result<StorePurchase, StoreError> {
         let side = self.side_of(jws)?;

@@ -123,23 +123,27 @@ impl GoogleClient {
 
     /// One page of `purchases.voidedpurchases.list`.
     pub async fn voided(&self, query: &VoidedQuery) -> Result<voided::VoidedPage, StoreError> {
-        let mut params = form_urlencoded::Serializer::new(String::new());
-        if let Some(token) = &query.page_token {
-            // Google ignores the window once a page token is given; the token carries it.
-            params.append_pair("token", token);
-        } else {
-            if let Some(start) = query.start_time_ms {
-                params.append_pair("startTime", &start.to_string());
+        // The serializer is not Send: it is dropped before the request is awaited.
+        let query_string = {
+            let mut params = form_urlencoded::Serializer::new(String::new());
+            if let Some(token) = &query.page_token {
+                // Google ignores the window once a page token is given; the token carries it.
+                params.append_pair("token", token);
+            } else {
+                if let Some(start) = query.start_time_ms {
+                    params.append_pair("startTime", &start.to_string());
+                }
+                if let Some(end) = query.end_time_ms {
+                    params.append_pair("endTime", &end.to_string());
+                }
             }
-            if let Some(end) = query.end_time_ms {
-                params.append_pair("endTime", &end.to_string());
+            params.append_pair("type", if query.include_subscriptions { "1" } else { "0" });
+            if let Some(max) = query.max_results {
+                params.append_pair("maxResults", &max.to_string());
             }
-        }
-        params.append_pair("type", if query.include_subscriptions { "1" } else { "0" });
-        if let Some(max) = query.max_results {
-            params.append_pair("maxResults", &max.to_string());
-        }
-        let path = format!("{}/voidedpurchases?{}", self.purchases_path(), params.finish());
+            params.finish()
+        };
+        let path = format!("{}/voidedpurchases?{query_string}", self.purchases_path());
         let raw = self.call(Method::GET, &path, None).await?;
         voided::parse_page(&raw.to_string())
     }

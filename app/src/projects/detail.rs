@@ -1,0 +1,435 @@
+//! One project: its AppKey and SecretKey, its store apps with their settings, and its items.
+//! Everyone may look; only admins see the forms, and only admins' changes are accepted by the server.
+use leptos::{prelude::*, server_fn::codec::GetUrl};
+use leptos_router::hooks::use_params_map;
+
+use crate::{
+    auth::CsrfField,
+    format,
+    layout::{Notice, Page},
+    model::{
+        store_fields, ConnectionCheck, ItemRow, ProductType, ProjectDetail, Role, RotatedSecret, SessionInfo, Store,
+        StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES,
+    },
+    AppError,
+};
+
+#[server(input = GetUrl, endpoint = "project")]
+pub async fn get_project(id: i64) -> Result<ProjectDetail, AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.project_detail(&req, id).await
+}
+
+#[server(endpoint = "project/rotate")]
+pub async fn rotate_secret(_csrf: String, project: i64, grace_hours: i64) -> Result<RotatedSecret, AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.rotate_secret(&req, project, grace_hours).await
+}
+
+#[server(endpoint = "project/key")]
+pub async fn set_key_enabled(_csrf: String, project: i64, enabled: bool) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.set_key_enabled(&req, project, enabled).await
+}
+
+#[server(endpoint = "project/app")]
+pub async fn save_store_app(_csrf: String, app: StoreAppForm) -> Result<i64, AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.save_store_app(&req, app).await
+}
+
+#[server(endpoint = "project/app/check")]
+pub async fn check_store_app(_csrf: String, id: i64) -> Result<ConnectionCheck, AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.check_store_app(&req, id).await
+}
+
+#[server(endpoint = "project/item")]
+pub async fn add_item(
+    _csrf: String,
+    store_app: i64,
+    store_product_id: String,
+    name: String,
+    product_type: String,
+) -> Result<i64, AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.add_item(&req, store_app, &store_product_id, &name, &product_type).await
+}
+
+#[server(endpoint = "project/item/name")]
+pub async fn rename_item(_csrf: String, product_seq: i64, name: String) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.rename_item(&req, product_seq, &name).await
+}
+
+#[server(endpoint = "project/item/status")]
+pub async fn set_item_status(_csrf: String, product_seq: i64, status: String) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.set_item_status(&req, product_seq, &status).await
+}
+
+#[component]
+pub fn ProjectPage() -> impl IntoView {
+    view! {
+        <Page>
+            <ProjectView />
+        </Page>
+    }
+}
+
+/// Every change on the page, so a successful one reloads the project.
+#[derive(Clone, Copy)]
+struct Changes {
+    key: ServerAction<SetKeyEnabled>,
+    app: ServerAction<SaveStoreApp>,
+    item: ServerAction<AddItem>,
+    rename: ServerAction<RenameItem>,
+    status: ServerAction<SetItemStatus>,
+}
+
+impl Changes {
+    fn version(&self) -> usize {
+        self.key.version().get()
+            + self.app.version().get()
+            + self.item.version().get()
+            + self.rename.version().get()
+            + self.status.version().get()
+    }
+
+    /// The error of the last change, if it failed.
+    fn error(&self) -> Option<AppError> {
+        let failed = |r: Option<Result<_, AppError>>| r.and_then(Result::err);
+        failed(self.key.value().get())
+            .or_else(|| failed(self.app.value().get().map(|r| r.map(|_| ()))))
+            .or_else(|| failed(self.item.value().get().map(|r| r.map(|_| ()))))
+            .or_else(|| failed(self.rename.value().get()))
+            .or_else(|| failed(self.status.value().get()))
+    }
+}
+
+#[component]
+fn ProjectView() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok()).unwrap_or(0)));
+    let changes = Changes {
+        key: ServerAction::new(),
+        app: ServerAction::new(),
+        item: ServerAction::new(),
+        rename: ServerAction::new(),
+        status: ServerAction::new(),
+    };
+    let project = Resource::new(move || (id.get(), changes.version()), |(id, _)| get_project(id));
+    let admin = use_context::<SessionInfo>().and_then(|s| s.user).is_some_and(|u| u.role.allows(Role::Admin));
+
+    view! {
+        <section class="project">
+            {move || changes.error().map(|error| view! { <Notice error /> })}
+            <Suspense fallback=|| view! { <p class="loading">"Loading the project…"</p> }>
+                {move || Suspend::new(async move {
+                    match project.await {
+                        Ok(p) => view! { <Project p admin changes /> }.into_any(),
+                        Err(err) => view! { <Notice error=err /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn Project(p: ProjectDetail, admin: bool, changes: Changes) -> impl IntoView {
+    let apps = p.apps.clone();
+    let items = p.items.clone();
+    let project = p.id;
+    view! {
+        <h1>{p.name.clone()}</h1>
+        <Keys p admin key=changes.key />
+        <h2>"Store apps"</h2>
+        {if apps.is_empty() { Some(view! { <p class="empty">"No store apps yet."</p> }) } else { None }}
+        {apps.iter().cloned().map(|app| view! { <StoreAppCard app admin project save=changes.app /> }).collect_view()}
+        {admin.then(|| Store::ALL.map(|store| view! {
+            <details class="add-app" id=format!("add-app-{}", store.code())>
+                <summary>{format!("Add a {} app", store.label())}</summary>
+                <StoreAppEditor project store app=None save=changes.app />
+            </details>
+        }).collect_view())}
+        <h2>"Items"</h2>
+        <Items items apps admin changes />
+    }
+}
+
+#[component]
+fn Keys(p: ProjectDetail, admin: bool, key: ServerAction<SetKeyEnabled>) -> impl IntoView {
+    let rotate = ServerAction::<RotateSecret>::new();
+    let project = p.id;
+    view! {
+        <dl class="fields keys">
+            <dt>"AppKey"</dt>
+            <dd><code class="app-key">{p.app_key.clone()}</code></dd>
+            <dt>"Key status"</dt>
+            <dd id="key-status">{if p.key_enabled { "active" } else { "disabled: every API call is refused" }}</dd>
+            <dt>"SecretKey"</dt>
+            <dd>
+                <code>{p.secret_hint.clone()}</code>
+                {p.secret_rotated_at.map(|t| format!(" (since {})", format::time(t)))}
+            </dd>
+            {p.previous_secret_valid_until.map(|t| view! {
+                <dt>"Previous SecretKey"</dt>
+                <dd id="grace">{format!("still accepted until {}", format::time(t))}</dd>
+            })}
+            <dt>"Last used"</dt>
+            <dd>{p.key_last_used_at.map(format::time).unwrap_or_else(|| "never".into())}</dd>
+        </dl>
+        {admin.then(|| view! {
+            <div class="actions">
+                <ActionForm action=key attr:class="inline-form" attr:id="key-toggle">
+                    <CsrfField />
+                    <input type="hidden" name="project" value=project />
+                    <input type="hidden" name="enabled" value=(!p.key_enabled).to_string() />
+                    <button type="submit">{if p.key_enabled { "Disable the AppKey" } else { "Enable the AppKey" }}</button>
+                </ActionForm>
+                <ActionForm action=rotate attr:class="inline-form" attr:id="rotate-form">
+                    <CsrfField />
+                    <input type="hidden" name="project" value=project />
+                    <label>
+                        "Old secret keeps working for (hours)"
+                        <input type="number" name="grace_hours" min="0" max="720" value="24" required />
+                    </label>
+                    <button type="submit" disabled=move || rotate.pending().get()>"Rotate the SecretKey"</button>
+                </ActionForm>
+            </div>
+            {move || rotate.value().get().map(|result| match result {
+                Ok(rotated) => view! {
+                    <div class="callout" id="rotated-secret">
+                        <p>"New SecretKey. Copy it now: it will not be shown again."</p>
+                        <dl>
+                            <dt>"SecretKey"</dt>
+                            <dd><code class="secret-key">{rotated.secret_key}</code></dd>
+                            <dt>"Previous"</dt>
+                            <dd>{match rotated.previous_valid_until {
+                                Some(t) => format!("accepted until {}", format::time(t)),
+                                None => "no longer accepted".into(),
+                            }}</dd>
+                        </dl>
+                    </div>
+                }.into_any(),
+                Err(err) => view! { <Notice error=err /> }.into_any(),
+            })}
+        })}
+    }
+}
+
+#[component]
+fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction<SaveStoreApp>) -> impl IntoView {
+    let store = Store::parse(&app.store).unwrap_or(Store::Google);
+    let check = ServerAction::<CheckStoreApp>::new();
+    let id = app.id;
+    let summary = app
+        .fields
+        .iter()
+        .filter(|f| f.is_set)
+        .map(|f| match &f.value {
+            Some(v) if v.len() <= 60 => format!("{}: {v}", f.key),
+            Some(_) => format!("{}: (set)", f.key),
+            None => format!("{}: ••••••", f.key),
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    view! {
+        <article class="store-app" id=format!("app-{id}")>
+            <h3>
+                {format!("{} — {} ", store.label(), app.name)}
+                <code>{app.store_app_id.clone()}</code>
+                {(!app.enabled).then(|| view! { <span class="badge">"disabled"</span> })}
+            </h3>
+            <p class="hint">{format!("{} · {}", app.environment_policy, summary)}</p>
+            {admin.then(|| view! {
+                <ActionForm action=check attr:class="inline-form check-form">
+                    <CsrfField />
+                    <input type="hidden" name="id" value=id />
+                    <button type="submit" disabled=move || check.pending().get()>"Test connection"</button>
+                    {move || check.value().get().map(|result| match result {
+                        Ok(c) => view! {
+                            <span class=if c.ok { "check ok" } else { "check failed" }>{c.message}</span>
+                        }.into_any(),
+                        Err(err) => view! { <Notice error=err /> }.into_any(),
+                    })}
+                </ActionForm>
+                <details>
+                    <summary>"Edit settings"</summary>
+                    <StoreAppEditor project store app=Some(app.clone()) save />
+                </details>
+            })}
+        </article>
+    }
+}
+
+/// The form of one store app. Secrets are write-only: the field is empty, says whether a value is
+/// stored, and an empty field keeps it.
+#[component]
+fn StoreAppEditor(
+    project: i64,
+    store: Store,
+    app: Option<StoreAppView>,
+    save: ServerAction<SaveStoreApp>,
+) -> impl IntoView {
+    let value_of = |key: &str| {
+        app.as_ref().and_then(|a| a.fields.iter().find(|f| f.key == key)).map(|f| (f.value.clone(), f.is_set))
+    };
+    let fields = store_fields(store)
+        .iter()
+        .map(|spec| {
+            let (value, is_set) = value_of(spec.key).unwrap_or((None, false));
+            let name = format!("app[fields][{}]", spec.key);
+            let placeholder = match (spec.secret, is_set) {
+                (true, true) => "•••••• stored; leave empty to keep",
+                (true, false) => "not set",
+                _ => "",
+            };
+            let input = if !spec.choices.is_empty() {
+                let current = value.clone().unwrap_or_default();
+                view! {
+                    <select name=name>
+                        <option value="">"(default)"</option>
+                        {spec.choices.iter().map(|c| view! {
+                            <option value=*c selected=current == *c>{*c}</option>
+                        }).collect_view()}
+                    </select>
+                }
+                .into_any()
+            } else if spec.multiline {
+                view! { <textarea name=name placeholder=placeholder rows="3">{value.unwrap_or_default()}</textarea> }
+                    .into_any()
+            } else {
+                let kind = if spec.secret { "password" } else { "text" };
+                view! {
+                    <input type=kind name=name placeholder=placeholder value=value.unwrap_or_default() autocomplete="off" />
+                }
+                .into_any()
+            };
+            view! { <label>{spec.label} {input}</label> }
+        })
+        .collect_view();
+    let (name, store_app_id, policy, enabled) = match &app {
+        Some(a) => (a.name.clone(), a.store_app_id.clone(), a.environment_policy.clone(), a.enabled),
+        None => (String::new(), String::new(), ENVIRONMENT_POLICIES[0].to_string(), true),
+    };
+    view! {
+        <ActionForm action=save attr:class="stacked-form app-form">
+            <CsrfField />
+            <input type="hidden" name="app[project]" value=project />
+            <input type="hidden" name="app[store]" value=store.code() />
+            {app.as_ref().map(|a| view! { <input type="hidden" name="app[id]" value=a.id /> })}
+            <label>"App name" <input name="app[name]" required maxlength="100" value=name /></label>
+            <label>
+                {if store == Store::OneStore { "Package name (= ONE store client id)" } else { "Store App ID (package name or bundle id)" }}
+                <input name="app[store_app_id]" required maxlength="200" value=store_app_id />
+            </label>
+            <label>
+                "Accepted purchases"
+                <select name="app[environment_policy]">
+                    {ENVIRONMENT_POLICIES.map(|p| view! { <option value=p selected=policy == p>{p}</option> }).collect_view()}
+                </select>
+            </label>
+            <label class="check-label"><input type="checkbox" name="app[enabled]" value="true" checked=enabled /> "Enabled"</label>
+            {fields}
+            <button type="submit" disabled=move || save.pending().get()>"Save"</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn Items(items: Vec<ItemRow>, apps: Vec<StoreAppView>, admin: bool, changes: Changes) -> impl IntoView {
+    let filter = RwSignal::new(String::new());
+    let items = StoredValue::new(items);
+    let shown = move || {
+        let f = filter.get();
+        items.with_value(|all| all.iter().filter(|i| f.is_empty() || i.status == f).cloned().collect::<Vec<_>>())
+    };
+    view! {
+        <div class="toolbar">
+            <label>
+                "Status "
+                <select id="item-filter" on:change=move |ev| filter.set(event_target_value(&ev)) prop:value=filter>
+                    <option value="">"All"</option>
+                    <option value="USE">"USE"</option>
+                    <option value="STOP">"STOP"</option>
+                </select>
+            </label>
+        </div>
+        <table class="grid items" id="item-table">
+            <thead>
+                <tr>
+                    <th class="num">"Item ID"</th><th>"Store"</th><th>"Store item ID"</th><th>"Name"</th>
+                    <th>"Type"</th><th>"Status"</th><th>"Updated"</th>
+                </tr>
+            </thead>
+            <tbody>
+                <For each=shown key=|i| (i.product_seq, i.status.clone(), i.name.clone()) let:item>
+                    <ItemLine item admin changes />
+                </For>
+            </tbody>
+        </table>
+        {admin.then(|| view! {
+            <ActionForm action=changes.item attr:class="inline-form" attr:id="add-item">
+                <CsrfField />
+                <label>
+                    "App"
+                    <select name="store_app" required>
+                        {apps.iter().map(|a| view! {
+                            <option value=a.id>{format!("{} {}", a.store, a.store_app_id)}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>"Store item ID" <input name="store_product_id" required maxlength="150" /></label>
+                <label>"Name" <input name="name" required maxlength="100" /></label>
+                <label>
+                    "Type"
+                    <select name="product_type">
+                        {ProductType::ALL.map(|t| view! { <option value=t.as_str()>{t.as_str()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button type="submit">"Add item"</button>
+            </ActionForm>
+        })}
+    }
+}
+
+#[component]
+fn ItemLine(item: ItemRow, admin: bool, changes: Changes) -> impl IntoView {
+    let next = if item.status == "USE" { "STOP" } else { "USE" };
+    let name_cell = if admin {
+        view! {
+            <ActionForm action=changes.rename attr:class="inline-form rename">
+                <CsrfField />
+                <input type="hidden" name="product_seq" value=item.product_seq />
+                <input name="name" value=item.name.clone() required maxlength="100" aria-label="Item name" />
+                <button type="submit">"Rename"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else {
+        item.name.clone().into_any()
+    };
+    view! {
+        <tr class="item-row">
+            <td class="num">{item.product_seq}</td>
+            <td>{item.store.clone()}</td>
+            <td><code>{item.store_product_id.clone()}</code></td>
+            <td>{name_cell}</td>
+            <td>{item.product_type.clone()}</td>
+            <td>
+                <span class="item-status">{item.status.clone()}</span>
+                {admin.then(|| view! {
+                    <ActionForm action=changes.status attr:class="inline-form">
+                        <CsrfField />
+                        <input type="hidden" name="product_seq" value=item.product_seq />
+                        <input type="hidden" name="status" value=next />
+                        <button type="submit">{format!("Set {next}")}</button>
+                    </ActionForm>
+                })}
+            </td>
+            <td>{format::time(item.updated_at)}</td>
+        </tr>
+    }
+}
