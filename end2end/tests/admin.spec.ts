@@ -1,0 +1,85 @@
+import { test, expect } from "@playwright/test";
+import { buyGoogleGem, consoleProblems, hydrated, signIn } from "./helpers";
+
+test("an admin rotates the SecretKey, sees the new one once, and tests a store connection", async ({ page }) => {
+  const problems = consoleProblems(page);
+
+  await signIn(page);
+  await hydrated(page);
+  await page.getByRole("link", { name: "Demo Game" }).click();
+  await expect(page).toHaveURL(/\/projects\/\d+$/);
+  await hydrated(page);
+  await expect(page.locator("#key-status")).toHaveText("active");
+  await expect(page.locator(".store-app")).toHaveCount(3);
+
+  await page.getByLabel("Old secret keeps working for (hours)").fill("2");
+  await page.getByRole("button", { name: "Rotate the SecretKey" }).click();
+  const secret = page.locator("#rotated-secret .secret-key");
+  await expect(secret).toHaveText(/^[A-Za-z0-9_-]{43}$/);
+  const shown = await secret.textContent();
+
+  const google = page.locator(".store-app", { hasText: "Google Play" });
+  await google.getByRole("button", { name: "Test connection" }).click();
+  await expect(google.locator(".check.ok")).toContainText("accepted");
+  await page.screenshot({ path: "test-results/screens/project.png", fullPage: true });
+
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator("#rotated-secret")).toHaveCount(0);
+  await expect(page.locator("#grace")).toContainText("still accepted until");
+  await expect(page.locator("dl.keys")).toContainText(shown!.slice(-4));
+  expect(problems).toEqual([]);
+});
+
+test("an admin adds an item, stops it, and filters the list by status", async ({ page }) => {
+  await signIn(page);
+  await hydrated(page);
+  await page.getByRole("link", { name: "Demo Game" }).click();
+  await hydrated(page);
+
+  const add = page.locator("#add-item");
+  await add.getByLabel("Store item ID").fill("e2e_crystal");
+  await add.getByLabel("Name").fill("E2E crystal");
+  await add.getByRole("button", { name: "Add item" }).click();
+  const row = page.locator(".item-row", { hasText: "e2e_crystal" });
+  await expect(row.locator(".item-status")).toHaveText("USE");
+  await row.getByRole("button", { name: "Set STOP" }).click();
+  await expect(page.locator(".item-row", { hasText: "e2e_crystal" }).locator(".item-status")).toHaveText("STOP");
+
+  await page.locator("#item-filter").selectOption("STOP");
+  await expect(page.locator(".item-row", { hasText: "e2e_crystal" })).toBeVisible();
+  await expect(page.locator(".item-row", { hasText: "gem_500" })).toHaveCount(0);
+});
+
+test("statistics show the month's sales as bars per store", async ({ page, request }) => {
+  const problems = consoleProblems(page);
+  await buyGoogleGem(request, "e2e-stats");
+
+  await signIn(page, "/statistics");
+  await hydrated(page);
+
+  await expect(page.locator("figure.daily", { hasText: "Google Play" }).locator("svg.bars rect.sales")).not.toHaveCount(0);
+  await expect(page.locator("#monthly tbody tr").first()).toBeVisible();
+  await page.screenshot({ path: "test-results/screens/statistics.png", fullPage: true });
+  expect(problems).toEqual([]);
+});
+
+test("an admin creates a support user and changes the role", async ({ page }) => {
+  const problems = consoleProblems(page);
+
+  await signIn(page, "/users");
+  await hydrated(page);
+  const create = page.locator("#create-user");
+  await create.getByLabel("Username").fill("e2e.support");
+  await create.getByLabel("Password").fill("a long e2e password");
+  await create.getByLabel("Role").selectOption("SUPPORT");
+  await create.getByRole("button", { name: "Create user" }).click();
+
+  const row = page.locator('.user-row[data-user="e2e.support"]');
+  await expect(row.getByLabel("Role")).toHaveValue("SUPPORT");
+  await row.getByLabel("Role").selectOption("VIEWER");
+  await row.getByRole("button", { name: "Set role" }).click();
+  await expect(page.locator('.user-row[data-user="e2e.support"]').getByLabel("Role")).toHaveValue("VIEWER");
+  await page.screenshot({ path: "test-results/screens/users.png", fullPage: true });
+  expect(problems).toEqual([]);
+});
