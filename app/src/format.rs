@@ -1,7 +1,29 @@
 //! How the console writes times and money.
 
-/// Epoch milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC), the same on the server and in the browser.
+/// The offsets a viewer may choose for the times the console shows, in minutes east of UTC.
+pub const UTC_OFFSETS: [i32; 38] = [
+    -720, -660, -600, -570, -540, -480, -420, -360, -300, -240, -210, -180, -120, -60, 0, 60, 120, 180, 210, 240, 270,
+    300, 330, 345, 360, 390, 420, 480, 525, 540, 570, 600, 630, 660, 720, 765, 780, 840,
+];
+
+/// `UTC`, `UTC+09:00`, `UTC-03:30`.
+pub fn offset_label(minutes: i32) -> String {
+    if minutes == 0 {
+        return "UTC".into();
+    }
+    let sign = if minutes < 0 { '-' } else { '+' };
+    format!("UTC{sign}{:02}:{:02}", minutes.abs() / 60, minutes.abs() % 60)
+}
+
+/// Epoch milliseconds as `YYYY-MM-DD HH:MM:SS` in the viewer's chosen offset (from the session
+/// in context, so the server's render and the browser's hydration agree), UTC without one.
 pub fn time(ms: i64) -> String {
+    let offset = leptos::prelude::use_context::<crate::model::SessionInfo>().map_or(0, |s| s.utc_offset_minutes);
+    utc(ms + i64::from(offset) * 60_000)
+}
+
+/// Epoch milliseconds as `YYYY-MM-DD HH:MM:SS` (UTC), for what the server writes: CSV, audit, days.
+pub fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -36,9 +58,18 @@ mod tests {
 
     #[test]
     fn times_are_written_as_utc_calendar_dates() {
-        assert_eq!(time(0), "1970-01-01 00:00:00");
-        assert_eq!(time(1_795_570_726_476), "2026-11-25 01:38:46");
-        assert_eq!(time(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_795_570_726_476), "2026-11-25 01:38:46");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(time(0), "1970-01-01 00:00:00", "without a session in context, times are UTC");
+    }
+
+    #[test]
+    fn offsets_are_labelled_with_sign_hours_and_minutes() {
+        assert_eq!(offset_label(0), "UTC");
+        assert_eq!(offset_label(540), "UTC+09:00");
+        assert_eq!(offset_label(-210), "UTC-03:30");
+        assert!(UTC_OFFSETS.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

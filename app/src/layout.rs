@@ -33,6 +33,7 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                     Ok(info) => match info.user.clone() {
                         Some(user) => {
                             let admin = user.role.allows(crate::model::Role::Admin);
+                            let info_offset = info.utc_offset_minutes;
                             provide_context(info);
                             view! {
                                 <header class="top">
@@ -47,6 +48,7 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                                             <a href="/audit">"Audit"</a>
                                         })}
                                     </nav>
+                                    <TimeZoneChoice current=info_offset />
                                     <div class="who">
                                         <span class="user">{user.username}</span>
                                         <span class="role">{user.role.as_str()}</span>
@@ -66,6 +68,28 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The time zone the page's times are shown in. A plain form: it works before hydration and
+/// without script, and the server renders the chosen zone from its cookie.
+#[component]
+fn TimeZoneChoice(current: i32) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let here = move || match location.search.get() {
+        search if search.is_empty() => location.pathname.get(),
+        search => format!("{}?{search}", location.pathname.get()),
+    };
+    view! {
+        <form class="time-zone" method="get" action="/preferences/time-zone">
+            <input type="hidden" name="next" value=here />
+            <select name="offset" aria-label="Time zone">
+                {crate::format::UTC_OFFSETS.map(|m| view! {
+                    <option value=m selected=m == current>{crate::format::offset_label(m)}</option>
+                }).collect_view()}
+            </select>
+            <button type="submit">"Set"</button>
+        </form>
     }
 }
 

@@ -110,6 +110,8 @@ pub struct SessionInfo {
     pub user: Option<UserInfo>,
     /// Echoed back as the `_csrf` field of every state-changing request.
     pub csrf: String,
+    /// The viewer's chosen offset from UTC for the times shown, in minutes (a cookie).
+    pub utc_offset_minutes: i32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

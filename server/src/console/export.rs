@@ -70,7 +70,7 @@ fn cell(value: &str) -> String {
 }
 
 fn line(r: &TransactionRow) -> String {
-    let time = |t: Option<i64>| t.map(app::format::time).unwrap_or_default();
+    let time = |t: Option<i64>| t.map(app::format::utc).unwrap_or_default();
     let fields = [
         r.payment_seq.clone(),
         r.project.clone(),

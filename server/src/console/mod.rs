@@ -1,6 +1,7 @@
 //! The console's backend: the server side of every server function, with sign-in and role
 //! enforced here, where no page can skip it.
 pub mod export;
+pub mod time_zone;
 
 use std::net::SocketAddr;
 
@@ -91,7 +92,7 @@ impl Backend for ConsoleBackend {
     async fn session_info(&self, req: &Parts) -> Result<SessionInfo, AppError> {
         let csrf = auth::csrf_token(session(req)?).await?;
         let user = self.current_user(req).await?.map(|u| UserInfo { username: u.username, role: u.role });
-        Ok(SessionInfo { user, csrf })
+        Ok(SessionInfo { user, csrf, utc_offset_minutes: time_zone::offset_minutes(&req.headers) })
     }
 
     async fn login(&self, req: &Parts, username: &str, password: &str) -> Result<LoginResult, AppError> {
@@ -203,7 +204,7 @@ impl Backend for ConsoleBackend {
         let user = self.require(req, Role::Admin).await?;
         let rotated = projects::rotate_secret(&self.state.db, project_id, grace_hours).await?;
         let detail = match rotated.previous_valid_until {
-            Some(until) => format!("previous secret valid until {}", app::format::time(until)),
+            Some(until) => format!("previous secret valid until {}", app::format::utc(until)),
             None => "previous secret ended now".into(),
         };
         self.audit(req, &user, "project.secret.rotate", ("project", project_id), project_id, detail).await?;

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     let console = Router::new()
         .route("/export/transactions.csv", get(crate::console::export::transactions_csv))
+        .route("/preferences/time-zone", get(crate::console::time_zone::choose))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),

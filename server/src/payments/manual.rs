@@ -263,7 +263,7 @@ pub async fn reverify(
 
 fn compare(ours: &Payment, store: &StorePurchase) -> Vec<Comparison> {
     let text = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let time = |v: Option<i64>| text(v.map(app::format::time));
+    let time = |v: Option<i64>| text(v.map(|t| format!("{} UTC", app::format::utc(t))));
     let money = |micros: Option<i64>, currency: &Option<String>| {
         text(micros.map(|m| app::format::price(Some(m as f64 / 1e6), currency.as_deref())))
     };

@@ -162,3 +162,28 @@ async fn admins_read_the_audit_log_and_other_roles_cannot() {
     assert_eq!(refused, app::AppError::Forbidden);
     assert!(html.contains("project.create"), "{html}");
 }
+
+#[tokio::test]
+async fn the_chosen_time_zone_is_remembered_and_the_pages_show_times_in_it() {
+    let app = spawn_app().await;
+    app.login_as_demo_admin().await;
+    let utc: app::model::AuditPage = app.get_fn("/api/audit").await.unwrap();
+    let login_at = utc.rows.last().unwrap().at;
+
+    let chosen = app.client.get(app.url("/preferences/time-zone?offset=540&next=/audit")).send().await.unwrap();
+    let foreign =
+        app.client.get(app.url("/preferences/time-zone?offset=0&next=https://evil.example")).send().await.unwrap();
+    let session: app::model::SessionInfo = app.get_fn("/api/session").await.unwrap();
+    let html = app.client.get(app.url("/audit")).send().await.unwrap().text().await.unwrap();
+
+    assert_eq!(chosen.status(), 303);
+    assert_eq!(chosen.headers()["location"], "/audit");
+    assert_eq!(foreign.headers()["location"], "/projects", "only pages of the console are gone back to");
+    assert_eq!(session.utc_offset_minutes, 0, "the second choice, UTC, replaced the first");
+    let reset = app.client.get(app.url("/preferences/time-zone?offset=540&next=/audit")).send().await.unwrap();
+    assert_eq!(reset.status(), 303);
+    let html_in_tokyo = app.client.get(app.url("/audit")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&app::format::utc(login_at)), "UTC after choosing UTC");
+    assert!(html_in_tokyo.contains(&app::format::utc(login_at + 9 * 3_600_000)), "nine hours ahead in UTC+09:00");
+    assert!(html_in_tokyo.contains("<option value=\"540\" selected"));
+}
