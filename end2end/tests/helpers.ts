@@ -24,6 +24,8 @@ export async function signIn(page: Page, next = "/projects") {
   await page.getByLabel("Username").fill(DEMO_ADMIN.username);
   await page.getByLabel("Password").fill(DEMO_ADMIN.password);
   await page.getByRole("button", { name: "Sign in" }).click();
+  // The login URL itself ends with `next`: wait until the browser has left it.
+  await page.waitForURL((url) => !url.pathname.startsWith("/login"));
   await expect(page).toHaveURL(new RegExp(`${next}$`));
 }
 
