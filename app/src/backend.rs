@@ -12,8 +12,9 @@ use leptos::prelude::use_context;
 use crate::{
     model::{
         AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
-        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, Reverification, Role, RotatedSecret, SessionInfo,
-        Statistics, StatisticsQuery, StatusChange, StoreAppForm, TransactionPage, TransactionQuery, UserChange,
+        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest, Reverification, Role, RotatedSecret,
+        SessionInfo, Statistics, StatisticsQuery, StatusChange, StoreAppForm, TransactionPage, TransactionQuery,
+        UserChange, WebhookSecret, Webhooks,
     },
     AppError,
 };
@@ -57,6 +58,27 @@ pub trait Backend: Send + Sync + 'static {
     async fn list_users(&self, req: &Parts) -> Result<Vec<ConsoleUserRow>, AppError>;
     async fn create_user(&self, req: &Parts, username: &str, password: String, role: Role) -> Result<i64, AppError>;
     async fn update_user(&self, req: &Parts, user_id: i64, change: UserChange) -> Result<(), AppError>;
+    /// Clears an abuse flag after review; support and admins.
+    async fn clear_abuse_flag(&self, req: &Parts, flag_id: i64) -> Result<(), AppError>;
+    /// The project's webhook endpoints and deliveries; every role may read them.
+    async fn webhooks(&self, req: &Parts, project_id: i64) -> Result<Webhooks, AppError>;
+    /// Admins only: endpoints and their secrets.
+    async fn create_webhook(
+        &self,
+        req: &Parts,
+        project_id: i64,
+        url: &str,
+        event_types: &str,
+    ) -> Result<WebhookSecret, AppError>;
+    async fn rotate_webhook_secret(
+        &self,
+        req: &Parts,
+        endpoint_id: i64,
+        grace_hours: i64,
+    ) -> Result<WebhookSecret, AppError>;
+    async fn set_webhook_enabled(&self, req: &Parts, endpoint_id: i64, enabled: bool) -> Result<(), AppError>;
+    /// Support and admins: sends events again; returns how many deliveries were scheduled.
+    async fn replay_webhooks(&self, req: &Parts, replay: ReplayRequest) -> Result<usize, AppError>;
     /// Sales and refunds; every role may read them.
     async fn statistics(&self, req: &Parts, query: StatisticsQuery) -> Result<Statistics, AppError>;
     /// Admins only.

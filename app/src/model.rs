@@ -255,6 +255,8 @@ pub struct RefundQuery {
     pub to: Option<String>,
     /// Only users with at least this many refunds in the period (the abuse view).
     pub min_refunds: Option<i64>,
+    /// Only refunds that a reconciliation sweep found and no store notification had reported.
+    pub missed_only: bool,
 }
 
 /// One refunded, voided or revoked payment.
@@ -275,6 +277,8 @@ pub struct RefundRow {
     pub was_consumed: bool,
     pub amount: Option<f64>,
     pub currency: Option<String>,
+    /// Found by a reconciliation sweep: the store never notified it.
+    pub missed_notification: bool,
 }
 
 /// One user's refunds over the period.
@@ -293,6 +297,8 @@ pub struct RefundReport {
     pub refunds: Vec<RefundRow>,
     /// Users by refund count, most first.
     pub users: Vec<RefundUser>,
+    /// Users flagged by the abuse rules, not yet cleared.
+    pub flags: Vec<AbuseFlagRow>,
 }
 
 /// An audit log search, as the audit page's URL carries it.
@@ -578,4 +584,76 @@ pub enum UserChange {
     Enable,
     /// The new password, told to the user out of band.
     ResetPassword(String),
+}
+
+/// A webhook endpoint of a project, as the console shows it (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEndpointView {
+    pub id: i64,
+    pub url: String,
+    /// `*` or a comma-separated list of event types.
+    pub event_types: String,
+    pub enabled: bool,
+    /// Until when deliveries are signed with the replaced secret too.
+    pub previous_secret_valid_until: Option<i64>,
+    pub delivered: i64,
+    pub pending: i64,
+    pub dead: i64,
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub event_id: String,
+    pub event_type: String,
+    pub user_id: Option<String>,
+    pub endpoint: i64,
+    /// PENDING, DELIVERED or DEAD.
+    pub status: String,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub next_attempt_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Which events to send again: one event, a time range (days `YYYY-MM-DD`, UTC, both included) or
+/// one user's; the first one filled in is used.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplayRequest {
+    pub project: i64,
+    pub event_id: String,
+    pub from: String,
+    pub to: String,
+    pub user_id: String,
+}
+
+/// A new webhook endpoint or a rotated signing secret: the secret is shown this once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecret {
+    pub endpoint: i64,
+    pub secret: String,
+}
+
+/// The webhook section of a project page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhooks {
+    pub endpoints: Vec<WebhookEndpointView>,
+    /// The latest deliveries, newest first.
+    pub deliveries: Vec<DeliveryRow>,
+    pub dead_letters: Vec<DeliveryRow>,
+}
+
+/// A user flagged by a refund-abuse rule, until someone clears the flag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbuseFlagRow {
+    pub id: i64,
+    pub project: String,
+    pub user_id: String,
+    /// REFUND_COUNT, REFUND_AMOUNT or SHARED_RECEIPT.
+    pub rule: String,
+    pub detail: Option<String>,
+    pub created_at: i64,
 }

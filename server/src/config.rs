@@ -22,6 +22,37 @@ pub struct Settings {
     pub stores: StoreSettings,
     pub jobs: JobSettings,
     pub api: ApiSettings,
+    pub webhooks: WebhookSettings,
+    pub sweeps: SweepSettings,
+    pub abuse: AbuseSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    /// How long the app's server may take to answer one delivery.
+    pub timeout_secs: u64,
+    /// The wait before each retry of a failed delivery; after the last one it is a dead letter.
+    /// The default retries for about 76 hours.
+    pub retry_delays_ms: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SweepSettings {
+    /// How often each store app is reconciled with its store; 0 turns the sweeps off.
+    pub interval_secs: u64,
+    /// How far back refunds of Apple purchases and state of ONE store purchases are checked.
+    pub lookback_days: i64,
+    /// Subscriptions expiring within this many hours (or already past expiry) are asked about.
+    pub expiry_window_hours: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AbuseSettings {
+    /// A user with more refunds than this within the period is flagged; 0 turns the rule off.
+    pub max_refunds: i64,
+    pub period_days: i64,
+    /// Per currency: a user refunded more than this within the period is flagged.
+    pub max_refund_amount: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +96,10 @@ pub struct LoginSettings {
     pub lockout_secs: i64,
 }
 
+/// 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, then 12 h five times: about 76 hours in all.
+const DEFAULT_RETRY_DELAYS_SECS: [u64; 13] =
+    [30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 43_200, 43_200, 43_200, 43_200, 43_200];
+
 /// A configured secret: never printed by `Debug`.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -106,7 +141,15 @@ impl Settings {
             .set_default("login.lockout_secs", 900)?
             .set_default("stores.timeout_secs", 10)?
             .set_default("jobs.interval_secs", 5)?
-            .set_default("api.rate_limit_per_second", 0)?;
+            .set_default("api.rate_limit_per_second", 0)?
+            .set_default("webhooks.timeout_secs", 10)?
+            .set_default("webhooks.retry_delays_ms", DEFAULT_RETRY_DELAYS_SECS.map(|s| s * 1000).to_vec())?
+            .set_default("sweeps.interval_secs", 3600)?
+            .set_default("sweeps.lookback_days", 30)?
+            .set_default("sweeps.expiry_window_hours", 24)?
+            .set_default("abuse.max_refunds", 3)?
+            .set_default("abuse.period_days", 30)?
+            .set_default("abuse.max_refund_amount", std::collections::HashMap::<String, f64>::new())?;
         builder = match &overrides.config_file {
             Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
             None => builder.add_source(config::File::with_name("iap").required(false)),

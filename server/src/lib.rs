@@ -1,4 +1,5 @@
 //! The IAP server: the payment store, the console's backend and the HTTP surface.
+pub mod abuse;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -18,8 +19,10 @@ pub mod projects;
 pub mod state;
 pub mod store_apps;
 pub mod stores;
+pub mod sweeps;
 pub mod telemetry;
 pub mod users;
+pub mod webhooks;
 
 mod error;
 #[cfg(test)]

@@ -147,7 +147,7 @@ async fn google(state: &AppState, app: &StoreAppRecord, client: &StoreClient, bo
             let Some(payment) = sync::by_reference(&state.db, app.id, &reference).await? else {
                 return Ok(Handled::Ignored("no payment is recorded for the voided purchase".into()));
             };
-            sync::refund(&state.db, &payment, RefundSource::Notification, "VOID", Some("voided by Google")).await?;
+            sync::refund(state, &payment, RefundSource::Notification, "VOID", Some("voided by Google")).await?;
             return Ok(Handled::Applied(Some(payment.id)));
         }
         NotificationKind::Test => return Ok(Handled::Ignored("test notification".into())),
@@ -160,7 +160,7 @@ async fn google(state: &AppState, app: &StoreAppRecord, client: &StoreClient, bo
         Err(StoreError::Rejected { code, message }) => return Ok(Handled::Ignored(format!("{code}: {message}"))),
         Err(err) => return Err(store_error(err)),
     };
-    Ok(sync::apply(&state.db, &state.cipher, app.id, &purchase, RefundSource::Notification).await?.into())
+    Ok(sync::apply(state, app.id, &purchase, RefundSource::Notification).await?.into())
 }
 
 /// Newer RTDNs leave out the subscription id: the product is the one recorded for the token.
@@ -183,7 +183,7 @@ async fn apple(state: &AppState, app: &StoreAppRecord, client: &StoreClient, bod
     let Some(purchase) = notification.purchase else {
         return Ok(Handled::Ignored(format!("{} carries no transaction", notification.notification_type)));
     };
-    Ok(sync::apply(&state.db, &state.cipher, app.id, &purchase, RefundSource::Notification).await?.into())
+    Ok(sync::apply(state, app.id, &purchase, RefundSource::Notification).await?.into())
 }
 
 pub fn signed_payload(body: &str) -> Option<String> {
@@ -205,7 +205,7 @@ async fn onestore(state: &AppState, app: &StoreAppRecord, body: &str) -> Result<
     let Some(recorded) = sync::by_reference(&state.db, app.id, &payment.purchase_token).await? else {
         return Ok(Handled::Ignored("no payment is recorded for the cancelled purchase".into()));
     };
-    sync::refund(&state.db, &recorded, RefundSource::Notification, "REFUND", Some("cancelled at ONE store")).await?;
+    sync::refund(state, &recorded, RefundSource::Notification, "REFUND", Some("cancelled at ONE store")).await?;
     Ok(Handled::Applied(Some(recorded.id)))
 }
 

@@ -37,6 +37,10 @@ impl Application {
         tokio::spawn(self.state.db.sessions().clone().delete_expired_every(Duration::from_secs(300)));
         let every = Duration::from_secs(self.state.settings.jobs.interval_secs.max(1));
         tokio::spawn(crate::payments::retry::run_every(self.state.clone(), every));
+        tokio::spawn(crate::webhooks::delivery::run_every(self.state.clone(), every));
+        if let Some(every) = crate::sweeps::interval(&self.state) {
+            tokio::spawn(crate::sweeps::run_every(self.state.clone(), every));
+        }
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await

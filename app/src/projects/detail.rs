@@ -155,6 +155,7 @@ fn Project(p: ProjectDetail, admin: bool, changes: Changes) -> impl IntoView {
         }).collect_view())}
         <h2>"Items"</h2>
         <Items items apps admin changes />
+        <super::webhooks::WebhooksSection project />
     }
 }
 

@@ -1,5 +1,6 @@
 //! The projects list: the first page after sign-in.
 pub mod detail;
+pub mod webhooks;
 
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 

@@ -3,9 +3,10 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    auth::CsrfField,
     format,
     layout::{Notice, Page},
-    model::{RefundQuery, RefundReport},
+    model::{RefundQuery, RefundReport, Role, SessionInfo},
     AppError,
 };
 
@@ -13,6 +14,12 @@ use crate::{
 pub async fn get_refunds(#[server(default)] query: RefundQuery) -> Result<RefundReport, AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.refund_report(&req, query).await
+}
+
+#[server(endpoint = "abuse/clear")]
+pub async fn clear_abuse_flag(_csrf: String, id: i64) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.clear_abuse_flag(&req, id).await
 }
 
 #[component]
@@ -35,10 +42,12 @@ fn Refunds() -> impl IntoView {
                 from: get("from"),
                 to: get("to"),
                 min_refunds: get("min_refunds").and_then(|m| m.parse().ok()),
+                missed_only: get("missed_only").is_some_and(|v| v == "true"),
             }
         })
     });
-    let report = Resource::new(move || query.get(), get_refunds);
+    let clear = ServerAction::<ClearAbuseFlag>::new();
+    let report = Resource::new(move || (query.get(), clear.version().get()), |(query, _)| get_refunds(query));
     let current = query.get_untracked();
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
 
@@ -65,12 +74,16 @@ fn Refunds() -> impl IntoView {
                     />
                     " refunds"
                 </label>
+                <label>
+                    <input type="checkbox" name="missed_only" value="true" checked=current.missed_only />
+                    " Only refunds no notification reported"
+                </label>
                 <button type="submit">"Show"</button>
             </form>
             <Suspense fallback=|| view! { <p class="loading">"Loading refunds…"</p> }>
                 {move || Suspend::new(async move {
                     match report.await {
-                        Ok(report) => view! { <Report report /> }.into_any(),
+                        Ok(report) => view! { <Report report clear /> }.into_any(),
                         Err(err) => view! { <Notice error=err /> }.into_any(),
                     }
                 })}
@@ -80,8 +93,42 @@ fn Refunds() -> impl IntoView {
 }
 
 #[component]
-fn Report(report: RefundReport) -> impl IntoView {
+fn Report(report: RefundReport, clear: ServerAction<ClearAbuseFlag>) -> impl IntoView {
+    let can_clear = use_context::<SessionInfo>().and_then(|s| s.user).is_some_and(|u| u.role.allows(Role::Support));
     view! {
+        <h2>"Flagged users"</h2>
+        {if report.flags.is_empty() {
+            view! { <p class="empty">"No user is flagged by the abuse rules."</p> }.into_any()
+        } else {
+            view! {
+                <table class="results abuse-flags">
+                    <thead>
+                        <tr><th>"Flagged"</th><th>"Project"</th><th>"User ID"</th><th>"Rule"</th><th>"Why"</th><th></th></tr>
+                    </thead>
+                    <tbody>
+                        {report.flags.into_iter().map(|f| {
+                            let href = format!("/transactions?q={}&include_test=true", f.user_id);
+                            view! {
+                                <tr>
+                                    <td>{format::time(f.created_at)}</td>
+                                    <td>{f.project}</td>
+                                    <td><a href=href>{f.user_id}</a></td>
+                                    <td><span class="badge">{f.rule}</span></td>
+                                    <td>{f.detail.unwrap_or_default()}</td>
+                                    <td>{can_clear.then(|| view! {
+                                        <ActionForm action=clear attr:class="inline-form">
+                                            <CsrfField />
+                                            <input type="hidden" name="id" value=f.id />
+                                            <button type="submit">"Clear"</button>
+                                        </ActionForm>
+                                    })}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
         <h2>"By user"</h2>
         <table class="results refund-users">
             <thead>
@@ -124,7 +171,10 @@ fn Report(report: RefundReport) -> impl IntoView {
                                 <td class="seq"><a href=href>{r.payment_seq.clone()}</a></td>
                                 <td>{format::time(r.refunded_at)}</td>
                                 <td>{r.kind}</td>
-                                <td>{r.source}</td>
+                                <td>
+                                    {r.source}
+                                    {r.missed_notification.then(|| view! { <span class="badge missed">"never notified"</span> })}
+                                </td>
                                 <td>{r.store}</td>
                                 <td>{r.user_id}</td>
                                 <td>{r.product_id}</td>

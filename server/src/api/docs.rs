@@ -34,6 +34,7 @@ use super::{envelope::Code, sdk, service};
         service::subscription_status,
         service::cancel_subscription,
         service::revoke_subscription,
+        service::replay_webhooks,
     ),
     modifiers(&Keys),
     tags(

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/service/subscriptions/status", post(service::subscription_status))
         .route("/v1/service/subscriptions/cancel", post(service::cancel_subscription))
         .route("/v1/service/subscriptions/revoke", post(service::revoke_subscription))
+        .route("/v1/service/webhooks/replay", post(service::replay_webhooks))
         .method_not_allowed_fallback(wrong_method)
         .layer(map_response(always_ok));
     let sdk = Router::new()

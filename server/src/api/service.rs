@@ -14,6 +14,7 @@ use crate::{
     state::AppState,
     store_apps,
     stores::{client::StoreClient, google::client::Refund, StoreError, StorePurchase, SubscriptionState},
+    webhooks,
 };
 
 const MAX_SEQ: usize = 32;
@@ -278,7 +279,47 @@ async fn change_subscription(
         Change::Revoke => StorePurchase { subscription_state: Some(SubscriptionState::Revoked), ..now },
         Change::Cancel => now,
     };
-    payments::sync::apply(&state.db, &state.cipher, app.id, &now, RefundSource::StoreApi).await?;
+    payments::sync::apply(&state, app.id, &now, RefundSource::StoreApi).await?;
     let payment = payments::by_seq(&state.db, project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
     Ok(Success(PaymentView::new(&payment, None)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ReplayRequest {
+    /// One event, by the id its deliveries carry as `webhook-id`.
+    event_id: Option<String>,
+    /// Events created in `[from, to)`, epoch ms.
+    from: Option<i64>,
+    to: Option<i64>,
+    /// One user's events.
+    user_id: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Replayed {
+    /// Deliveries scheduled: one per event and enabled endpoint that takes it.
+    scheduled: usize,
+}
+
+#[utoipa::path(post, path = "/v1/service/webhooks/replay", tag = "app server", request_body = ReplayRequest,
+    responses((status = 200, description = "Sends the chosen webhook events again, from the first attempt", body = Envelope<Replayed>)),
+    security(("app_key" = [], "secret_key" = [])))]
+pub(super) async fn replay_webhooks(
+    State(state): State<AppState>,
+    caller: Server,
+    Body(request): Body<ReplayRequest>,
+) -> ApiResult<Replayed> {
+    let event_id = optional("eventId", &request.event_id, MAX_TOKEN)?;
+    let user_id = optional("userId", &request.user_id, MAX_USER)?;
+    let which = match (event_id, request.from, request.to, user_id) {
+        (Some(event), _, _, _) => webhooks::Replay::Event(event),
+        (None, Some(from), Some(to), _) if from < to => webhooks::Replay::Range(from, to),
+        (None, Some(_), Some(_), _) => return Err(ApiError::invalid("from must be before to")),
+        (None, None, None, Some(user)) => webhooks::Replay::User(user),
+        _ => return Err(ApiError::invalid("give eventId, from and to, or userId")),
+    };
+    let scheduled = webhooks::replay(&state.db, caller.project_id, which).await?;
+    Ok(Success(Replayed { scheduled }))
 }

@@ -9,9 +9,9 @@ use app::{
     backend::Backend,
     model::{
         AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
-        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, Reverification, Role, RotatedSecret, SessionInfo,
-        Statistics, StatisticsQuery, StatusChange, Store, StoreAppForm, TransactionPage, TransactionQuery, UserChange,
-        UserInfo,
+        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest, Reverification, Role, RotatedSecret,
+        SessionInfo, Statistics, StatisticsQuery, StatusChange, Store, StoreAppForm, TransactionPage, TransactionQuery,
+        UserChange, UserInfo, WebhookSecret, Webhooks,
     },
     AppError,
 };
@@ -28,6 +28,7 @@ use crate::{
     state::AppState,
     store_apps,
     users::{self, ConsoleUser},
+    webhooks,
 };
 
 pub struct ConsoleBackend {
@@ -191,8 +192,7 @@ impl Backend for ConsoleBackend {
             price: &change.price,
             currency: &change.currency,
         };
-        let (db, cipher) = (&self.state.db, &self.state.cipher);
-        Ok(manual::change_status(db, cipher, &change.payment_seq, requested, &user, client_ip(req)).await?)
+        Ok(manual::change_status(&self.state, &change.payment_seq, requested, &user, client_ip(req)).await?)
     }
 
     async fn project_detail(&self, req: &Parts, project_id: i64) -> Result<ProjectDetail, AppError> {
@@ -314,4 +314,84 @@ impl Backend for ConsoleBackend {
         self.require(req, Role::Viewer).await?;
         Ok(crate::payments::statistics::statistics(&self.state.db, &query).await?)
     }
+
+    async fn clear_abuse_flag(&self, req: &Parts, flag_id: i64) -> Result<(), AppError> {
+        let user = self.require(req, Role::Support).await?;
+        let project = crate::abuse::clear(&self.state.db, flag_id).await?;
+        self.audit(req, &user, "abuse.clear", ("abuse_flag", flag_id), project, String::new()).await
+    }
+
+    async fn webhooks(&self, req: &Parts, project_id: i64) -> Result<Webhooks, AppError> {
+        self.require(req, Role::Viewer).await?;
+        let db = &self.state.db;
+        Ok(Webhooks {
+            endpoints: webhooks::endpoints(db, project_id).await?,
+            deliveries: webhooks::deliveries(db, project_id, false, 50).await?,
+            dead_letters: webhooks::deliveries(db, project_id, true, 50).await?,
+        })
+    }
+
+    async fn create_webhook(
+        &self,
+        req: &Parts,
+        project_id: i64,
+        url: &str,
+        event_types: &str,
+    ) -> Result<WebhookSecret, AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        projects::detail(&self.state.db, &self.state.cipher, project_id).await?;
+        let (id, secret) =
+            webhooks::create_endpoint(&self.state.db, &self.state.cipher, project_id, url, event_types).await?;
+        self.audit(req, &user, "webhook.create", ("webhook", id), project_id, url.trim().to_string()).await?;
+        Ok(WebhookSecret { endpoint: id, secret })
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        req: &Parts,
+        endpoint_id: i64,
+        grace_hours: i64,
+    ) -> Result<WebhookSecret, AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let project = webhooks::project_of(&self.state.db, endpoint_id).await?;
+        let secret = webhooks::rotate_secret(&self.state.db, &self.state.cipher, endpoint_id, grace_hours).await?;
+        let detail = format!("previous secret kept {grace_hours} h");
+        self.audit(req, &user, "webhook.secret.rotate", ("webhook", endpoint_id), project, detail).await?;
+        Ok(WebhookSecret { endpoint: endpoint_id, secret })
+    }
+
+    async fn set_webhook_enabled(&self, req: &Parts, endpoint_id: i64, enabled: bool) -> Result<(), AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let project = webhooks::project_of(&self.state.db, endpoint_id).await?;
+        webhooks::set_enabled(&self.state.db, endpoint_id, enabled).await?;
+        let action = if enabled { "webhook.enable" } else { "webhook.disable" };
+        self.audit(req, &user, action, ("webhook", endpoint_id), project, String::new()).await
+    }
+
+    async fn replay_webhooks(&self, req: &Parts, replay: ReplayRequest) -> Result<usize, AppError> {
+        let user = self.require(req, Role::Support).await?;
+        let which = replay_of(&replay)?;
+        let scheduled = webhooks::replay(&self.state.db, replay.project, which).await?;
+        let detail = format!("{scheduled} deliveries scheduled");
+        self.audit(req, &user, "webhook.replay", ("project", replay.project), replay.project, detail).await?;
+        Ok(scheduled)
+    }
+}
+
+/// The replay a console form asks for: the first of event id, day range and user id filled in.
+fn replay_of(replay: &ReplayRequest) -> Result<webhooks::Replay<'_>, AppError> {
+    let filled = |v: &str| !v.trim().is_empty();
+    if filled(&replay.event_id) {
+        return Ok(webhooks::Replay::Event(&replay.event_id));
+    }
+    if filled(&replay.from) || filled(&replay.to) {
+        let day = |v: &str, name| crate::payments::search::day_start_ms(v, name).map_err(AppError::from);
+        let from = day(&replay.from, "from")?;
+        let to = day(&replay.to, "to")? + 86_400_000;
+        return Ok(webhooks::Replay::Range(from, to));
+    }
+    if filled(&replay.user_id) {
+        return Ok(webhooks::Replay::User(&replay.user_id));
+    }
+    Err(AppError::Invalid("give an event id, a range of days or a user id".into()))
 }

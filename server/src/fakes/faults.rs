@@ -25,6 +25,8 @@ pub enum FaultKind {
 struct Fault {
     route: String,
     kind: FaultKind,
+    /// Requests of the route let through before the fault starts.
+    skip: u32,
     times: u32,
 }
 
@@ -42,14 +44,24 @@ impl Faults {
 
     /// Arms `kind` for the next `times` requests of `route`.
     pub fn inject(&self, route: &str, kind: FaultKind, times: u32) {
+        self.inject_after(route, kind, 0, times);
+    }
+
+    /// Arms `kind` for `times` requests of `route` once `skip` more have been answered normally,
+    /// e.g. to fail the second page of a listing.
+    pub fn inject_after(&self, route: &str, kind: FaultKind, skip: u32, times: u32) {
         assert!(self.routes.contains(&route), "unknown fault route {route}");
-        let fault = Fault { route: route.to_string(), kind, times };
+        let fault = Fault { route: route.to_string(), kind, skip, times };
         self.armed.lock().unwrap_or_else(|p| p.into_inner()).push(fault);
     }
 
     fn take(&self, route: &str) -> Option<FaultKind> {
         let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
         let index = armed.iter().position(|f| f.route == route && f.times > 0)?;
+        if armed[index].skip > 0 {
+            armed[index].skip -= 1;
+            return None;
+        }
         armed[index].times -= 1;
         let kind = armed[index].kind.clone();
         if armed[index].times == 0 {
@@ -82,7 +94,7 @@ impl Faults {
 }
 
 /// `{"route":"purchase","status":503,"times":2}`, `{"route":"token","delayMs":3000}` or
-/// `{"route":"consume","malformed":true}`.
+/// `{"route":"consume","malformed":true}`; `"skip":1` lets one request through first.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultRequest {
@@ -91,6 +103,8 @@ struct FaultRequest {
     delay_ms: Option<u64>,
     #[serde(default)]
     malformed: bool,
+    #[serde(default)]
+    skip: u32,
     #[serde(default = "once")]
     times: u32,
 }
@@ -113,7 +127,7 @@ async fn inject(State(faults): State<Faults>, Json(body): Json<FaultRequest>) ->
                 .into_response()
         }
     };
-    faults.inject(&body.route, kind, body.times);
+    faults.inject_after(&body.route, kind, body.skip, body.times);
     StatusCode::CREATED.into_response()
 }
 

@@ -1,7 +1,14 @@
 //! Consume: the one change that must happen exactly once. A conditional update (`consumed = 0`)
 //! decides the winner among concurrent calls; it commits, with its history row, before the answer.
 use super::{append_history, by_seq, HistoryEntry, Payment, Source, Status};
-use crate::{db::Db, now_ms, Error};
+use serde_json::json;
+
+use crate::{
+    db::Db,
+    now_ms,
+    webhooks::{self, EventType},
+    Error,
+};
 
 /// Why a payment was not consumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +65,8 @@ pub async fn consume(
         detail: None,
     };
     append_history(&mut tx, entry).await?;
+    webhooks::emit_for_payment(&mut tx, EventType::PaymentConsumed, payment.id, json!({"consumedBy": source.as_str()}))
+        .await?;
     tx.commit().await?;
     Ok(Ok(Payment { consumed: true, ..payment }))
 }

@@ -2,9 +2,15 @@
 //! status as NHN's console allows — a charge we did not record becomes SUCCESS, anything not yet
 //! refunded may become REFUND. Every change is conditional on the status the person saw, and is
 //! written with its history row and its audit row in one transaction.
-use app::model::{allowed_status_changes, Comparison, Reverification, Store};
+use app::model::{allowed_status_changes, Comparison, Reverification};
 
-use super::{append_history, new_access_token, sync::RefundSource, HistoryEntry, Payment, Source, Status, COLUMNS};
+use serde_json::json;
+
+use super::{
+    append_history, new_access_token,
+    sync::{self, RefundSource},
+    HistoryEntry, Payment, Source, Status, COLUMNS,
+};
 use crate::{
     audit,
     crypto::{self, Cipher},
@@ -12,8 +18,9 @@ use crate::{
     now_ms,
     state::AppState,
     store_apps,
-    stores::{client::Proof, PurchaseState, StorePurchase},
+    stores::{PurchaseState, StorePurchase},
     users::ConsoleUser,
+    webhooks::{self, EventType},
     Error,
 };
 
@@ -61,8 +68,7 @@ fn currency(text: &str) -> Result<String, Error> {
 }
 
 pub async fn change_status(
-    db: &Db,
-    cipher: &Cipher,
+    state: &AppState,
     payment_seq: &str,
     change: Change<'_>,
     actor: &ConsoleUser,
@@ -72,7 +78,7 @@ pub async fn change_status(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(Error::Invalid("give the reason for the change (up to 500 characters)".into()));
     }
-    let payment = by_seq_anywhere(db, payment_seq).await?;
+    let payment = by_seq_anywhere(&state.db, payment_seq).await?;
     if !allowed_status_changes(payment.status.as_str(), payment.store.code()).contains(&change.to) {
         return Err(Error::Invalid(format!(
             "a {} payment in {} cannot be changed to {}",
@@ -88,8 +94,8 @@ pub async fn change_status(
         .detail(format!("{} → {}", payment.status.as_str(), change.to))
         .ip(ip);
     let result = match change.to {
-        "SUCCESS" => to_success(db, cipher, &payment, &change, reason, actor, audit).await,
-        _ => to_refund(db, &payment, reason, actor, audit).await,
+        "SUCCESS" => to_success(&state.db, &state.cipher, &payment, &change, reason, actor, audit).await,
+        _ => to_refund(state, &payment, reason, actor, audit).await,
     };
     if let Err(err) = &result {
         if err.is_unique_violation() {
@@ -154,20 +160,21 @@ async fn to_success(
         detail: Some(detail.clone()),
     };
     append_history(&mut tx, entry).await?;
+    webhooks::emit_for_payment(&mut tx, EventType::PaymentSucceeded, payment.id, json!({"manual": true})).await?;
     audit::record_in(&mut tx, audit.detail(format!("{} → SUCCESS, {detail}", payment.status.as_str()))).await?;
     tx.commit().await?;
     Ok(())
 }
 
 async fn to_refund(
-    db: &Db,
+    state: &AppState,
     payment: &Payment,
     reason: &str,
     actor: &ConsoleUser,
     audit: audit::Entry,
 ) -> Result<(), Error> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = state.db.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE payments SET status = 'REFUND', refund_time = $1, next_verify_at = NULL, subscription_state = \
          CASE WHEN subscription_state IS NULL THEN NULL ELSE 'REVOKED' END, updated_at = $1 WHERE id = $2 AND status = $3",
@@ -180,7 +187,7 @@ async fn to_refund(
     if updated.rows_affected() != 1 {
         return Err(changed_meanwhile());
     }
-    super::sync::record_refund(&mut tx, payment, RefundSource::Manual, "REFUND", Some(reason), now).await?;
+    sync::record_refund(&mut tx, payment, RefundSource::Manual, "REFUND", Some(reason), now).await?;
     let entry = HistoryEntry {
         payment_id: payment.id,
         from: Some(payment.status),
@@ -192,29 +199,10 @@ async fn to_refund(
         detail: Some(format!("consumed before: {}", payment.consumed)),
     };
     append_history(&mut tx, entry).await?;
+    sync::announce_refund(&mut tx, &state.settings.abuse, payment, RefundSource::Manual, "REFUND").await?;
     audit::record_in(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// What to ask the store with: the proof the app sent when we kept it, otherwise the identifiers
-/// the store gave us.
-fn proof_of(payment: &Payment) -> Option<Proof> {
-    if let Some(proof) = payment.receipt.as_deref().and_then(|r| serde_json::from_str(r).ok()) {
-        return Some(proof);
-    }
-    let product_id = payment.store_product_id.clone();
-    match payment.store {
-        Store::Google => payment.purchase_token.clone().map(|purchase_token| Proof::Google {
-            product_id,
-            purchase_token,
-            subscription: payment.is_subscription(),
-        }),
-        Store::Apple => payment.payment_id.clone().map(Proof::AppleTransactionId),
-        Store::OneStore => {
-            payment.purchase_token.clone().map(|purchase_token| Proof::OneStore { product_id, purchase_token })
-        }
-    }
 }
 
 /// Asks the store about the payment now and lays its answer beside our record. Changes nothing
@@ -227,7 +215,7 @@ pub async fn reverify(
 ) -> Result<Reverification, Error> {
     let payment = by_seq_anywhere(&state.db, payment_seq).await?;
     let checked_at = now_ms();
-    let answer = match proof_of(&payment) {
+    let answer = match payment.proof() {
         None => Err("the app never sent a proof for this payment, so there is nothing to ask the store".to_string()),
         Some(proof) => match store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await? {
             None => Err("the payment's store app no longer exists".into()),

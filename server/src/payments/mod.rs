@@ -12,7 +12,7 @@ pub mod verify;
 use app::model::{ProductType, Store};
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 
-use crate::{crypto, db::Db, now_ms, Error};
+use crate::{crypto, db::Db, now_ms, stores::client::Proof, Error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -50,6 +50,8 @@ pub enum Source {
     Store,
     /// A support person, by hand.
     Console,
+    /// A reconciliation sweep found what the store had not notified.
+    Sweep,
 }
 
 impl Source {
@@ -59,6 +61,7 @@ impl Source {
             Source::Server => "SERVER",
             Source::Store => "STORE",
             Source::Console => "CONSOLE",
+            Source::Sweep => "SWEEP",
         }
     }
 }
@@ -147,6 +150,26 @@ impl Payment {
             receipt: row.try_get("receipt")?,
             created_at: row.try_get("created_at")?,
         })
+    }
+
+    /// What to ask the store with: the proof the app sent when we kept it, otherwise the identifiers
+    /// the store gave us.
+    pub fn proof(&self) -> Option<Proof> {
+        if let Some(proof) = self.receipt.as_deref().and_then(|r| serde_json::from_str(r).ok()) {
+            return Some(proof);
+        }
+        let product_id = self.store_product_id.clone();
+        match self.store {
+            Store::Google => self.purchase_token.clone().map(|purchase_token| Proof::Google {
+                product_id,
+                purchase_token,
+                subscription: self.is_subscription(),
+            }),
+            Store::Apple => self.payment_id.clone().map(Proof::AppleTransactionId),
+            Store::OneStore => {
+                self.purchase_token.clone().map(|purchase_token| Proof::OneStore { product_id, purchase_token })
+            }
+        }
     }
 
     pub fn is_subscription(&self) -> bool {

@@ -26,13 +26,16 @@ fn push_conditions(sql: &mut Sql, query: &RefundQuery) -> Result<(), Error> {
     if let Some(to) = text(&query.to) {
         sql.push(" AND r.refunded_at < ").push_bind(day_start_ms(&to, "to")? + 86_400_000);
     }
+    if query.missed_only {
+        sql.push(" AND r.missed_notification = 1");
+    }
     Ok(())
 }
 
 pub async fn report(db: &Db, query: &RefundQuery) -> Result<RefundReport, Error> {
     let mut rows = Sql::new(
         "SELECT p.payment_seq, pr.name AS project, p.store, r.user_id, p.store_product_id, r.kind, r.source, \
-         r.refunded_at, r.reason, r.was_consumed, r.amount_micros, r.currency \
+         r.refunded_at, r.reason, r.was_consumed, r.amount_micros, r.currency, r.missed_notification \
          FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN projects pr ON pr.id = r.project_id WHERE 1 = 1",
     );
     push_conditions(&mut rows, query)?;
@@ -56,6 +59,7 @@ pub async fn report(db: &Db, query: &RefundQuery) -> Result<RefundReport, Error>
                 was_consumed: r.try_get::<i64, _>("was_consumed")? != 0,
                 amount: r.try_get::<Option<i64>, _>("amount_micros")?.map(|m| m as f64 / 1_000_000.0),
                 currency: r.try_get("currency")?,
+                missed_notification: r.try_get::<i64, _>("missed_notification")? != 0,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -91,5 +95,5 @@ pub async fn report(db: &Db, query: &RefundQuery) -> Result<RefundReport, Error>
         })
         .collect();
     users.sort_by(|a, b| b.refunds.cmp(&a.refunds).then_with(|| a.user_id.cmp(&b.user_id)));
-    Ok(RefundReport { refunds, users })
+    Ok(RefundReport { refunds, users, flags: crate::abuse::open_flags(db).await? })
 }

@@ -1,16 +1,21 @@
 //! What the store says later — a renewal, a lapse, a refund — applied to the payments it concerns.
-//! Notifications (and, later, reconciliation sweeps) call this with the store's current answer.
+//! Notifications and reconciliation sweeps call this with the store's current answer.
 use app::model::Store;
+use serde_json::json;
 
 use super::{
     append_history, by_id, new_access_token, verify::subscription_state_name, HistoryEntry, Payment, Source, Status,
     COLUMNS,
 };
 use crate::{
+    abuse,
+    config::AbuseSettings,
     crypto::{self, Cipher},
     db::Db,
     now_ms,
+    state::AppState,
     stores::{PurchaseState, StorePurchase, SubscriptionState},
+    webhooks::{self, EventType},
     Error,
 };
 
@@ -26,7 +31,7 @@ pub enum RefundSource {
 }
 
 impl RefundSource {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RefundSource::Notification => "NOTIFICATION",
             RefundSource::Sweep => "SWEEP",
@@ -49,19 +54,19 @@ pub enum Applied {
 
 /// Applies the store's current view of `purchase` (of the app `store_app_id`).
 pub async fn apply(
-    db: &Db,
-    cipher: &Cipher,
+    state: &AppState,
     store_app_id: i64,
     purchase: &StorePurchase,
     source: RefundSource,
 ) -> Result<Applied, Error> {
+    let (db, cipher) = (&state.db, &state.cipher);
     let refunded = matches!(purchase.state, PurchaseState::Refunded | PurchaseState::Cancelled)
         || purchase.subscription_state == Some(SubscriptionState::Revoked);
     if let Some(payment) = by_txn_key(db, store_app_id, &purchase.transaction_id).await? {
         if refunded {
             let kind =
                 if purchase.subscription_state == Some(SubscriptionState::Revoked) { "REVOKE" } else { "REFUND" };
-            refund(db, &payment, source, kind, None).await?;
+            refund(state, &payment, source, kind, None).await?;
             return Ok(Applied::Refunded(payment.id));
         }
         update_state(db, &payment, purchase).await?;
@@ -136,6 +141,11 @@ async fn update_state(db: &Db, payment: &Payment, purchase: &StorePurchase) -> R
         detail: purchase.expiry_time_ms.map(|t| format!("expires {t}")),
     };
     append_history(&mut tx, entry).await?;
+    let event =
+        state.filter(|s| payment.subscription_state.as_deref() != Some(*s)).and_then(EventType::for_subscription_state);
+    if let Some(event) = event {
+        webhooks::emit_for_payment(&mut tx, event, payment.id, json!({})).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -202,6 +212,8 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
         detail: Some(format!("renews {}", previous.payment_seq)),
     };
     append_history(&mut tx, entry).await?;
+    webhooks::emit_for_payment(&mut tx, EventType::SubscriptionRenewed, id, json!({"renews": previous.payment_seq}))
+        .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -209,14 +221,14 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
 /// Marks the payment REFUND (final) and records the refund once per kind, with whether the item
 /// had been consumed already (a claw-back is needed then).
 pub async fn refund(
-    db: &Db,
+    state: &AppState,
     payment: &Payment,
     source: RefundSource,
     kind: &str,
     reason: Option<&str>,
 ) -> Result<(), Error> {
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    let mut tx = state.db.begin_write().await?;
     let recorded = record_refund(&mut tx, payment, source, kind, reason, now).await?;
     if recorded {
         sqlx::query(
@@ -232,15 +244,32 @@ pub async fn refund(
             from: Some(payment.status),
             to: Status::Refund,
             event: kind,
-            source: Source::Store,
+            source: if source == RefundSource::Sweep { Source::Sweep } else { Source::Store },
             actor: None,
             reason,
             detail: Some(format!("consumed before: {}", payment.consumed)),
         };
         append_history(&mut tx, entry).await?;
+        if payment.status != Status::Refund {
+            announce_refund(&mut tx, &state.settings.abuse, payment, source, kind).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Tells the app's server about a payment's first refund and applies the abuse rules to its user,
+/// in the refund's transaction.
+pub(crate) async fn announce_refund(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    rules: &AbuseSettings,
+    payment: &Payment,
+    source: RefundSource,
+    kind: &str,
+) -> Result<(), Error> {
+    let extra = json!({"alreadyConsumed": payment.consumed, "refundKind": kind, "refundSource": source.as_str()});
+    webhooks::emit_for_payment(tx, EventType::PaymentRefunded, payment.id, extra).await?;
+    abuse::after_refund(tx, rules, payment.project_id, &payment.user_id).await
 }
 
 /// Records one refund of `payment` (once per kind); returns whether it was new.
@@ -254,8 +283,8 @@ pub(crate) async fn record_refund(
 ) -> Result<bool, Error> {
     let inserted = sqlx::query(
         "INSERT INTO refunds (payment_id, project_id, user_id, source, kind, refunded_at, reason, was_consumed, \
-         amount_micros, currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $6) \
-         ON CONFLICT (payment_id, kind) DO NOTHING",
+         amount_micros, currency, missed_notification, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6) ON CONFLICT (payment_id, kind) DO NOTHING",
     )
     .bind(payment.id)
     .bind(payment.project_id)
@@ -267,6 +296,8 @@ pub(crate) async fn record_refund(
     .bind(i64::from(payment.consumed))
     .bind(payment.price_micros)
     .bind(&payment.currency)
+    // A sweep records only what no notification had: each of its refunds is a missed notification.
+    .bind(i64::from(source == RefundSource::Sweep))
     .execute(&mut **tx)
     .await?;
     Ok(inserted.rows_affected() == 1)

@@ -18,6 +18,7 @@ use crate::{
         client::{Proof, StoreClient},
         PurchaseState, StoreError, StorePurchase,
     },
+    webhooks::{self, EventType},
     Error,
 };
 
@@ -194,6 +195,7 @@ async fn answer_existing(
     reserved: Option<&Payment>,
 ) -> Result<Outcome, Error> {
     if existing.user_id != user_id {
+        let mut tx = db.begin_write().await?;
         sqlx::query(
             "INSERT INTO receipt_conflicts (project_id, payment_id, claimed_by_user, claimed_payment_seq, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -203,8 +205,11 @@ async fn answer_existing(
         .bind(user_id)
         .bind(reserved.map(|p| p.payment_seq.as_str()))
         .bind(now_ms())
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
+        let detail = format!("presented payment {} of user {}", existing.payment_seq, existing.user_id);
+        crate::abuse::flag(&mut tx, project_id, user_id, "SHARED_RECEIPT", detail).await?;
+        tx.commit().await?;
         return Ok(Outcome::Refused(Refusal::UsedByOtherUser));
     }
     let access_token = existing.access_token(cipher)?.unwrap_or_default();
@@ -378,6 +383,8 @@ async fn record(
         detail: Some(format!("store transaction {}", purchase.transaction_id)),
     };
     append_history(&mut tx, entry).await?;
+    let extra = serde_json::json!({"storeInitiated": purchase.store_initiated});
+    webhooks::emit_for_payment(&mut tx, EventType::PaymentSucceeded, id, extra).await?;
     tx.commit().await?;
     Ok(Outcome::Verified { payment: super::by_id(db, id).await?, access_token: token, new: true })
 }

@@ -26,10 +26,11 @@ async fn the_openapi_document_describes_every_purchase_api_path() {
         "/v1/service/subscriptions/status",
         "/v1/service/subscriptions/cancel",
         "/v1/service/subscriptions/revoke",
+        "/v1/service/webhooks/replay",
     ] {
         assert!(paths[path]["post"]["requestBody"].is_object(), "{path} undocumented");
     }
-    assert_eq!(paths.len(), 14);
+    assert_eq!(paths.len(), 15);
     assert!(doc["components"]["securitySchemes"]["secret_key"].is_object());
     assert!(doc["components"]["schemas"]["ConsumeRequest"].is_object());
 }

@@ -68,6 +68,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     })
     .expect("settings");
     settings.data_dir = data_dir.0.clone();
+    // Tests run sweeps themselves, when they want one.
+    settings.sweeps.interval_secs = 0;
     configure(&mut settings);
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(&settings.log);
@@ -137,6 +139,25 @@ impl TestApp {
     pub async fn login_as_demo_admin(&self) {
         let result = self.login(server::demo::ADMIN_USERNAME, server::demo::ADMIN_PASSWORD).await;
         assert_eq!(result, app::model::LoginResult::SignedIn);
+    }
+
+    /// Another instance of the server on the same database and encryption key, as a second
+    /// machine behind a load balancer would be.
+    pub async fn second_instance(&self) -> TestApp {
+        let mut settings = (*self.state.settings).clone();
+        settings.site_addr = "127.0.0.1:0".parse().unwrap();
+        let leptos_options = LeptosOptions::builder().output_name("iap").site_addr(settings.site_addr).build();
+        let app = Application::build(settings, leptos_options).await.expect("second instance starts");
+        let base = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            client: new_client(),
+            db: state.db.clone(),
+            state,
+            _data_dir: TempDir(std::env::temp_dir().join(unique_name())),
+        }
     }
 
     /// A second browser on the same server, with its own cookies.

@@ -7,7 +7,7 @@ use server::{
     fakes::{self, google, Fakes},
 };
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app_with, TestApp};
 
 pub struct Shop {
     pub app: TestApp,
@@ -16,7 +16,12 @@ pub struct Shop {
 }
 
 pub async fn shop() -> Shop {
-    let app = spawn_app().await;
+    shop_with(|_| {}).await
+}
+
+/// The shop with settings changed by `configure`.
+pub async fn shop_with(configure: impl FnOnce(&mut server::config::Settings)) -> Shop {
+    let app = spawn_app_with(configure).await;
     let fakes = Fakes::new();
     let base = fakes::serve(fakes.router(), 0).await.unwrap();
     demo::connect_fakes(&app.state, &fakes, &base).await.unwrap();

@@ -1,0 +1,401 @@
+//! Reconciliation: store notifications are late, repeated or lost, so each store app is regularly
+//! compared with what its store says — Google's voided purchases, Apple's refund history, ONE
+//! store's view of recent purchases, and every subscription near its expiry. A difference becomes
+//! the same change a notification would have made; refunds found this way are marked as missed
+//! by notifications, for the report.
+//!
+//! One instance sweeps an app at a time (a lease in `job_leases`), and progress is saved after
+//! every page (`sweep_cursors`), so a sweep cut short resumes where it stopped. Applying the same
+//! answer twice changes nothing: a payment already refunded is left alone.
+use std::{sync::OnceLock, time::Duration};
+
+use app::model::Store;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::{
+    db::Db,
+    now_ms,
+    payments::{
+        sync::{self, RefundSource},
+        Payment, Status, COLUMNS,
+    },
+    state::AppState,
+    store_apps::{self, StoreAppRecord},
+    stores::{client::StoreClient, google::client::VoidedQuery, PurchaseState, StoreError},
+    Error,
+};
+
+const DAY_MS: i64 = 86_400_000;
+/// How long a sweep holds its app before another instance may take over; renewed every page.
+const LEASE: Duration = Duration::from_secs(300);
+/// Google keeps voided purchases for 30 days.
+const GOOGLE_MAX_WINDOW_MS: i64 = 30 * DAY_MS;
+const PAGE: i64 = 100;
+
+/// What one pass found, per app.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Refunds no notification had reported.
+    pub missed_refunds: usize,
+    /// Subscriptions whose state or period changed.
+    pub subscription_changes: usize,
+    /// Purchases asked about.
+    pub checked: usize,
+}
+
+impl std::ops::AddAssign for Found {
+    fn add_assign(&mut self, other: Found) {
+        self.missed_refunds += other.missed_refunds;
+        self.subscription_changes += other.subscription_changes;
+        self.checked += other.checked;
+    }
+}
+
+/// This process, as a lease holder.
+fn holder() -> &'static str {
+    static HOLDER: OnceLock<String> = OnceLock::new();
+    HOLDER.get_or_init(|| format!("{}-{}", std::process::id(), crate::crypto::random_code(8)))
+}
+
+/// Takes (or extends) the lease on `job`; false when another instance holds it.
+async fn lease(db: &Db, job: &str) -> Result<bool, Error> {
+    let now = now_ms();
+    let taken = sqlx::query(
+        "INSERT INTO job_leases (job, holder, leased_until) VALUES ($1, $2, $3) ON CONFLICT (job) DO UPDATE \
+         SET holder = $2, leased_until = $3 WHERE job_leases.leased_until < $4 OR job_leases.holder = $2",
+    )
+    .bind(job)
+    .bind(holder())
+    .bind(now + LEASE.as_millis() as i64)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
+async fn release(db: &Db, job: &str) -> Result<(), Error> {
+    sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
+        .bind(job)
+        .bind(holder())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Runs [`run_once`] every `every` until the process ends.
+pub async fn run_every(state: AppState, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match run_once(&state).await {
+            Ok(found) if found.missed_refunds > 0 => {
+                tracing::warn!(missed = found.missed_refunds, "sweeps found refunds no notification reported")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "sweep pass failed"),
+        }
+    }
+}
+
+/// Sweeps every enabled store app that no other instance is sweeping.
+pub async fn run_once(state: &AppState) -> Result<Found, Error> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM store_apps WHERE enabled = 1 ORDER BY id")
+        .fetch_all(state.db.pool())
+        .await?;
+    let mut found = Found::default();
+    for id in ids {
+        match sweep_app(state, id).await {
+            Ok(app_found) => found += app_found,
+            Err(err) => tracing::warn!(store_app = id, error = %err, "sweep of a store app failed"),
+        }
+    }
+    Ok(found)
+}
+
+/// Sweeps one app, if its lease can be had.
+pub async fn sweep_app(state: &AppState, store_app_id: i64) -> Result<Found, Error> {
+    let job = format!("sweep:{store_app_id}");
+    if !lease(&state.db, &job).await? {
+        return Ok(Found::default());
+    }
+    let result = sweep_leased(state, store_app_id, &job).await;
+    release(&state.db, &job).await?;
+    result
+}
+
+async fn sweep_leased(state: &AppState, store_app_id: i64, job: &str) -> Result<Found, Error> {
+    let Some(app) = store_apps::by_id(&state.db, &state.cipher, store_app_id).await? else {
+        return Ok(Found::default());
+    };
+    let client = match app.client(&state.http) {
+        Ok(client) => client,
+        // An app not yet configured has nothing to compare.
+        Err(StoreError::Config(_)) => return Ok(Found::default()),
+        Err(err) => return Err(Error::Other(err.to_string())),
+    };
+    let sweep = Sweep { state, app: &app, client: &client, job };
+    let mut found = match (&client, app.store) {
+        (StoreClient::Google(_), _) => sweep.google_voided().await?,
+        (StoreClient::Apple { client, .. }, _) if client.has_api_key() => sweep.apple_refunds().await?,
+        (_, Store::OneStore) => sweep.recent_purchases().await?,
+        _ => Found::default(),
+    };
+    found += sweep.subscriptions_near_expiry().await?;
+    Ok(found)
+}
+
+struct Sweep<'a> {
+    state: &'a AppState,
+    app: &'a StoreAppRecord,
+    client: &'a StoreClient,
+    job: &'a str,
+}
+
+/// Progress of one kind of sweep of one app, saved after every page.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cursor {
+    /// The window being read (Google: void times, epoch ms).
+    start: Option<i64>,
+    end: Option<i64>,
+    /// Where in it: a store page token, or the last row handled.
+    page: Option<String>,
+    after: Option<String>,
+}
+
+impl Sweep<'_> {
+    async fn cursor(&self, kind: &str) -> Result<(Option<Cursor>, Option<i64>), Error> {
+        let row = sqlx::query("SELECT cursor, window_end FROM sweep_cursors WHERE store_app_id = $1 AND job = $2")
+            .bind(self.app.id)
+            .bind(kind)
+            .fetch_optional(self.state.db.pool())
+            .await?;
+        let Some(row) = row else { return Ok((None, None)) };
+        let cursor = row.try_get::<Option<String>, _>("cursor")?.and_then(|c| serde_json::from_str(&c).ok());
+        Ok((cursor, row.try_get("window_end")?))
+    }
+
+    /// Saves progress (`None` when the pass is complete, with the end it reached) and keeps the lease.
+    async fn save(&self, kind: &str, cursor: Option<&Cursor>, window_end: Option<i64>) -> Result<(), Error> {
+        let text = cursor.map(|c| serde_json::to_string(c).unwrap_or_default());
+        sqlx::query(
+            "INSERT INTO sweep_cursors (store_app_id, job, cursor, window_end, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (store_app_id, job) DO UPDATE SET cursor = $3, \
+             window_end = COALESCE($4, sweep_cursors.window_end), updated_at = $5",
+        )
+        .bind(self.app.id)
+        .bind(kind)
+        .bind(text)
+        .bind(window_end)
+        .bind(now_ms())
+        .execute(self.state.db.pool())
+        .await?;
+        if !lease(&self.state.db, self.job).await? {
+            return Err(Error::Other("the sweep's lease was taken over".into()));
+        }
+        Ok(())
+    }
+
+    /// Records a refund the store reports for a payment we still count as paid.
+    async fn refund(&self, payment: Option<Payment>, kind: &str, reason: &str) -> Result<usize, Error> {
+        match payment {
+            Some(p) if p.status != Status::Refund => {
+                sync::refund(self.state, &p, RefundSource::Sweep, kind, Some(reason)).await?;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Google `voidedpurchases.list`, windowed by void time and paged; resumes inside a window.
+    async fn google_voided(&self) -> Result<Found, Error> {
+        let StoreClient::Google(google) = self.client else { return Ok(Found::default()) };
+        let kind = "google.voided";
+        let now = now_ms();
+        let (cursor, last_end) = self.cursor(kind).await?;
+        let mut cursor = match cursor {
+            Some(c) if c.start.is_some() && c.end.is_some() => c,
+            _ => {
+                // Voids are recorded a little after they happen: each window overlaps the last by an hour.
+                let start = last_end
+                    .map_or(now - GOOGLE_MAX_WINDOW_MS, |end| end - 3_600_000)
+                    .max(now - GOOGLE_MAX_WINDOW_MS + 60_000);
+                Cursor { start: Some(start), end: Some(now), ..Cursor::default() }
+            }
+        };
+        self.save(kind, Some(&cursor), None).await?;
+        let mut found = Found::default();
+        loop {
+            let query = VoidedQuery {
+                start_time_ms: cursor.start,
+                end_time_ms: cursor.end,
+                include_subscriptions: true,
+                max_results: Some(PAGE as u32),
+                page_token: cursor.page.clone(),
+            };
+            let page = google.voided(&query).await.map_err(|e| Error::Other(e.to_string()))?;
+            for voided in &page.purchases {
+                found.checked += 1;
+                let mut payment = sync::by_reference(&self.state.db, self.app.id, &voided.purchase_token).await?;
+                if payment.is_none() {
+                    if let Some(order) = &voided.order_id {
+                        payment = sync::by_reference(&self.state.db, self.app.id, order).await?;
+                    }
+                }
+                let reason = format!("voided by Google: {} ({})", voided.reason, voided.source);
+                found.missed_refunds += self.refund(payment, "VOID", &reason).await?;
+            }
+            cursor.page = page.next_page_token;
+            if cursor.page.is_none() {
+                self.save(kind, None, cursor.end).await?;
+                return Ok(found);
+            }
+            self.save(kind, Some(&cursor), None).await?;
+        }
+    }
+
+    /// The app's recently paid Apple payments, one per subscription or purchase history, in order of
+    /// their original transaction id, resuming after the last one handled.
+    async fn apple_refunds(&self) -> Result<Found, Error> {
+        let StoreClient::Apple { client, .. } = self.client else { return Ok(Found::default()) };
+        let kind = "apple.refunds";
+        let since = now_ms() - self.state.settings.sweeps.lookback_days * DAY_MS;
+        let (cursor, _) = self.cursor(kind).await?;
+        let mut after = cursor.and_then(|c| c.after).unwrap_or_default();
+        let mut found = Found::default();
+        loop {
+            let originals: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT DISTINCT original_payment_id FROM payments WHERE store_app_id = $1 AND verified_at >= $2 \
+                 AND status = 'SUCCESS' AND original_payment_id > $3 ORDER BY original_payment_id LIMIT {PAGE}"
+            ))
+            .bind(self.app.id)
+            .bind(since)
+            .bind(&after)
+            .fetch_all(self.state.db.pool())
+            .await?;
+            if originals.is_empty() {
+                self.save(kind, None, Some(now_ms())).await?;
+                return Ok(found);
+            }
+            for original in &originals {
+                let mut revision: Option<String> = None;
+                loop {
+                    let page = client
+                        .refund_history(original, revision.as_deref())
+                        .await
+                        .map_err(|e| Error::Other(e.to_string()))?;
+                    for refunded in &page.purchases {
+                        found.checked += 1;
+                        let payment = sync::by_reference(&self.state.db, self.app.id, &refunded.transaction_id).await?;
+                        found.missed_refunds += self.refund(payment, "REFUND", "refunded by Apple").await?;
+                    }
+                    if !page.has_more {
+                        break;
+                    }
+                    revision = page.revision;
+                }
+                after = original.clone();
+            }
+            self.save(kind, Some(&Cursor { after: Some(after.clone()), ..Cursor::default() }), None).await?;
+        }
+    }
+
+    /// ONE store: each recent one-time purchase asked about again (there is no voided list).
+    async fn recent_purchases(&self) -> Result<Found, Error> {
+        let kind = "onestore.purchases";
+        let since = now_ms() - self.state.settings.sweeps.lookback_days * DAY_MS;
+        let (cursor, _) = self.cursor(kind).await?;
+        let mut after: i64 = cursor.and_then(|c| c.after).and_then(|a| a.parse().ok()).unwrap_or(0);
+        let mut found = Found::default();
+        loop {
+            let payments = self
+                .payments(
+                    &format!(
+                    "store_app_id = $1 AND status = 'SUCCESS' AND verified_at >= $2 AND id > $3 AND product_type = \
+                     'CONSUMABLE' ORDER BY id LIMIT {PAGE}"
+                ),
+                    since,
+                    after,
+                )
+                .await?;
+            let Some(last) = payments.last().map(|p| p.id) else {
+                self.save(kind, None, Some(now_ms())).await?;
+                return Ok(found);
+            };
+            for payment in payments {
+                found += self.ask_again(payment).await?;
+            }
+            after = last;
+            self.save(kind, Some(&Cursor { after: Some(after.to_string()), ..Cursor::default() }), None).await?;
+        }
+    }
+
+    async fn payments(&self, condition: &str, since: i64, after: i64) -> Result<Vec<Payment>, Error> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM payments p WHERE {condition}"))
+            .bind(self.app.id)
+            .bind(since)
+            .bind(after)
+            .fetch_all(self.state.db.pool())
+            .await?;
+        rows.iter().map(Payment::from_row).collect()
+    }
+
+    /// Asks the store about one payment and applies what it says.
+    async fn ask_again(&self, payment: Payment) -> Result<Found, Error> {
+        let Some(proof) = payment.proof() else { return Ok(Found::default()) };
+        let purchase = match self.client.verify(&proof).await {
+            Ok(purchase) => purchase,
+            // A purchase the store no longer knows is not evidence of a refund.
+            Err(StoreError::Rejected { .. }) => return Ok(Found::default()),
+            Err(err) => return Err(Error::Other(err.to_string())),
+        };
+        let mut found = Found { checked: 1, ..Found::default() };
+        let refunded = matches!(purchase.state, PurchaseState::Refunded | PurchaseState::Cancelled);
+        if refunded && payment.status != Status::Refund {
+            found.missed_refunds += 1;
+        }
+        let before = (payment.subscription_state.clone(), payment.expiry_time);
+        match sync::apply(self.state, self.app.id, &purchase, RefundSource::Sweep).await? {
+            sync::Applied::Renewed(_) => found.subscription_changes += 1,
+            sync::Applied::Updated(_) => {
+                let after = crate::payments::by_id(&self.state.db, payment.id).await?;
+                if (after.subscription_state, after.expiry_time) != before {
+                    found.subscription_changes += 1;
+                }
+            }
+            _ => {}
+        }
+        Ok(found)
+    }
+
+    /// The latest period of each live subscription that expires soon or has expired without news.
+    async fn subscriptions_near_expiry(&self) -> Result<Found, Error> {
+        let now = now_ms();
+        let soon = now + self.state.settings.sweeps.expiry_window_hours * 3_600_000;
+        let since = now - self.state.settings.sweeps.lookback_days * DAY_MS;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM payments p WHERE store_app_id = $1 AND status = 'SUCCESS' \
+             AND product_type <> 'CONSUMABLE' AND expiry_time < $2 AND expiry_time >= $3 \
+             AND COALESCE(subscription_state, 'ACTIVE') NOT IN ('EXPIRED', 'REVOKED') \
+             AND NOT EXISTS (SELECT 1 FROM payments n WHERE n.store_app_id = p.store_app_id \
+               AND n.original_payment_id = p.original_payment_id AND n.purchase_time > p.purchase_time) \
+             ORDER BY id LIMIT 1000"
+        ))
+        .bind(self.app.id)
+        .bind(soon)
+        .bind(since)
+        .fetch_all(self.state.db.pool())
+        .await?;
+        let mut found = Found::default();
+        for row in &rows {
+            found += self.ask_again(Payment::from_row(row)?).await?;
+        }
+        Ok(found)
+    }
+}
+
+/// How the sweeps are scheduled: `interval_secs` 0 turns them off.
+pub fn interval(state: &AppState) -> Option<Duration> {
+    let secs = state.settings.sweeps.interval_secs;
+    (secs > 0).then(|| Duration::from_secs(secs))
+}

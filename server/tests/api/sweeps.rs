@@ -1,0 +1,143 @@
+//! Reconciliation sweeps against the store fakes: what no notification reported is found, applied
+//! once, reported, and told to the app's server.
+use app::model::{RefundReport, Role, Store};
+use serde_json::json;
+use server::{
+    demo,
+    fakes::{
+        apple::{self, Environment},
+        faults::FaultKind,
+        google::Change,
+    },
+    store_apps,
+    sweeps::{self, Found},
+};
+
+use crate::shop::{shop, Shop};
+
+async fn app_id(shop: &Shop, store: Store) -> i64 {
+    store_apps::find(&shop.app.db, &shop.app.state.cipher, store, demo::PACKAGE).await.unwrap().unwrap().id
+}
+
+async fn events(shop: &Shop, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_google_void_no_notification_reported_is_found_reported_and_announced_once() {
+    let shop = shop().await;
+    let viewer = shop.app.signed_in_as(Role::Viewer).await;
+    let gem = shop.google_gem().await;
+    let paid = shop.verify("ivy", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    shop.server("/v1/service/consume", json!({"paymentSeq": paid["paymentSeq"], "accessToken": paid["accessToken"]}))
+        .await
+        .ok();
+    assert!(shop.fakes.google.void(&gem.purchase_token, 0, 7).await);
+    let google = app_id(&shop, Store::Google).await;
+
+    let first = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+    let again = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+    let report: RefundReport = viewer.get_fn("/api/refunds?query[missed_only]=true").await.unwrap();
+
+    assert_eq!(first.missed_refunds, 1);
+    assert_eq!(again.missed_refunds, 0, "a second pass changes nothing");
+    assert_eq!(report.refunds.len(), 1);
+    let refund = &report.refunds[0];
+    assert_eq!((refund.source.as_str(), refund.kind.as_str()), ("SWEEP", "VOID"));
+    assert!(refund.missed_notification && refund.was_consumed);
+    assert_eq!(events(&shop, "payment.refunded").await, 1);
+    let payload: String =
+        sqlx::query_scalar("SELECT payload FROM webhook_events WHERE event_type = 'payment.refunded'")
+            .fetch_one(shop.app.db.pool())
+            .await
+            .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["data"]["alreadyConsumed"], true);
+    assert_eq!(payload["data"]["refundSource"], "SWEEP");
+}
+
+#[tokio::test]
+async fn a_sweep_cut_short_resumes_where_it_stopped_and_repeats_nothing() {
+    let shop = shop().await;
+    for i in 0..150 {
+        let gem = shop.google_gem().await;
+        shop.verify(&format!("u{i}"), "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+        assert!(shop.fakes.google.void(&gem.purchase_token, 0, 1).await);
+    }
+    let google = app_id(&shop, Store::Google).await;
+    // The first page is read, then the store fails the request for the second.
+    shop.fakes.google.faults().inject_after("voided", FaultKind::Status(500), 1, 1);
+
+    let cut = sweeps::sweep_app(&shop.app.state, google).await;
+    let after_cut = shop.count("SELECT COUNT(*) FROM refunds").await;
+    let resumed = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+
+    assert!(cut.is_err());
+    assert_eq!(after_cut, 100, "the first page was applied before the store failed");
+    assert_eq!(resumed.missed_refunds, 50, "the second pass starts at the second page");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 150);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE status = 'REFUND'").await, 150);
+    assert_eq!(events(&shop, "payment.refunded").await, 150);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM sweep_cursors WHERE cursor IS NOT NULL").await, 0);
+}
+
+#[tokio::test]
+async fn an_apple_refund_no_notification_reported_is_found_in_the_refund_history() {
+    let shop = shop().await;
+    let new = apple::NewPurchase {
+        environment: Environment::Production,
+        ..apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")
+    };
+    let bought = shop.fakes.apple.add_purchase(new).await;
+    shop.verify("jon", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+    assert!(shop.fakes.apple.refund(&bought.transaction_id).await);
+    let apple = app_id(&shop, Store::Apple).await;
+
+    let found = sweeps::sweep_app(&shop.app.state, apple).await.unwrap();
+
+    assert_eq!(found.missed_refunds, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE source = 'SWEEP' AND missed_notification = 1").await, 1);
+}
+
+#[tokio::test]
+async fn a_renewal_no_notification_reported_is_recorded_by_the_expiry_check() {
+    let shop = shop().await;
+    let sub = shop.google_subscription("premium_monthly", 1).await;
+    shop.verify("kai", "GG", json!({"productId": "premium_monthly", "purchaseToken": sub.purchase_token})).await;
+    shop.fakes.google.change_subscription(&sub.purchase_token, Change::Renew).await;
+    let google = app_id(&shop, Store::Google).await;
+
+    let found = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+    let again = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+
+    assert_eq!(found.subscription_changes, 1);
+    assert_eq!(again, Found { checked: again.checked, ..Found::default() });
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE user_id = 'kai' AND status = 'SUCCESS'").await, 2);
+    assert_eq!(events(&shop, "subscription.renewed").await, 1);
+}
+
+#[tokio::test]
+async fn an_app_another_instance_is_sweeping_is_left_to_it() {
+    let shop = shop().await;
+    let gem = shop.google_gem().await;
+    shop.verify("lou", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    shop.fakes.google.void(&gem.purchase_token, 0, 1).await;
+    let google = app_id(&shop, Store::Google).await;
+    sqlx::query("INSERT INTO job_leases (job, holder, leased_until) VALUES ($1, 'another-instance', $2)")
+        .bind(format!("sweep:{google}"))
+        .bind(server::now_ms() + 60_000)
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+
+    let while_held = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+    sqlx::query("UPDATE job_leases SET leased_until = 0").execute(shop.app.db.pool()).await.unwrap();
+    let after_expiry = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+
+    assert_eq!(while_held, Found::default());
+    assert_eq!(after_expiry.missed_refunds, 1, "an expired lease is taken over");
+}
