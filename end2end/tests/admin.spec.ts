@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { buyGoogleGem, consoleProblems, hydrated, signIn } from "./helpers";
+import { buyGoogleGem, consoleProblems, FAKES, hydrated, signIn } from "./helpers";
 
 test("an admin rotates the SecretKey, sees the new one once, and tests a store connection", async ({ page }) => {
   const problems = consoleProblems(page);
@@ -81,5 +81,39 @@ test("an admin creates a support user and changes the role", async ({ page }) =>
   await row.getByRole("button", { name: "Set role" }).click();
   await expect(page.locator('.user-row[data-user="e2e.support"]').getByLabel("Role")).toHaveValue("VIEWER");
   await page.screenshot({ path: "test-results/screens/users.png", fullPage: true });
+  expect(problems).toEqual([]);
+});
+
+test("an admin adds a webhook endpoint, sees its signing secret once, and the delivery log shows the tries", async ({
+  page,
+  request,
+}) => {
+  const problems = consoleProblems(page);
+  await signIn(page);
+  await hydrated(page);
+  await page.getByRole("link", { name: "Demo Game" }).click();
+  await hydrated(page);
+
+  const add = page.locator("#add-webhook");
+  await add.getByLabel("Endpoint URL").fill(`${FAKES}/no-such-receiver`);
+  await add.getByRole("button", { name: "Add endpoint" }).click();
+  await expect(page.locator("#webhook-secret .secret-key")).toHaveText(/^whsec_[A-Za-z0-9+/=]{32}$/);
+  await expect(page.locator(".webhook-row")).toHaveCount(1);
+
+  await buyGoogleGem(request, "e2e-webhooks");
+  // The server's delivery job runs every few seconds; the receiver answers 404, so the event waits for a retry.
+  await expect
+    .poll(
+      async () => {
+        await page.reload();
+        return page.locator("#delivery-log tbody tr").count();
+      },
+      { timeout: 30_000, intervals: [1_000] },
+    )
+    .toBeGreaterThan(0);
+  await hydrated(page);
+  await expect(page.locator("#delivery-log tbody tr").first()).toContainText("404");
+  await expect(page.locator("#webhook-secret")).toHaveCount(0);
+  await page.screenshot({ path: "test-results/screens/project-webhooks.png", fullPage: true });
   expect(problems).toEqual([]);
 });

@@ -64,11 +64,12 @@ impl EventType {
         }
     }
 
-    /// The event a subscription state (as payments record it) is reported as, if any.
+    /// The event a subscription state (as payments record it, see
+    /// [`crate::payments::verify::subscription_state_name`]) is reported as, if any.
     pub fn for_subscription_state(state: &str) -> Option<EventType> {
         match state {
-            "CANCELLED" => Some(EventType::SubscriptionCancelled),
-            "IN_GRACE" => Some(EventType::SubscriptionInGrace),
+            "CANCELED" => Some(EventType::SubscriptionCancelled),
+            "IN_GRACE_PERIOD" => Some(EventType::SubscriptionInGrace),
             "ON_HOLD" => Some(EventType::SubscriptionOnHold),
             "EXPIRED" => Some(EventType::SubscriptionExpired),
             "REVOKED" => Some(EventType::SubscriptionRevoked),

@@ -141,3 +141,18 @@ async fn an_app_another_instance_is_sweeping_is_left_to_it() {
     assert_eq!(while_held, Found::default());
     assert_eq!(after_expiry.missed_refunds, 1, "an expired lease is taken over");
 }
+
+#[tokio::test]
+async fn a_cancellation_no_notification_reported_is_recorded_and_announced() {
+    let shop = shop().await;
+    let sub = shop.google_subscription("premium_monthly", 1).await;
+    shop.verify("mia", "GG", json!({"productId": "premium_monthly", "purchaseToken": sub.purchase_token})).await;
+    shop.fakes.google.change_subscription(&sub.purchase_token, Change::Cancel).await;
+    let google = app_id(&shop, Store::Google).await;
+
+    let found = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+
+    assert_eq!(found.subscription_changes, 1, "{found:?}");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE subscription_state = 'CANCELED'").await, 1);
+    assert_eq!(events(&shop, "subscription.cancelled").await, 1);
+}

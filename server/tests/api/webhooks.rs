@@ -244,3 +244,21 @@ async fn a_refund_tells_whether_the_item_was_consumed_and_too_many_refunds_flag_
     assert_eq!(report.flags.len(), 1);
     assert_eq!(report.flags[0].user_id, "bob");
 }
+
+#[tokio::test]
+async fn a_receipt_presented_by_a_second_user_flags_that_user() {
+    let shop = shop_with(|_| {}).await;
+    let hooks = receiver().await;
+    endpoint(&shop, &hooks.url).await;
+    let gem = shop.google_gem().await;
+    let body = |user: &str| json!({"userId": user, "storeCode": "GG", "productId": "gem_100", "purchaseToken": gem.purchase_token});
+
+    shop.sdk("/v1/sdk/verify", body("owner")).await.ok();
+    let second = shop.sdk("/v1/sdk/verify", body("borrower")).await;
+    deliver_until(&shop.app, || hooks.received().len() == 2).await;
+
+    assert_ne!(second.code(), 0);
+    let flagged = hooks.received().into_iter().map(|r| r.json()).find(|e| e["type"] == "abuse.flagged").unwrap();
+    assert_eq!(flagged["userId"], "borrower");
+    assert_eq!(flagged["data"]["rule"], "SHARED_RECEIPT");
+}
