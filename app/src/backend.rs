@@ -14,7 +14,7 @@ use crate::{
         AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
         ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest, Reverification, Role, RotatedSecret,
         SessionInfo, Statistics, StatisticsQuery, StatusChange, StoreAppForm, TransactionPage, TransactionQuery,
-        UserChange, WebhookSecret, Webhooks,
+        UserChange, WebhookSecret,
     },
     AppError,
 };
@@ -60,8 +60,6 @@ pub trait Backend: Send + Sync + 'static {
     async fn update_user(&self, req: &Parts, user_id: i64, change: UserChange) -> Result<(), AppError>;
     /// Clears an abuse flag after review; support and admins.
     async fn clear_abuse_flag(&self, req: &Parts, flag_id: i64) -> Result<(), AppError>;
-    /// The project's webhook endpoints and deliveries; every role may read them.
-    async fn webhooks(&self, req: &Parts, project_id: i64) -> Result<Webhooks, AppError>;
     /// Admins only: endpoints and their secrets.
     async fn create_webhook(
         &self,

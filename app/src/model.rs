@@ -387,6 +387,7 @@ pub struct ProjectDetail {
     pub key_last_used_at: Option<i64>,
     pub apps: Vec<StoreAppView>,
     pub items: Vec<ItemRow>,
+    pub webhooks: Webhooks,
 }
 
 /// A store app as the console shows it: settings in clear, secrets only as "set" or "not set".
@@ -432,10 +433,17 @@ const fn secret(key: &'static str, label: &'static str, multiline: bool) -> Fiel
     FieldSpec { key, label, secret: true, multiline, numeric: false, choices: &[] }
 }
 
+/// Every store app may be reconciled on its own schedule.
+const SWEEP_INTERVAL: FieldSpec = FieldSpec {
+    numeric: true,
+    ..field("sweepIntervalSecs", "Reconcile with the store every (seconds; empty: the server's setting, 0: never)")
+};
+
 const GOOGLE_FIELDS: &[FieldSpec] = &[
     secret("serviceAccountJson", "Service account key (JSON file contents)", true),
     FieldSpec { multiline: true, ..field("licenseKey", "In-app billing license key (Base64 RSA public key)") },
     field("apiRoot", "Android Publisher API root (empty: Google's)"),
+    SWEEP_INTERVAL,
 ];
 
 const APPLE_FIELDS: &[FieldSpec] = &[
@@ -452,6 +460,7 @@ const APPLE_FIELDS: &[FieldSpec] = &[
     field("sandboxUrl", "App Store Server API sandbox URL (empty: Apple's)"),
     field("verifyReceiptProductionUrl", "verifyReceipt production URL (empty: Apple's)"),
     field("verifyReceiptSandboxUrl", "verifyReceipt sandbox URL (empty: Apple's)"),
+    SWEEP_INTERVAL,
 ];
 
 const ONESTORE_FIELDS: &[FieldSpec] = &[
@@ -461,6 +470,7 @@ const ONESTORE_FIELDS: &[FieldSpec] = &[
     FieldSpec { multiline: true, ..field("licenseKey", "License key (Base64 RSA public key, for PNS)") },
     field("productionUrl", "API URL (empty: ONE store's)"),
     field("sandboxUrl", "Sandbox API URL (empty: ONE store's)"),
+    SWEEP_INTERVAL,
 ];
 
 /// The settings form of a store app in `store`; its Store App ID (package name, bundle id, or

@@ -123,6 +123,7 @@ pub async fn detail(db: &Db, cipher: &Cipher, id: i64) -> Result<ProjectDetail, 
         key_last_used_at: row.try_get("key_last_used_at")?,
         apps: crate::store_apps::views(db, cipher, id).await?,
         items: crate::items::in_project(db, id).await?,
+        webhooks: crate::webhooks::overview(db, id).await?,
     })
 }
 

@@ -86,6 +86,7 @@ async fn release(db: &Db, job: &str) -> Result<(), Error> {
 /// Runs [`run_once`] every `every` until the process ends.
 pub async fn run_every(state: AppState, every: Duration) {
     let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         match run_once(&state).await {
@@ -98,13 +99,24 @@ pub async fn run_every(state: AppState, every: Duration) {
     }
 }
 
-/// Sweeps every enabled store app that no other instance is sweeping.
+/// Sweeps every enabled store app that is due (its own `sweepIntervalSecs` setting, or
+/// `sweeps.interval_secs`) and that no other instance is sweeping.
 pub async fn run_once(state: &AppState) -> Result<Found, Error> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM store_apps WHERE enabled = 1 ORDER BY id")
-        .fetch_all(state.db.pool())
-        .await?;
+    let apps: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+        "SELECT a.id, a.settings, c.window_end FROM store_apps a LEFT JOIN sweep_cursors c \
+         ON c.store_app_id = a.id AND c.job = 'last_run' WHERE a.enabled = 1 ORDER BY a.id",
+    )
+    .fetch_all(state.db.pool())
+    .await?;
+    let now = now_ms();
     let mut found = Found::default();
-    for id in ids {
+    for (id, settings, last_run) in apps {
+        let own =
+            serde_json::from_str::<serde_json::Value>(&settings).ok().and_then(|s| s["sweepIntervalSecs"].as_i64());
+        let every_ms = own.unwrap_or(state.settings.sweeps.interval_secs as i64) * 1000;
+        if every_ms <= 0 || last_run.is_some_and(|at| now - at < every_ms) {
+            continue;
+        }
         match sweep_app(state, id).await {
             Ok(app_found) => found += app_found,
             Err(err) => tracing::warn!(store_app = id, error = %err, "sweep of a store app failed"),
@@ -142,6 +154,7 @@ async fn sweep_leased(state: &AppState, store_app_id: i64, job: &str) -> Result<
         _ => Found::default(),
     };
     found += sweep.subscriptions_near_expiry().await?;
+    sweep.save("last_run", None, Some(now_ms())).await?;
     Ok(found)
 }
 
@@ -394,8 +407,9 @@ impl Sweep<'_> {
     }
 }
 
-/// How the sweeps are scheduled: `interval_secs` 0 turns them off.
+/// How often to look for apps due a sweep: each minute, or at the configured interval when that is
+/// shorter; `None` when `sweeps.interval_secs` is 0 (sweeps off).
 pub fn interval(state: &AppState) -> Option<Duration> {
     let secs = state.settings.sweeps.interval_secs;
-    (secs > 0).then(|| Duration::from_secs(secs))
+    (secs > 0).then(|| Duration::from_secs(secs.min(60)))
 }

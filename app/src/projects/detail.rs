@@ -3,6 +3,7 @@
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_params_map;
 
+use super::webhooks::{WebhookActions, WebhookOutcome, WebhooksSection};
 use crate::{
     auth::CsrfField,
     format,
@@ -85,6 +86,7 @@ struct Changes {
     item: ServerAction<AddItem>,
     rename: ServerAction<RenameItem>,
     status: ServerAction<SetItemStatus>,
+    webhooks: WebhookActions,
 }
 
 impl Changes {
@@ -94,6 +96,7 @@ impl Changes {
             + self.item.version().get()
             + self.rename.version().get()
             + self.status.version().get()
+            + self.webhooks.version()
     }
 
     /// The error of the last change, if it failed.
@@ -117,6 +120,7 @@ fn ProjectView() -> impl IntoView {
         item: ServerAction::new(),
         rename: ServerAction::new(),
         status: ServerAction::new(),
+        webhooks: WebhookActions::new(),
     };
     let project = Resource::new(move || (id.get(), changes.version()), |(id, _)| get_project(id));
     let admin = use_context::<SessionInfo>().and_then(|s| s.user).is_some_and(|u| u.role.allows(Role::Admin));
@@ -124,6 +128,7 @@ fn ProjectView() -> impl IntoView {
     view! {
         <section class="project">
             {move || changes.error().map(|error| view! { <Notice error /> })}
+            <WebhookOutcome actions=changes.webhooks />
             <Suspense fallback=|| view! { <p class="loading">"Loading the project…"</p> }>
                 {move || Suspend::new(async move {
                     match project.await {
@@ -140,6 +145,7 @@ fn ProjectView() -> impl IntoView {
 fn Project(p: ProjectDetail, admin: bool, changes: Changes) -> impl IntoView {
     let apps = p.apps.clone();
     let items = p.items.clone();
+    let hooks = p.webhooks.clone();
     let project = p.id;
     view! {
         <h1>{p.name.clone()}</h1>
@@ -155,7 +161,7 @@ fn Project(p: ProjectDetail, admin: bool, changes: Changes) -> impl IntoView {
         }).collect_view())}
         <h2>"Items"</h2>
         <Items items apps admin changes />
-        <super::webhooks::WebhooksSection project />
+        <WebhooksSection project hooks actions=changes.webhooks />
     }
 }
 

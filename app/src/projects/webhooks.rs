@@ -1,6 +1,6 @@
 //! A project's webhooks: endpoints and their signing secrets, the delivery log, dead letters and
 //! replays.
-use leptos::{prelude::*, server_fn::codec::GetUrl};
+use leptos::prelude::*;
 
 use crate::{
     auth::CsrfField,
@@ -9,12 +9,6 @@ use crate::{
     model::{DeliveryRow, ReplayRequest, Role, SessionInfo, WebhookEndpointView, WebhookSecret, Webhooks},
     AppError,
 };
-
-#[server(input = GetUrl, endpoint = "webhooks")]
-pub async fn get_webhooks(project: i64) -> Result<Webhooks, AppError> {
-    let (backend, req) = crate::backend::current()?;
-    backend.webhooks(&req, project).await
-}
 
 #[server(endpoint = "webhooks/create")]
 pub async fn create_webhook(
@@ -45,25 +39,43 @@ pub async fn replay_webhooks(_csrf: String, replay: ReplayRequest) -> Result<usi
     backend.replay_webhooks(&req, replay).await
 }
 
+/// The webhook forms of a project page; a successful one reloads the page's project.
+#[derive(Clone, Copy)]
+pub struct WebhookActions {
+    pub create: ServerAction<CreateWebhook>,
+    pub rotate: ServerAction<RotateWebhookSecret>,
+    pub toggle: ServerAction<SetWebhookEnabled>,
+    pub replay: ServerAction<ReplayWebhooks>,
+}
+
+impl WebhookActions {
+    pub fn new() -> WebhookActions {
+        WebhookActions {
+            create: ServerAction::new(),
+            rotate: ServerAction::new(),
+            toggle: ServerAction::new(),
+            replay: ServerAction::new(),
+        }
+    }
+
+    pub fn version(&self) -> usize {
+        self.create.version().get()
+            + self.rotate.version().get()
+            + self.toggle.version().get()
+            + self.replay.version().get()
+    }
+}
+
+/// What the forms answered: a secret to show once, a replay count, or an error. Outside the
+/// project's reloading part of the page, so it stays while the project reloads.
 #[component]
-pub fn WebhooksSection(project: i64) -> impl IntoView {
-    let create = ServerAction::<CreateWebhook>::new();
-    let rotate = ServerAction::<RotateWebhookSecret>::new();
-    let toggle = ServerAction::<SetWebhookEnabled>::new();
-    let replay = ServerAction::<ReplayWebhooks>::new();
-    let hooks = Resource::new(
-        move || create.version().get() + rotate.version().get() + toggle.version().get() + replay.version().get(),
-        move |_| get_webhooks(project),
-    );
-    let role = use_context::<SessionInfo>().and_then(|s| s.user).map(|u| u.role);
-    let admin = role.is_some_and(|r| r.allows(Role::Admin));
-    let support = role.is_some_and(|r| r.allows(Role::Support));
+pub fn WebhookOutcome(actions: WebhookActions) -> impl IntoView {
     let secret_shown = move || {
-        let shown = create.value().get().or_else(|| rotate.value().get());
+        let shown = actions.create.value().get().or_else(|| actions.rotate.value().get());
         shown.map(|result| match result {
             Ok(s) => view! {
                 <div class="callout" id="webhook-secret">
-                    <p>{format!("Signing secret of endpoint {}. Copy it now: it will not be shown again.", s.endpoint)}</p>
+                    <p>{format!("Signing secret of webhook endpoint {}. Copy it now: it will not be shown again.", s.endpoint)}</p>
                     <code class="secret-key">{s.secret}</code>
                 </div>
             }
@@ -72,36 +84,29 @@ pub fn WebhooksSection(project: i64) -> impl IntoView {
         })
     };
     let replayed = move || {
-        replay.value().get().map(|result| match result {
+        actions.replay.value().get().map(|result| match result {
             Ok(n) => view! { <p class="callout" id="replayed">{format!("{n} deliveries scheduled.")}</p> }.into_any(),
             Err(err) => view! { <Notice error=err /> }.into_any(),
         })
     };
+    let toggled = move || actions.toggle.value().get().and_then(Result::err).map(|error| view! { <Notice error /> });
+    view! { {secret_shown} {replayed} {toggled} }
+}
 
+#[component]
+pub fn WebhooksSection(project: i64, hooks: Webhooks, actions: WebhookActions) -> impl IntoView {
+    let role = use_context::<SessionInfo>().and_then(|s| s.user).map(|u| u.role);
+    let admin = role.is_some_and(|r| r.allows(Role::Admin));
+    let support = role.is_some_and(|r| r.allows(Role::Support));
     view! {
         <h2>"Webhooks"</h2>
         <p class="hint">
             "Signed events (Standard Webhooks) to the app's server: payments succeeded, consumed and refunded, "
             "subscription changes, abuse flags. Retried with growing delays for about three days."
         </p>
-        {secret_shown}
-        <Suspense fallback=|| view! { <p class="loading">"Loading webhooks…"</p> }>
-            {move || Suspend::new(async move {
-                match hooks.await {
-                    Ok(h) => view! {
-                        <Endpoints list=h.endpoints admin rotate toggle />
-                        <h3>"Dead letters"</h3>
-                        <Deliveries rows=h.dead_letters id="dead-letters" />
-                        <h3>"Latest deliveries"</h3>
-                        <Deliveries rows=h.deliveries id="delivery-log" />
-                    }
-                    .into_any(),
-                    Err(err) => view! { <Notice error=err /> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Endpoints list=hooks.endpoints admin rotate=actions.rotate toggle=actions.toggle />
         {admin.then(|| view! {
-            <ActionForm action=create attr:class="inline-form" attr:id="add-webhook">
+            <ActionForm action=actions.create attr:class="inline-form" attr:id="add-webhook">
                 <CsrfField />
                 <input type="hidden" name="project" value=project />
                 <label>"Endpoint URL" <input name="url" type="url" required placeholder="https://game.example/iap-events" /></label>
@@ -109,8 +114,10 @@ pub fn WebhooksSection(project: i64) -> impl IntoView {
                 <button type="submit">"Add endpoint"</button>
             </ActionForm>
         })}
+        <h3>"Dead letters"</h3>
+        <Deliveries rows=hooks.dead_letters id="dead-letters" />
         {support.then(|| view! {
-            <ActionForm action=replay attr:class="inline-form" attr:id="replay">
+            <ActionForm action=actions.replay attr:class="inline-form" attr:id="replay">
                 <CsrfField />
                 <input type="hidden" name="replay[project]" value=project />
                 <label>"Event id" <input name="replay[event_id]" placeholder="evt_…" /></label>
@@ -120,7 +127,8 @@ pub fn WebhooksSection(project: i64) -> impl IntoView {
                 <button type="submit">"Send again"</button>
             </ActionForm>
         })}
-        {replayed}
+        <h3>"Latest deliveries"</h3>
+        <Deliveries rows=hooks.deliveries id="delivery-log" />
     }
 }
 

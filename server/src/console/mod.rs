@@ -11,7 +11,7 @@ use app::{
         AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
         ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest, Reverification, Role, RotatedSecret,
         SessionInfo, Statistics, StatisticsQuery, StatusChange, Store, StoreAppForm, TransactionPage, TransactionQuery,
-        UserChange, UserInfo, WebhookSecret, Webhooks,
+        UserChange, UserInfo, WebhookSecret,
     },
     AppError,
 };
@@ -319,16 +319,6 @@ impl Backend for ConsoleBackend {
         let user = self.require(req, Role::Support).await?;
         let project = crate::abuse::clear(&self.state.db, flag_id).await?;
         self.audit(req, &user, "abuse.clear", ("abuse_flag", flag_id), project, String::new()).await
-    }
-
-    async fn webhooks(&self, req: &Parts, project_id: i64) -> Result<Webhooks, AppError> {
-        self.require(req, Role::Viewer).await?;
-        let db = &self.state.db;
-        Ok(Webhooks {
-            endpoints: webhooks::endpoints(db, project_id).await?,
-            deliveries: webhooks::deliveries(db, project_id, false, 50).await?,
-            dead_letters: webhooks::deliveries(db, project_id, true, 50).await?,
-        })
     }
 
     async fn create_webhook(

@@ -5,7 +5,7 @@
 pub mod delivery;
 pub mod signing;
 
-use app::model::{DeliveryRow, WebhookEndpointView};
+use app::model::{DeliveryRow, WebhookEndpointView, Webhooks};
 use serde_json::{json, Value};
 use sqlx::{Any, Row, Transaction};
 
@@ -282,6 +282,15 @@ pub async fn set_enabled(db: &Db, endpoint_id: i64, enabled: bool) -> Result<(),
         .execute(db.pool())
         .await?;
     Ok(())
+}
+
+/// The webhook section of a project page: endpoints, the latest deliveries and the dead letters.
+pub async fn overview(db: &Db, project_id: i64) -> Result<Webhooks, Error> {
+    Ok(Webhooks {
+        endpoints: endpoints(db, project_id).await?,
+        deliveries: deliveries(db, project_id, false, 50).await?,
+        dead_letters: deliveries(db, project_id, true, 50).await?,
+    })
 }
 
 pub async fn endpoints(db: &Db, project_id: i64) -> Result<Vec<WebhookEndpointView>, Error> {

@@ -156,3 +156,46 @@ async fn a_cancellation_no_notification_reported_is_recorded_and_announced() {
     assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE subscription_state = 'CANCELED'").await, 1);
     assert_eq!(events(&shop, "subscription.cancelled").await, 1);
 }
+
+/// Sets the Google app's own sweep interval, as its settings form does.
+async fn set_google_interval(shop: &Shop, secs: i64) {
+    let google = app_id(shop, Store::Google).await;
+    let settings: String = sqlx::query_scalar("SELECT settings FROM store_apps WHERE id = $1")
+        .bind(google)
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    let mut settings: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    settings["sweepIntervalSecs"] = json!(secs);
+    sqlx::query("UPDATE store_apps SET settings = $1 WHERE id = $2")
+        .bind(settings.to_string())
+        .bind(google)
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+}
+
+async fn voided_gem(shop: &Shop) {
+    let gem = shop.google_gem().await;
+    shop.verify("nat", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    assert!(shop.fakes.google.void(&gem.purchase_token, 0, 1).await);
+}
+
+#[tokio::test]
+async fn each_app_is_swept_on_its_own_schedule() {
+    let shop = shop().await;
+    let state = &shop.app.state;
+
+    set_google_interval(&shop, 0).await;
+    voided_gem(&shop).await;
+    sweeps::run_once(state).await.unwrap();
+    let while_off = shop.count("SELECT COUNT(*) FROM refunds").await;
+    set_google_interval(&shop, 3600).await;
+    sweeps::run_once(state).await.unwrap();
+    let when_due = shop.count("SELECT COUNT(*) FROM refunds").await;
+    voided_gem(&shop).await;
+    sweeps::run_once(state).await.unwrap();
+    let before_the_next_hour = shop.count("SELECT COUNT(*) FROM refunds").await;
+
+    assert_eq!((while_off, when_due, before_the_next_hour), (0, 1, 1));
+}

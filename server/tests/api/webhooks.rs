@@ -1,7 +1,7 @@
 //! Signed outbound webhooks: the outbox, retries, dead letters, replays, several instances.
 use std::time::Duration;
 
-use app::model::{Role, WebhookSecret, Webhooks};
+use app::model::{ProjectDetail, Role, WebhookSecret, Webhooks};
 use serde_json::json;
 use server::{demo, webhooks::signing};
 
@@ -122,7 +122,7 @@ async fn an_endpoint_that_never_answers_2xx_gets_a_dead_letter_that_can_be_repla
     buy_gem(&shop, "yan").await;
     deliver_until(&shop.app, || hooks.received().len() == 3).await;
     let after_retries = delivery_state(&shop).await;
-    let page: Webhooks = viewer.get_fn(&format!("/api/webhooks?project={project}")).await.unwrap();
+    let page: Webhooks = viewer.get_fn::<ProjectDetail>(&format!("/api/project?id={project}")).await.unwrap().webhooks;
     let event_id = page.dead_letters[0].event_id.clone();
     let replayed = shop.server("/v1/service/webhooks/replay", json!({"eventId": event_id})).await;
     deliver_until(&shop.app, || hooks.received().len() == 4).await;
@@ -261,4 +261,29 @@ async fn a_receipt_presented_by_a_second_user_flags_that_user() {
     let flagged = hooks.received().into_iter().map(|r| r.json()).find(|e| e["type"] == "abuse.flagged").unwrap();
     assert_eq!(flagged["userId"], "borrower");
     assert_eq!(flagged["data"]["rule"], "SHARED_RECEIPT");
+}
+
+#[tokio::test]
+async fn during_a_secret_rotation_deliveries_are_signed_with_both_secrets() {
+    let shop = shop_with(|_| {}).await;
+    let hooks = receiver().await;
+    let old = endpoint(&shop, &hooks.url).await;
+    let admin = shop.app.signed_in_as(Role::Admin).await;
+    let endpoint_id: i64 =
+        sqlx::query_scalar("SELECT id FROM webhook_endpoints").fetch_one(shop.app.db.pool()).await.unwrap();
+    let rotated: WebhookSecret = admin
+        .submit("/api/webhooks/rotate", &[("endpoint", &endpoint_id.to_string()), ("grace_hours", "24")])
+        .await
+        .unwrap();
+
+    buy_gem(&shop, "cy").await;
+    deliver_until(&shop.app, || hooks.received().len() == 1).await;
+
+    let event = &hooks.received()[0];
+    let (id, ts, signature) =
+        (event.header("webhook-id"), event.header("webhook-timestamp"), event.header("webhook-signature"));
+    let now = server::now_ms() / 1000;
+    assert_eq!(signature.split(' ').count(), 2);
+    assert!(signing::verify(&rotated.secret, id, ts, &event.body, signature, now));
+    assert!(signing::verify(&old, id, ts, &event.body, signature, now));
 }
