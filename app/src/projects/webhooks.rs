@@ -190,7 +190,7 @@ fn Deliveries(rows: Vec<DeliveryRow>, id: &'static str) -> impl IntoView {
         return view! { <p class="empty" id=id>"None."</p> }.into_any();
     }
     view! {
-        <table class="results" id=id>
+        <table class="grid results" id=id>
             <thead>
                 <tr>
                     <th>"Event"</th><th>"Type"</th><th>"User"</th><th>"Endpoint"</th><th>"Status"</th>

@@ -186,14 +186,18 @@ fn Bars(month: String, days: Vec<SalesTotal>) -> impl IntoView {
     let slot = WIDTH / f64::from(count);
     let by_day: BTreeMap<u32, &SalesTotal> =
         days.iter().filter_map(|d| Some((d.period.get(8..10)?.parse().ok()?, d))).collect();
-    let top = days.iter().map(|d| d.amount.max(d.refunded_amount)).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE);
+    // Without prices (Google one-time products) the bars count payments instead of adding amounts.
+    let priced = days.iter().any(|d| d.amount > 0.0 || d.refunded_amount > 0.0);
+    let sold = move |d: &SalesTotal| if priced { d.amount } else { d.payments as f64 };
+    let refunded = move |d: &SalesTotal| if priced { d.refunded_amount } else { d.refunds as f64 };
+    let top = days.iter().map(|d| sold(d).max(refunded(d))).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE);
     let axis = HEIGHT * 0.75;
     let bars = (1..=count)
         .filter_map(|day| by_day.get(&day).map(|d| (day, *d)))
         .map(|(day, d)| {
             let x = f64::from(day - 1) * slot + slot * 0.15;
-            let sales = d.amount / top * axis * 0.95;
-            let refunds = d.refunded_amount / top * (HEIGHT - axis);
+            let sales = sold(d) / top * axis * 0.95;
+            let refunds = refunded(d) / top * (HEIGHT - axis);
             let title = format!("{}: {:.2} from {} payments, {:.2} refunded", d.period, d.amount, d.payments, d.refunded_amount);
             view! {
                 <g>
