@@ -21,6 +21,7 @@ pub struct StoreAppRecord {
     pub id: i64,
     pub project_id: i64,
     pub store: Store,
+    pub name: String,
     pub store_app_id: String,
     pub settings: Value,
     credentials: Value,
@@ -44,8 +45,8 @@ impl StoreAppRecord {
     }
 }
 
-const SELECT: &str = "SELECT id, project_id, store, store_app_id, settings, credentials_enc, environment_policy, \
-    enabled FROM store_apps WHERE ";
+const SELECT: &str = "SELECT id, project_id, store, name, store_app_id, settings, credentials_enc, \
+    environment_policy, enabled FROM store_apps WHERE ";
 
 /// The app of `store` with this package name or bundle id.
 pub async fn find(db: &Db, cipher: &Cipher, store: Store, store_app_id: &str) -> Result<Option<StoreAppRecord>, Error> {
@@ -75,7 +76,10 @@ pub async fn enabled_in_project(
 }
 
 async fn load(db: &Db, cipher: &Cipher, sql: Sql) -> Result<Option<StoreAppRecord>, Error> {
-    let Some(row) = sql.build().fetch_optional(db.pool()).await? else { return Ok(None) };
+    sql.build().fetch_optional(db.pool()).await?.map(|row| record(cipher, &row)).transpose()
+}
+
+fn record(cipher: &Cipher, row: &sqlx::any::AnyRow) -> Result<StoreAppRecord, Error> {
     let json = |text: &str| serde_json::from_str(text).map_err(|e| Error::Other(format!("store app settings: {e}")));
     let credentials = match row.try_get::<Option<String>, _>("credentials_enc")? {
         Some(sealed) => json(&cipher.decrypt(&sealed)?)?,
@@ -83,17 +87,18 @@ async fn load(db: &Db, cipher: &Cipher, sql: Sql) -> Result<Option<StoreAppRecor
     };
     let store: String = row.try_get("store")?;
     let policy: String = row.try_get("environment_policy")?;
-    Ok(Some(StoreAppRecord {
+    Ok(StoreAppRecord {
         id: row.try_get("id")?,
         project_id: row.try_get("project_id")?,
         store: Store::parse(&store).ok_or_else(|| Error::Other(format!("stored store {store}")))?,
+        name: row.try_get("name")?,
         store_app_id: row.try_get("store_app_id")?,
         settings: json(&row.try_get::<String, _>("settings")?)?,
         credentials,
         environments: serde_json::from_value(Value::String(policy))
             .map_err(|e| Error::Other(format!("store app environment policy: {e}")))?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
-    }))
+    })
 }
 
 /// Merges `settings` into the app's settings and replaces its credentials, encrypted.
@@ -133,14 +138,12 @@ pub async fn connect(
 
 /// The project's store apps as the console shows them: settings in clear, secrets only as set or not.
 pub async fn views(db: &Db, cipher: &Cipher, project_id: i64) -> Result<Vec<StoreAppView>, Error> {
-    let ids: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, name FROM store_apps WHERE project_id = $1 ORDER BY store, id")
-            .bind(project_id)
-            .fetch_all(db.pool())
-            .await?;
-    let mut views = Vec::with_capacity(ids.len());
-    for (id, name) in ids {
-        let app = by_id(db, cipher, id).await?.ok_or(Error::NotFound)?;
+    let mut sql = Sql::new(SELECT);
+    sql.push("project_id = ").push_bind(project_id).push(" ORDER BY store, id");
+    let rows = sql.build().fetch_all(db.pool()).await?;
+    let mut views = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let app = record(cipher, row)?;
         let fields = store_fields(app.store)
             .iter()
             .map(|spec| {
@@ -158,9 +161,9 @@ pub async fn views(db: &Db, cipher: &Cipher, project_id: i64) -> Result<Vec<Stor
             })
             .collect();
         views.push(StoreAppView {
-            id,
+            id: app.id,
             store: app.store.code().to_string(),
-            name,
+            name: app.name,
             store_app_id: app.store_app_id,
             environment_policy: app.environments.as_str().to_string(),
             enabled: app.enabled,
@@ -338,13 +341,12 @@ fn field_value(spec: &FieldSpec, given: &str) -> Result<Option<Value>, Error> {
 }
 
 /// Tries the app's current settings against its store.
-pub async fn check(db: &Db, cipher: &Cipher, http: &reqwest::Client, id: i64) -> Result<ConnectionCheck, Error> {
-    let app = by_id(db, cipher, id).await?.ok_or(Error::NotFound)?;
+pub async fn check(app: &StoreAppRecord, http: &reqwest::Client) -> ConnectionCheck {
     let result = match app.client(http) {
         Ok(client) => client.check_connection().await,
         Err(err) => Err(err),
     };
-    Ok(match result {
+    match result {
         Ok(message) => ConnectionCheck { ok: true, message: message.to_string() },
         Err(StoreError::Config(detail)) => {
             ConnectionCheck { ok: false, message: format!("settings refused: {detail}") }
@@ -355,5 +357,5 @@ pub async fn check(db: &Db, cipher: &Cipher, http: &reqwest::Client, id: i64) ->
         Err(StoreError::Rejected { code, message }) => {
             ConnectionCheck { ok: false, message: format!("the store refused: {code} {message}") }
         }
-    })
+    }
 }

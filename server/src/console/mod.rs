@@ -241,10 +241,10 @@ impl Backend for ConsoleBackend {
     async fn check_store_app(&self, req: &Parts, store_app_id: i64) -> Result<ConnectionCheck, AppError> {
         let user = self.require(req, Role::Admin).await?;
         let state = &self.state;
-        let project = store_apps::by_id(&state.db, &state.cipher, store_app_id).await?.ok_or(AppError::NotFound)?;
-        let check = store_apps::check(&state.db, &state.cipher, &state.http, store_app_id).await?;
+        let app = store_apps::by_id(&state.db, &state.cipher, store_app_id).await?.ok_or(AppError::NotFound)?;
+        let check = store_apps::check(&app, &state.http).await;
         let target = ("store_app", store_app_id);
-        self.audit(req, &user, "store_app.check", target, project.project_id, check.message.clone()).await?;
+        self.audit(req, &user, "store_app.check", target, app.project_id, check.message.clone()).await?;
         Ok(check)
     }
 
@@ -329,7 +329,6 @@ impl Backend for ConsoleBackend {
         event_types: &str,
     ) -> Result<WebhookSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        projects::detail(&self.state.db, &self.state.cipher, project_id).await?;
         let (id, secret) =
             webhooks::create_endpoint(&self.state.db, &self.state.cipher, project_id, url, event_types).await?;
         self.audit(req, &user, "webhook.create", ("webhook", id), project_id, url.trim().to_string()).await?;

@@ -227,17 +227,19 @@ pub async fn create_endpoint(
     let types = validate_event_types(event_types)?;
     let secret = signing::new_secret();
     let now = now_ms();
+    // Inserted only for a project that exists: nothing is written for a wrong id.
     let id = sqlx::query_scalar(
         "INSERT INTO webhook_endpoints (project_id, url, event_types, enabled, secret_enc, created_at, updated_at) \
-         VALUES ($1, $2, $3, 1, $4, $5, $5) RETURNING id",
+         SELECT id, $2, $3, 1, $4, $5, $5 FROM projects WHERE id = $1 RETURNING id",
     )
     .bind(project_id)
     .bind(url)
     .bind(types)
     .bind(cipher.encrypt(&secret))
     .bind(now)
-    .fetch_one(db.pool())
-    .await?;
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(Error::NotFound)?;
     Ok((id, secret))
 }
 
