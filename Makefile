@@ -8,7 +8,7 @@ export LEPTOS_OUTPUT_NAME := iap
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: run test build setup
+.PHONY: run test build setup bench reliability
 
 ## Build the release server and console, seed the demo project into ./data/iap.db if the
 ## database is empty (with 300 purchases made through the API and the store fakes), and serve on
@@ -22,6 +22,24 @@ run:
 test:
 	scripts/setup.sh build browser postgres
 	scripts/test.sh
+
+## The benchmarks of BENCHMARKS.md on this machine, SQLite and PostgreSQL: prints a table and
+## writes every figure to bench-results.json (about 40 minutes; seeds 10M payments).
+bench:
+	scripts/setup.sh release postgres
+	npm ci --prefix server/benches/node --no-audit --no-fund
+	cargo leptos build --release
+	cargo bench -p server --bench iap -- --out bench-results.json
+
+## The reliability suite of RELIABILITY.md at full size on SQLite and PostgreSQL, then schemathesis
+## over the OpenAPI document. (`make test` runs a short version of the first part.)
+reliability:
+	scripts/setup.sh build postgres
+	IAP_RELIABILITY=full cargo test --release -p server --test reliability -- --nocapture --test-threads=1
+	IAP_RELIABILITY=full IAP_TEST_DATABASE=postgres://postgres@127.0.0.1:5432 \
+	  cargo test --release -p server --test reliability -- --nocapture --test-threads=1
+	cargo build --release -p server
+	scripts/schemathesis.sh $(TARGET_DIR)/release/server 300
 
 ## Debug build of the server and the console.
 build:

@@ -89,6 +89,15 @@ impl ProductType {
         }
     }
 
+    pub fn is_subscription(self) -> bool {
+        matches!(self, ProductType::AutoRenewable | ProductType::ConsumableAutoRenewable)
+    }
+
+    /// Whether its payments are consumed by the app (every renewal, for a consumable subscription).
+    pub fn is_consumable(self) -> bool {
+        matches!(self, ProductType::Consumable | ProductType::ConsumableAutoRenewable)
+    }
+
     /// Accepts NHN's English alias `AUTO_SUBSCRIPTION` too.
     pub fn parse(s: &str) -> Option<ProductType> {
         match s {

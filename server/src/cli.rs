@@ -55,6 +55,19 @@ enum Command {
     },
     /// Seed the demo project, its store apps, items and console user (safe to repeat).
     Demo,
+    /// Add generated payment history to the demo project (for trying the console, and the search
+    /// benchmarks, at production size). Never against a production database.
+    Seed {
+        /// How many payments to add.
+        #[arg(long, default_value_t = 100_000)]
+        payments: u64,
+        /// Distinct users (default: one per eight payments).
+        #[arg(long, default_value_t = 0)]
+        users: u64,
+        /// Spread over this many days before now.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
     /// The local store fakes.
     Stores {
         #[command(subcommand)]
@@ -164,6 +177,9 @@ pub async fn run() -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::CreateAdmin { username } => create_admin(settings, &username).await,
         Command::Demo => seed_demo_now(settings).await,
+        Command::Seed { payments, users, days } => {
+            seed_payments(settings, crate::seed::Plan { payments, users, days, ..Default::default() }).await
+        }
         Command::Stores { command: StoresCommand::Serve { port, onestore_clients } } => {
             serve_fakes(port, &onestore_clients).await
         }
@@ -293,6 +309,15 @@ async fn seed_demo_now(settings: Settings) -> Result<(), Error> {
     let state = prepare(settings.clone(), leptos_options(&settings)).await?;
     demo::seed(&state.db).await?;
     demo::print_login();
+    Ok(())
+}
+
+async fn seed_payments(settings: Settings, plan: crate::seed::Plan) -> Result<(), Error> {
+    let state = prepare(settings.clone(), leptos_options(&settings)).await?;
+    let started = std::time::Instant::now();
+    let seeded = crate::seed::payments(&state, &plan).await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("added {} payments in {secs:.1} s ({:.0} per second)", seeded.inserted, seeded.inserted as f64 / secs);
     Ok(())
 }
 

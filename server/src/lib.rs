@@ -16,6 +16,7 @@ pub mod items;
 pub mod notifications;
 pub mod payments;
 pub mod projects;
+pub mod seed;
 pub mod state;
 pub mod store_apps;
 pub mod stores;

@@ -1,5 +1,6 @@
 //! Fault injection shared by every fake: the next N requests of a named route get an HTTP status,
-//! a delay (long enough for a client timeout), or a malformed body instead of the normal answer.
+//! a delay (long enough for a client timeout), or a malformed body instead of the normal answer;
+//! or, for a flaky store, a share of its requests do until it is calm again.
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -30,16 +31,45 @@ struct Fault {
     times: u32,
 }
 
+/// A share of a route's requests that fail, each with one of `kinds` in turn.
+#[derive(Clone, Debug)]
+struct Flaky {
+    route: String,
+    percent: u32,
+    kinds: Vec<FaultKind>,
+    next_kind: usize,
+}
+
 /// The armed faults of one fake. `routes` names what can fail, for the control API to check.
 #[derive(Clone)]
 pub struct Faults {
     routes: &'static [&'static str],
     armed: Arc<Mutex<Vec<Fault>>>,
+    flaky: Arc<Mutex<Vec<Flaky>>>,
 }
 
 impl Faults {
     pub fn new(routes: &'static [&'static str]) -> Faults {
-        Faults { routes, armed: Arc::default() }
+        Faults { routes, armed: Arc::default(), flaky: Arc::default() }
+    }
+
+    /// Until [`Faults::calm`], about `percent` % of the requests of `route` (chosen at random) get
+    /// one of `kinds`, taken in turn.
+    pub fn make_flaky(&self, route: &str, percent: u32, kinds: Vec<FaultKind>) {
+        assert!(self.routes.contains(&route), "unknown fault route {route}");
+        assert!(!kinds.is_empty(), "a flaky route fails somehow");
+        let flaky = Flaky { route: route.to_string(), percent, kinds, next_kind: 0 };
+        self.flaky.lock().unwrap_or_else(|p| p.into_inner()).push(flaky);
+    }
+
+    /// Ends every flaky route (armed counted faults stay).
+    pub fn calm(&self) {
+        self.flaky.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The routes this fake can fail.
+    pub fn routes(&self) -> &'static [&'static str] {
+        self.routes
     }
 
     /// Arms `kind` for the next `times` requests of `route`.
@@ -57,7 +87,9 @@ impl Faults {
 
     fn take(&self, route: &str) -> Option<FaultKind> {
         let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
-        let index = armed.iter().position(|f| f.route == route && f.times > 0)?;
+        let Some(index) = armed.iter().position(|f| f.route == route && f.times > 0) else {
+            return self.take_flaky(route);
+        };
         if armed[index].skip > 0 {
             armed[index].skip -= 1;
             return None;
@@ -68,6 +100,16 @@ impl Faults {
             armed.remove(index);
         }
         Some(kind)
+    }
+
+    fn take_flaky(&self, route: &str) -> Option<FaultKind> {
+        let mut flaky = self.flaky.lock().unwrap_or_else(|p| p.into_inner());
+        let flaky = flaky.iter_mut().find(|f| f.route == route)?;
+        if rand::random::<u32>() % 100 >= flaky.percent {
+            return None;
+        }
+        flaky.next_kind = (flaky.next_kind + 1) % flaky.kinds.len();
+        Some(flaky.kinds[flaky.next_kind].clone())
     }
 
     /// Applies an armed fault: a response to send instead (a status gets the store's own error
@@ -144,5 +186,16 @@ mod tests {
         assert_eq!(faults.take("purchase"), Some(FaultKind::Status(503)));
         assert_eq!(faults.take("purchase"), Some(FaultKind::Status(503)));
         assert_eq!(faults.take("purchase"), None);
+    }
+
+    #[test]
+    fn a_flaky_route_fails_about_its_share_of_requests_until_calm() {
+        let faults = Faults::new(&["purchase"]);
+        faults.make_flaky("purchase", 30, vec![FaultKind::Status(503), FaultKind::MalformedBody]);
+
+        let failed = (0..10_000).filter(|_| faults.take("purchase").is_some()).count();
+        assert!((2_700..3_300).contains(&failed), "{failed} of 10,000 failed");
+        faults.calm();
+        assert_eq!((0..100).filter(|_| faults.take("purchase").is_some()).count(), 0);
     }
 }

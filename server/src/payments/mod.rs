@@ -173,11 +173,11 @@ impl Payment {
     }
 
     pub fn is_subscription(&self) -> bool {
-        matches!(self.product_type, ProductType::AutoRenewable | ProductType::ConsumableAutoRenewable)
+        self.product_type.is_subscription()
     }
 
     pub fn is_consumable_type(&self) -> bool {
-        matches!(self.product_type, ProductType::Consumable | ProductType::ConsumableAutoRenewable)
+        self.product_type.is_consumable()
     }
 
     /// Whether `token` is this payment's access token, compared in constant time.

@@ -110,6 +110,16 @@ impl StoreError {
         matches!(self, StoreError::Unavailable(_))
     }
 
+    /// Classifies an answer we could not read. Broken JSON (cut off, garbled) is the store or the
+    /// network failing and worth retrying; well-formed JSON of the wrong shape is ours to fix.
+    pub(crate) fn unreadable(what: &str, err: serde_json::Error) -> StoreError {
+        if err.is_data() {
+            StoreError::Config(format!("unreadable {what}: {err}"))
+        } else {
+            StoreError::Unavailable(format!("{what} cut off or garbled: {err}"))
+        }
+    }
+
     /// Classifies a transport failure: every one of them is worth retrying later.
     fn transport(err: reqwest::Error) -> StoreError {
         let kind = if err.is_timeout() {
@@ -149,4 +159,18 @@ fn path_segment(raw: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn a_cut_off_answer_is_an_outage_and_one_of_the_wrong_shape_is_ours_to_fix() {
+        let cut_off = serde_json::from_str::<serde_json::Value>("{\"purchase").unwrap_err();
+        let wrong_shape = serde_json::from_str::<Vec<i64>>("{\"purchase\": 1}").unwrap_err();
+
+        assert!(StoreError::unreadable("answer", cut_off).is_retryable());
+        assert!(matches!(StoreError::unreadable("answer", wrong_shape), StoreError::Config(_)));
+    }
 }

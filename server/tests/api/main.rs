@@ -16,6 +16,7 @@ mod payment_actions;
 mod project_admin;
 mod purchases;
 mod receiver;
+mod security;
 mod shop;
 mod statistics;
 mod stores;

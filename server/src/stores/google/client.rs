@@ -188,8 +188,7 @@ impl GoogleClient {
                 if text.trim().is_empty() {
                     return Ok(Value::Null);
                 }
-                return serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Config(format!("unreadable answer from Google: {e}")));
+                return serde_json::from_str(&text).map_err(|e| StoreError::unreadable("answer from Google", e));
             }
             if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;

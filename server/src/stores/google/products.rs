@@ -24,8 +24,8 @@ struct ProductPurchase {
 
 /// The normalised purchase from Google's answer for `product_id` / `token`.
 pub fn from_product_purchase(product_id: &str, token: &str, raw: Value) -> Result<StorePurchase, StoreError> {
-    let p: ProductPurchase = serde_json::from_value(raw.clone())
-        .map_err(|e| StoreError::Config(format!("unreadable ProductPurchase: {e}")))?;
+    let p: ProductPurchase =
+        serde_json::from_value(raw.clone()).map_err(|e| StoreError::unreadable("ProductPurchase", e))?;
     let purchase_time_ms = p
         .purchase_time_millis
         .as_deref()

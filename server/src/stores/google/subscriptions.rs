@@ -59,8 +59,8 @@ struct Money {
 /// The normalised subscription from Google's answer for `token`. With several line items, the
 /// one for `product_id` is read (the first when none matches).
 pub fn from_subscription_v2(product_id: &str, token: &str, raw: Value) -> Result<StorePurchase, StoreError> {
-    let s: SubscriptionPurchaseV2 = serde_json::from_value(raw.clone())
-        .map_err(|e| StoreError::Config(format!("unreadable SubscriptionPurchaseV2: {e}")))?;
+    let s: SubscriptionPurchaseV2 =
+        serde_json::from_value(raw.clone()).map_err(|e| StoreError::unreadable("SubscriptionPurchaseV2", e))?;
     let item = s
         .line_items
         .iter()

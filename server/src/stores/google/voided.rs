@@ -50,7 +50,7 @@ struct Entry {
 
 pub fn parse_page(body: &str) -> Result<VoidedPage, StoreError> {
     let response: ListResponse =
-        serde_json::from_str(body).map_err(|e| StoreError::Config(format!("unreadable voided purchases page: {e}")))?;
+        serde_json::from_str(body).map_err(|e| StoreError::unreadable("voided purchases page", e))?;
     let purchases = response
         .voided_purchases
         .into_iter()

@@ -110,8 +110,8 @@ impl OneStoreClient {
     pub async fn purchase(&self, product_id: &str, purchase_token: &str) -> Result<StorePurchase, StoreError> {
         let path = self.purchase_path("inapp", product_id, purchase_token);
         let raw = self.call(reqwest::Method::GET, &path, None).await?;
-        let details: PurchaseDetails = serde_json::from_value(raw.clone())
-            .map_err(|e| StoreError::Config(format!("unreadable purchase details: {e}")))?;
+        let details: PurchaseDetails =
+            serde_json::from_value(raw.clone()).map_err(|e| StoreError::unreadable("purchase details", e))?;
         Ok(StorePurchase {
             store: Store::OneStore,
             product_id: product_id.to_string(),
@@ -231,7 +231,7 @@ impl OneStoreClient {
             });
         }
         let token: TokenResponse =
-            serde_json::from_str(&text).map_err(|e| StoreError::Config(format!("unreadable token response: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| StoreError::unreadable("token response", e))?;
         let expires = Instant::now() + Duration::from_secs(token.expires_in);
         *cached = Some((token.access_token.clone(), expires));
         Ok(token.access_token)

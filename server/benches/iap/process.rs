@@ -1,0 +1,172 @@
+//! The real server binary as a child process, so load, memory and crashes are measured on what
+//! users run, apart from the process generating the load.
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use server::{
+    config::{Overrides, Settings},
+    state::AppState,
+};
+
+/// A database and data folder (for the encryption key) that a bench or test owns.
+pub struct Scratch {
+    pub url: String,
+    pub data_dir: PathBuf,
+    /// (server URL, database name) of a PostgreSQL database to drop afterwards.
+    postgres: Option<(String, String)>,
+}
+
+impl Scratch {
+    /// A new SQLite file, or a new PostgreSQL database when `postgres` is a server URL.
+    pub fn new(label: &str, postgres: Option<&str>) -> Scratch {
+        // The test runner drops databases named iap_test_* that a killed run left behind.
+        let name = format!("iap_test_{label}_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+        let data_dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&data_dir).expect("a scratch folder");
+        let url = match postgres {
+            Some(base) => format!("{}/{name}", base.trim_end_matches('/')),
+            None => format!("sqlite://{}", data_dir.join("iap.db").display()),
+        };
+        let postgres = postgres.map(|base| (base.trim_end_matches('/').to_string(), name));
+        Scratch { url, data_dir, postgres }
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::load(&Overrides { database_url: Some(self.url.clone()), ..Overrides::default() })
+            .expect("settings");
+        settings.data_dir = self.data_dir.clone();
+        settings
+    }
+
+    /// The same database and key as the server will use, opened in this process.
+    pub async fn state(&self) -> AppState {
+        let settings = self.settings();
+        let options = leptos::config::LeptosOptions::builder().output_name("iap").build();
+        server::startup::prepare(settings, options).await.expect("database ready")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some((base, name)) = &self.postgres {
+            let _ = Command::new("psql")
+                .args([&format!("{base}/postgres"), "-qc", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")])
+                .status();
+        }
+    }
+}
+
+pub struct ServerProcess {
+    child: Child,
+    pub base: String,
+    database_url: String,
+    data_dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl ServerProcess {
+    /// Starts `server serve` on a free port and waits until it listens.
+    pub fn start(scratch: &Scratch) -> ServerProcess {
+        Self::start_with(scratch, &[])
+    }
+
+    /// With settings given as `IAP_…` environment variables.
+    pub fn start_with(scratch: &Scratch, env: &[(&str, &str)]) -> ServerProcess {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_on(&scratch.url, &scratch.data_dir, "127.0.0.1:0", env)
+    }
+
+    fn start_on(database_url: &str, data_dir: &Path, addr: &str, env: Vec<(String, String)>) -> ServerProcess {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .expect("a log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--database-url", database_url, "--addr", addr, "serve"])
+            .env("IAP_DATA_DIR", data_dir)
+            .env("IAP_SWEEPS__INTERVAL_SECS", "0")
+            .env("IAP_LOG__FILTER", "warn")
+            .env("LEPTOS_OUTPUT_NAME", "iap")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("the server binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+                panic!("the server stopped before listening:\n{log}");
+            };
+            if let Some(rest) = line.strip_prefix("IAP console: ") {
+                break rest.trim_end_matches('/').to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServerProcess { child, base, database_url: database_url.into(), data_dir: data_dir.into(), env }
+    }
+
+    /// Everything the server has logged (every start on this scratch database).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
+    }
+
+    /// SIGKILL: no shutdown, no flush, as a power cut or an OOM kill.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same database and port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let addr = self.base.trim_start_matches("http://").to_string();
+        let mut again = None;
+        // The port can take a moment to be free again.
+        for _ in 0..50 {
+            let started = std::panic::catch_unwind(|| {
+                Self::start_on(&self.database_url, &self.data_dir, &addr, self.env.clone())
+            });
+            if let Ok(process) = started {
+                again = Some(process);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        *self = again.expect("the server restarts on its port");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
+        })
+        .unwrap_or(0)
+}
