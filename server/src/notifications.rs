@@ -123,7 +123,7 @@ fn store_error(err: StoreError) -> Error {
 }
 
 async fn handle(state: &AppState, store: Store, app: &StoreAppRecord, body: &str) -> Result<Handled, Error> {
-    let client = app.client(&state.http).map_err(store_error)?;
+    let client = state.store_client(app).map_err(store_error)?;
     match store {
         Store::Google => google(state, app, &client, body).await,
         Store::Apple => apple(state, app, &client, body).await,

@@ -54,7 +54,8 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     let cipher = Cipher::from_settings(&settings)?;
     let http = crate::stores::http_client(Duration::from_secs(settings.stores.timeout_secs));
     let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.rate_limit_per_second));
-    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher, http, limiter })
+    let store_clients = Arc::default();
+    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher, http, limiter, store_clients })
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.

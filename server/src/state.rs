@@ -16,6 +16,17 @@ pub struct AppState {
     /// The one pooled HTTP client every store call goes through.
     pub http: reqwest::Client,
     pub limiter: Arc<crate::api::limit::RateLimiter>,
+    pub store_clients: Arc<crate::store_apps::ClientCache>,
+}
+
+impl AppState {
+    /// The store client of `app`, made once and reused while the app stays as it is.
+    pub fn store_client(
+        &self,
+        app: &crate::store_apps::StoreAppRecord,
+    ) -> Result<Arc<crate::stores::client::StoreClient>, crate::stores::StoreError> {
+        self.store_clients.client(app, &self.http)
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -1,4 +1,6 @@
 //! Store apps as the database records them, and the store client each one configures.
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use app::model::{store_fields, ConnectionCheck, FieldSpec, FieldValue, Store, StoreAppView, ENVIRONMENT_POLICIES};
@@ -42,6 +44,37 @@ impl StoreAppRecord {
                 environments: self.environments,
             },
         )
+    }
+}
+
+/// Store clients by store app, kept while the app's settings and credentials stay the same. A
+/// client holds what is costly to make again for every request: Google's OAuth token (an RS256
+/// signature and a round trip to get), ONE store's access token, Apple's verified certificate
+/// chains. A changed app (on any instance) has another fingerprint and gets a new client.
+#[derive(Default)]
+pub struct ClientCache {
+    clients: std::sync::Mutex<std::collections::HashMap<i64, (String, Arc<StoreClient>)>>,
+}
+
+impl ClientCache {
+    pub fn client(&self, app: &StoreAppRecord, http: &reqwest::Client) -> Result<Arc<StoreClient>, StoreError> {
+        let fingerprint = crate::crypto::sha256_hex(&format!(
+            "{}\n{}\n{}\n{}\n{}",
+            app.store.code(),
+            app.store_app_id,
+            app.settings,
+            app.credentials,
+            app.environments.as_str()
+        ));
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, client)) = clients.get(&app.id) {
+            if *seen == fingerprint {
+                return Ok(client.clone());
+            }
+        }
+        let client = Arc::new(app.client(http)?);
+        clients.insert(app.id, (fingerprint, client.clone()));
+        Ok(client)
     }
 }
 

@@ -140,14 +140,14 @@ async fn sweep_leased(state: &AppState, store_app_id: i64, job: &str) -> Result<
     let Some(app) = store_apps::by_id(&state.db, &state.cipher, store_app_id).await? else {
         return Ok(Found::default());
     };
-    let client = match app.client(&state.http) {
+    let client = match state.store_client(&app) {
         Ok(client) => client,
         // An app not yet configured has nothing to compare.
         Err(StoreError::Config(_)) => return Ok(Found::default()),
         Err(err) => return Err(Error::Other(err.to_string())),
     };
     let sweep = Sweep { state, app: &app, client: &client, job };
-    let mut found = match (&client, app.store) {
+    let mut found = match (&*client, app.store) {
         (StoreClient::Google(_), _) => sweep.google_voided().await?,
         (StoreClient::Apple { client, .. }, _) if client.has_api_key() => sweep.apple_refunds().await?,
         (_, Store::OneStore) => sweep.recent_purchases().await?,

@@ -90,7 +90,7 @@ pub(super) async fn apple(State(state): State<AppState>, Path(bundle): Path<Stri
         Ok(app) => app,
         Err(response) => return response,
     };
-    let notification = match app.client(&state.http) {
+    let notification = match state.store_client(&app).as_deref() {
         Ok(StoreClient::Apple { client, .. }) => client.verify_notification(&signed),
         Ok(_) => return refuse(StatusCode::NOT_FOUND, "not an App Store app"),
         Err(err) => return refuse(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),

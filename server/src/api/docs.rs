@@ -36,7 +36,7 @@ use super::{envelope::Code, sdk, service};
         service::revoke_subscription,
         service::replay_webhooks,
     ),
-    modifiers(&Keys),
+    modifiers(&Keys, &NhnAnswers),
     tags(
         (name = "app", description = "Called by the app (its SDK) with the AppKey"),
         (name = "app server", description = "Called by the app's server with the AppKey and the SecretKey; NHN Cloud IAP's paths")
@@ -52,6 +52,26 @@ impl Modify for Keys {
         let header = |name: &str| SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(name)));
         components.add_security_scheme("app_key", header("X-NHN-TCIAP-AppKey"));
         components.add_security_scheme("secret_key", header("X-Secret-Key"));
+    }
+}
+
+/// NHN's paths answer HTTP 200 whether they succeed or not, so their 200 is either the success
+/// envelope or a `Failure`.
+struct NhnAnswers;
+
+impl Modify for NhnAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{schema::OneOfBuilder, Ref, RefOr};
+        let nhn = openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v1/service/"));
+        for operation in nhn.filter_map(|(_, item)| item.post.as_mut()) {
+            let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else { continue };
+            for content in ok.content.values_mut() {
+                if let Some(success) = content.schema.take() {
+                    let either = OneOfBuilder::new().item(success).item(Ref::from_schema_name("Failure"));
+                    content.schema = Some(RefOr::T(either.into()));
+                }
+            }
+        }
     }
 }
 

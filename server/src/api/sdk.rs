@@ -42,6 +42,7 @@ async fn store_app(state: &AppState, project_id: i64, store: Store) -> Result<St
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ProductsRequest {
+    #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
 }
 
@@ -83,9 +84,13 @@ pub(super) async fn products(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ReserveRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
     user_id: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 150)]
     product_id: Option<String>,
+    #[schema(value_type = String, max_length = 200)]
     developer_payload: Option<String>,
 }
 
@@ -124,24 +129,34 @@ pub(super) async fn reserve(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Purchase {
+    /// Google and ONE store.
+    #[schema(value_type = String, min_length = 1, max_length = 150)]
     product_id: Option<String>,
     /// Google and ONE store.
+    #[schema(value_type = String, min_length = 1, max_length = 4096)]
     purchase_token: Option<String>,
     /// Google: whether the product is a subscription; read from the registered item when absent.
+    #[schema(value_type = bool)]
     subscription: Option<bool>,
-    /// Apple StoreKit 2.
+    /// Apple StoreKit 2: one of the transaction id or the signed transaction.
+    #[schema(value_type = String, min_length = 1)]
     transaction_id: Option<String>,
+    #[schema(value_type = String, min_length = 1)]
     signed_transaction: Option<String>,
     /// Apple StoreKit 1: the base64 app receipt.
+    #[schema(value_type = String, min_length = 1)]
     receipt: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct VerifyRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
     user_id: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
     /// The reservation this purchase completes; absent for purchases that started in the store.
+    #[schema(value_type = String, min_length = 1, max_length = 32)]
     payment_seq: Option<String>,
     #[serde(flatten)]
     purchase: Purchase,
@@ -194,7 +209,7 @@ async fn verify_one(
     purchase: &Purchase,
 ) -> Result<PaymentView, ApiError> {
     let proof = proof(state, app, purchase).await?;
-    let client = app.client(&state.http).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
+    let client = state.store_client(app).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
     let request = Request { project_id, app, user_id: user, payment_seq, proof: &proof, source: Source::Client };
     match payments::verify::verify(&state.db, &state.cipher, &client, &request).await? {
         Outcome::Verified { payment, access_token, .. } => Ok(PaymentView::new(&payment, Some(access_token))),
@@ -247,9 +262,11 @@ pub(super) async fn verify(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UserRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
     user_id: Option<String>,
     /// One store, or every store of the project when absent (a purchase made on iOS shows on
     /// Android for the same user).
+    #[schema(value_type = String, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
 }
 
@@ -304,8 +321,11 @@ pub(super) async fn active_subscriptions(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RestoreRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
     user_id: Option<String>,
+    #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
+    #[schema(value_type = Vec<Purchase>, required = true, min_items = 1, max_items = 50)]
     purchases: Option<Vec<Purchase>>,
 }
 

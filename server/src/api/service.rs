@@ -24,7 +24,9 @@ pub(super) const MAX_USER: usize = 128;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ConsumeRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 32)]
     payment_seq: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
     access_token: Option<String>,
 }
 
@@ -157,6 +159,7 @@ pub(super) async fn subscriptions_of(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LookupRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
     access_token: Option<String>,
 }
 
@@ -179,6 +182,7 @@ pub(super) async fn payment(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct StatusRequest {
+    #[schema(value_type = Vec<ConsumeRequest>, required = true, min_items = 1, max_items = 10)]
     payments: Option<Vec<ConsumeRequest>>,
 }
 
@@ -256,8 +260,8 @@ async fn change_subscription(
         return Err(Code::NotSubscription.into());
     }
     let app = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await?.ok_or(Code::StoreAppNotFound)?;
-    let client = app.client(&state.http).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
-    let StoreClient::Google(google) = &client else {
+    let client = state.store_client(&app).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
+    let StoreClient::Google(google) = &*client else {
         return Err(Code::NotSupportedByStore.into());
     };
     let purchase_token = payment.purchase_token.as_deref().unwrap_or_default();

@@ -32,6 +32,11 @@ pub enum Engine {
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Where write transactions run. SQLite takes one writer at a time: a pool of one connection
+    /// queues writers in order, instead of SQLite's busy handler putting them to sleep and waking
+    /// them late (which made the slowest writes wait a hundred times the average). PostgreSQL
+    /// writes through the common pool.
+    writer: AnyPool,
     engine: Engine,
     sessions: SessionBackend,
 }
@@ -57,7 +62,7 @@ impl Db {
         if !Any::database_exists(&url).await? {
             Any::create_database(&url).await?;
         }
-        let (pool, sessions) = match engine {
+        let (pool, writer, sessions) = match engine {
             Engine::Sqlite => {
                 // WAL lets readers proceed during a write; it is a property of the file, so set it once.
                 let options = SqliteConnectOptions::from_str(&url)?
@@ -69,7 +74,12 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(&url)
                     .await?;
-                (pool, SessionBackend::sqlite(session_pool))
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(&url)
+                    .await?;
+                (pool, writer, SessionBackend::sqlite(session_pool))
             }
             Engine::Postgres => {
                 let session_pool = PgPoolOptions::new().max_connections(4).connect(&url).await?;
@@ -78,10 +88,10 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(&url)
                     .await?;
-                (pool, SessionBackend::postgres(session_pool))
+                (pool.clone(), pool, SessionBackend::postgres(session_pool))
             }
         };
-        Ok(Db { pool, engine, sessions })
+        Ok(Db { pool, writer, engine, sessions })
     }
 
     /// Applies pending migrations; safe to run on every start and from several instances at once.
@@ -112,7 +122,7 @@ impl Db {
     /// SQLITE_BUSY instead of waiting its turn.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, Error> {
         let tx = match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.pool.begin().await?,
         };
         Ok(tx)

@@ -219,7 +219,7 @@ pub async fn reverify(
         None => Err("the app never sent a proof for this payment, so there is nothing to ask the store".to_string()),
         Some(proof) => match store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await? {
             None => Err("the payment's store app no longer exists".into()),
-            Some(app) => match app.client(&state.http) {
+            Some(app) => match state.store_client(&app) {
                 Err(err) => Err(err.to_string()),
                 Ok(client) => client.verify(&proof).await.map_err(|err| err.to_string()),
             },

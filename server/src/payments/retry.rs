@@ -48,7 +48,7 @@ async fn reverify(state: &AppState, id: i64) -> Result<(), Error> {
     let proof: Proof = serde_json::from_str(payment.receipt.as_deref().unwrap_or_default())
         .map_err(|e| Error::Other(format!("kept proof of payment {seq}: {e}")))?;
     let app = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await?.ok_or(Error::NotFound)?;
-    let client = app.client(&state.http).map_err(|e| Error::Other(e.to_string()))?;
+    let client = state.store_client(&app).map_err(|e| Error::Other(e.to_string()))?;
     let request = Request {
         project_id: payment.project_id,
         app: &app,
@@ -70,7 +70,7 @@ async fn acknowledge_due(state: &AppState) -> Result<usize, Error> {
     for id in &ids {
         let payment = by_id(&state.db, *id).await?;
         let Some(app) = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await? else { continue };
-        match app.client(&state.http) {
+        match state.store_client(&app) {
             Ok(client) => verify::acknowledge(&state.db, &client, &payment).await?,
             Err(err) => {
                 tracing::warn!(payment = %payment.payment_seq, error = %err, "cannot acknowledge: store app settings")

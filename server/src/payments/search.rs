@@ -12,8 +12,8 @@ use crate::{
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// The query's filters, checked.
-struct Filters {
+/// The query's filters, checked: every search and CSV export reads its input through [`filters`].
+pub struct Filters {
     q: Option<String>,
     project: Option<i64>,
     store: Option<Store>,
@@ -34,7 +34,7 @@ pub(crate) fn day_start_ms(day: &str, name: &str) -> Result<i64, Error> {
     Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis())
 }
 
-fn filters(query: &TransactionQuery) -> Result<Filters, Error> {
+pub fn filters(query: &TransactionQuery) -> Result<Filters, Error> {
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
     let status = match text(&query.status).as_deref() {
         None => None,

@@ -146,7 +146,7 @@ async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged
         "kill -9",
         &format!(
             "killed after {kill_after} s of 8 workers: {} purchases sent, {} verifications and {} consumes \
-             acknowledged, all stored; {} cut off by the kill, all verified after the restart; 0 half-written",
+             acknowledged, all stored; {} unanswered (in flight at the kill or sent while it was down), all verified after the restart; 0 half-written",
             told.sent.len(),
             told.verified.len(),
             told.consumed.len(),

@@ -391,15 +391,12 @@ fn not_found(err: &AppStoreServerApiClientError) -> bool {
 }
 
 /// Sorts an API failure: Apple's retryable codes, 5xx, 429 and transport failures are outages;
-/// 401 is our key; a cut-off answer is an outage, one of the wrong shape ours to fix; other 4xx
-/// are Apple saying no.
+/// 401 is our key; an answer of the wrong shape is ours to fix (one cut off is a transport
+/// failure, see `transport`); other 4xx are Apple saying no.
 fn api_error(err: AppStoreServerApiClientError) -> StoreError {
     let inner: &ApiClientError = err.inner();
     let message = inner.message().unwrap_or_default().to_string();
     let retryable_code = matches!(inner.raw_code(), Some(4_040_002 | 4_040_004 | 4_040_006 | 5_000_001));
-    if message.contains("EOF while parsing") {
-        return StoreError::Unavailable(format!("answer from Apple cut off: {message}"));
-    }
     if message.contains("deserialize") {
         return StoreError::Config(format!("unreadable answer from Apple: {message}"));
     }

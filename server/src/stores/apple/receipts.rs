@@ -129,7 +129,8 @@ fn status_error(status: i64, retryable: bool) -> Option<StoreError> {
     }
 }
 
-fn parse(text: &str) -> Result<VerifiedReceipt, StoreError> {
+/// Reads a `verifyReceipt` answer.
+pub fn parse(text: &str) -> Result<VerifiedReceipt, StoreError> {
     let answer: Answer = serde_json::from_str(text).map_err(|e| StoreError::unreadable("verifyReceipt answer", e))?;
     if let Some(err) = status_error(answer.status, answer.is_retryable) {
         return Err(err);

@@ -34,6 +34,13 @@ impl Transport for HttpTransport {
             let response = sent.await.map_err(transport_error)?;
             let status = response.status();
             let body = response.bytes().await.map_err(transport_error)?;
+            // The library reports any unreadable body as its own mistake; a body that is not even
+            // JSON was cut off or garbled on the way, an outage to retry.
+            if status.is_success() && !body.is_empty() {
+                if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                    return Err(TransportError::InvalidResponse(format!("answer cut off or garbled: {err}")));
+                }
+            }
             http::Response::builder()
                 .status(status)
                 .body(body.to_vec())

@@ -191,7 +191,10 @@ impl OneStoreClient {
             let status = response.status();
             let text = response.text().await.map_err(StoreError::transport)?;
             if status.is_success() {
-                return Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null));
+                if text.trim().is_empty() {
+                    return Ok(serde_json::Value::Null);
+                }
+                return serde_json::from_str(&text).map_err(|e| StoreError::unreadable("answer from ONE store", e));
             }
             if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
                 *self.token.lock().await = None;
