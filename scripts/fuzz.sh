@@ -16,7 +16,7 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
 cd server/fuzz
 targets=$(cargo fuzz list)
-cargo fuzz build --release $targets 2>&1 | tail -3
+cargo fuzz build --release 2>&1 | tail -3
 log=$(mktemp)
 for target in $targets; do
   mkdir -p "corpus/$target"

@@ -113,6 +113,9 @@ pub async fn payments(state: &AppState, plan: &Plan) -> Result<Seeded, Error> {
         }
         tx.commit().await?;
     }
+    // Fresh planner statistics, as after any bulk load: with stale ones PostgreSQL may walk a
+    // partial index of every unconsumed payment to find one paymentSeq.
+    sqlx::query("ANALYZE payments").execute(state.db.pool()).await?;
     Ok(seeded)
 }
 

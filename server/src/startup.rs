@@ -55,7 +55,9 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     let http = crate::stores::http_client(Duration::from_secs(settings.stores.timeout_secs));
     let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.rate_limit_per_second));
     let store_clients = Arc::default();
-    Ok(AppState { leptos_options, db, settings: Arc::new(settings), cipher, http, limiter, store_clients })
+    let consumes = Arc::new(crate::payments::consume::Committer::start(db.clone()));
+    let settings = Arc::new(settings);
+    Ok(AppState { leptos_options, db, settings, cipher, http, limiter, store_clients, consumes })
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.

@@ -17,6 +17,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub limiter: Arc<crate::api::limit::RateLimiter>,
     pub store_clients: Arc<crate::store_apps::ClientCache>,
+    /// Commits consumes in groups (one per instance).
+    pub consumes: Arc<crate::payments::consume::Committer>,
 }
 
 impl AppState {

@@ -50,7 +50,7 @@ pub(super) async fn consume_as(
 ) -> ApiResult<Consumed> {
     let seq = required("paymentSeq", &request.payment_seq, MAX_SEQ)?;
     let token = required("accessToken", &request.access_token, MAX_TOKEN)?;
-    match payments::consume::consume(&state.db, project_id, seq, token, source).await? {
+    match state.consumes.consume(&state.db, project_id, seq, token, source).await? {
         Ok(payment) => Ok(Success(Consumed::new(&payment))),
         Err(refusal) => Err(match refusal {
             Refusal::NotFound => Code::PaymentNotFound,

@@ -9,8 +9,8 @@ pub struct Sql {
 }
 
 enum Arg {
-    Text(String),
-    Int(i64),
+    Text(Option<String>),
+    Int(Option<i64>),
 }
 
 impl Sql {
@@ -29,6 +29,21 @@ impl Sql {
         self
     }
 
+    /// `(…), (…)`: the rows of a multi-row INSERT, each value bound.
+    pub fn push_rows(&mut self, rows: impl IntoIterator<Item = Vec<ArgValue>>) -> &mut Sql {
+        for (n, row) in rows.into_iter().enumerate() {
+            self.push(if n == 0 { "(" } else { ", (" });
+            for (i, value) in row.into_iter().enumerate() {
+                if i > 0 {
+                    self.push(", ");
+                }
+                self.push_bind(value);
+            }
+            self.push(")");
+        }
+        self
+    }
+
     pub fn build(&self) -> Query<'_, Any, AnyArguments<'_>> {
         self.args.iter().fold(sqlx::query(&self.text), |query, arg| match arg {
             Arg::Text(text) => query.bind(text.clone()),
@@ -41,18 +56,31 @@ pub struct ArgValue(Arg);
 
 impl From<String> for ArgValue {
     fn from(text: String) -> ArgValue {
-        ArgValue(Arg::Text(text))
+        ArgValue(Arg::Text(Some(text)))
     }
 }
 
 impl From<&str> for ArgValue {
     fn from(text: &str) -> ArgValue {
-        ArgValue(Arg::Text(text.to_string()))
+        ArgValue(Arg::Text(Some(text.to_string())))
     }
 }
 
 impl From<i64> for ArgValue {
     fn from(number: i64) -> ArgValue {
+        ArgValue(Arg::Int(Some(number)))
+    }
+}
+
+/// A NULL keeps its column's type: PostgreSQL refuses a text NULL for a BIGINT column.
+impl From<Option<&str>> for ArgValue {
+    fn from(text: Option<&str>) -> ArgValue {
+        ArgValue(Arg::Text(text.map(String::from)))
+    }
+}
+
+impl From<Option<i64>> for ArgValue {
+    fn from(number: Option<i64>) -> ArgValue {
         ArgValue(Arg::Int(number))
     }
 }

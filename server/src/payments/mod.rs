@@ -240,21 +240,33 @@ pub struct HistoryEntry<'a> {
 }
 
 pub async fn append_history(tx: &mut Transaction<'static, Any>, entry: HistoryEntry<'_>) -> Result<(), Error> {
-    sqlx::query(
+    append_histories(tx, vec![entry]).await
+}
+
+/// Appends every entry in one statement.
+pub async fn append_histories(tx: &mut Transaction<'static, Any>, entries: Vec<HistoryEntry<'_>>) -> Result<(), Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut sql = crate::db::sql::Sql::new(
         "INSERT INTO payment_history (payment_id, from_status, to_status, event, source, actor, reason, detail, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(entry.payment_id)
-    .bind(entry.from.map(Status::as_str))
-    .bind(entry.to.as_str())
-    .bind(entry.event)
-    .bind(entry.source.as_str())
-    .bind(entry.actor)
-    .bind(entry.reason)
-    .bind(entry.detail)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
+         created_at) VALUES ",
+    );
+    sql.push_rows(entries.into_iter().map(|e| {
+        vec![
+            e.payment_id.into(),
+            e.from.map(Status::as_str).into(),
+            e.to.as_str().into(),
+            e.event.into(),
+            e.source.as_str().into(),
+            e.actor.into(),
+            e.reason.into(),
+            e.detail.as_deref().into(),
+            now.into(),
+        ]
+    }));
+    sql.build().execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -5,13 +5,18 @@
 pub mod delivery;
 pub mod signing;
 
+use std::collections::{BTreeMap, HashMap};
+
 use app::model::{DeliveryRow, WebhookEndpointView, Webhooks};
 use serde_json::{json, Value};
 use sqlx::{Any, Row, Transaction};
 
 use crate::{
     crypto::{self, Cipher},
-    db::Db,
+    db::{
+        sql::{ArgValue, Sql},
+        Db,
+    },
     now_ms,
     payments::{Payment, COLUMNS},
     Error,
@@ -95,12 +100,32 @@ pub async fn emit_for_payment(
         .bind(payment_id)
         .fetch_one(&mut **tx)
         .await?;
-    let payment = Payment::from_row(&row)?;
-    let mut data = payment_data(&payment);
+    emit_payment(tx, event, &Payment::from_row(&row)?, extra).await
+}
+
+/// Writes an event about `payment`, as the caller knows it is after the change, to the outbox.
+pub async fn emit_payment(
+    tx: &mut Transaction<'static, Any>,
+    event: EventType,
+    payment: &Payment,
+    extra: Value,
+) -> Result<(), Error> {
+    emit_all(tx, vec![payment_event(event, payment, extra)]).await
+}
+
+/// The event about `payment`, as it is after the change, with `extra` fields added to its data.
+pub fn payment_event(event: EventType, payment: &Payment, extra: Value) -> NewEvent<'_> {
+    let mut data = payment_data(payment);
     if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
     }
-    emit(tx, payment.project_id, event, Some(&payment.user_id), Some(payment.id), data).await
+    NewEvent {
+        project_id: payment.project_id,
+        event,
+        user_id: Some(&payment.user_id),
+        payment_id: Some(payment.id),
+        data,
+    }
 }
 
 fn payment_data(p: &Payment) -> Value {
@@ -123,6 +148,15 @@ fn payment_data(p: &Payment) -> Value {
     })
 }
 
+/// An event to write to the outbox.
+pub struct NewEvent<'a> {
+    pub project_id: i64,
+    pub event: EventType,
+    pub user_id: Option<&'a str>,
+    pub payment_id: Option<i64>,
+    pub data: Value,
+}
+
 /// Writes one event, numbered in its user's sequence, and a pending delivery for each enabled
 /// endpoint of the project that takes its type.
 pub async fn emit(
@@ -133,63 +167,124 @@ pub async fn emit(
     payment_id: Option<i64>,
     data: Value,
 ) -> Result<(), Error> {
+    emit_all(tx, vec![NewEvent { project_id, event, user_id, payment_id, data }]).await
+}
+
+/// Writes `events` as [`emit`] does, in four statements however many there are: the users'
+/// sequence numbers, the events, their projects' endpoints, the deliveries.
+pub async fn emit_all(tx: &mut Transaction<'static, Any>, events: Vec<NewEvent<'_>>) -> Result<(), Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let now = now_ms();
-    let user_seq: Option<i64> = match user_id {
-        Some(user) => Some(
-            sqlx::query_scalar(
-                "INSERT INTO user_event_sequences (project_id, user_id, last_seq) VALUES ($1, $2, 1) \
-                 ON CONFLICT (project_id, user_id) DO UPDATE SET last_seq = user_event_sequences.last_seq + 1 \
-                 RETURNING last_seq",
-            )
-            .bind(project_id)
-            .bind(user)
-            .fetch_one(&mut **tx)
-            .await?,
-        ),
-        None => None,
-    };
-    let event_id = format!("evt_{}", crypto::random_code(24));
+    let user_seqs = next_user_seqs(tx, &events).await?;
     let timestamp = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().to_rfc3339();
-    let payload = json!({
-        "id": event_id,
-        "type": event.as_str(),
-        "version": PAYLOAD_VERSION,
-        "timestamp": timestamp,
-        "userId": user_id,
-        "userSeq": user_seq,
-        "data": data,
-    });
-    let id: i64 = sqlx::query_scalar(
+    let ids: Vec<String> = events.iter().map(|_| format!("evt_{}", crypto::random_code(24))).collect();
+    let mut sql = Sql::new(
         "INSERT INTO webhook_events (event_id, project_id, event_type, user_id, user_seq, payment_id, payload, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(&event_id)
-    .bind(project_id)
-    .bind(event.as_str())
-    .bind(user_id)
-    .bind(user_seq)
-    .bind(payment_id)
-    .bind(payload.to_string())
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    let endpoints: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, event_types FROM webhook_endpoints WHERE project_id = $1 AND enabled = 1")
-            .bind(project_id)
-            .fetch_all(&mut **tx)
-            .await?;
-    for (endpoint, _) in endpoints.iter().filter(|(_, types)| wants(types, event.as_str())) {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, 'PENDING', 0, $3, $3)",
-        )
-        .bind(id)
-        .bind(endpoint)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+         created_at) VALUES ",
+    );
+    sql.push_rows(events.iter().zip(&ids).zip(&user_seqs).map(|((e, id), user_seq)| {
+        let payload = json!({
+            "id": id,
+            "type": e.event.as_str(),
+            "version": PAYLOAD_VERSION,
+            "timestamp": timestamp,
+            "userId": e.user_id,
+            "userSeq": user_seq,
+            "data": e.data,
+        });
+        vec![
+            id.as_str().into(),
+            e.project_id.into(),
+            e.event.as_str().into(),
+            e.user_id.into(),
+            (*user_seq).into(),
+            e.payment_id.into(),
+            payload.to_string().into(),
+            now.into(),
+        ]
+    }));
+    sql.push(" RETURNING id, event_id");
+    // RETURNING promises no order: match the rows back by event id.
+    let stored: HashMap<String, i64> =
+        sql.build().fetch_all(&mut **tx).await?.iter().map(|row| (row.get("event_id"), row.get("id"))).collect();
+    let mut projects: Vec<i64> = events.iter().map(|e| e.project_id).collect();
+    projects.sort_unstable();
+    projects.dedup();
+    let mut sql =
+        Sql::new("SELECT id, project_id, event_types FROM webhook_endpoints WHERE enabled = 1 AND project_id IN (");
+    for (i, project) in projects.into_iter().enumerate() {
+        sql.push(if i == 0 { "" } else { ", " }).push_bind(project);
+    }
+    sql.push(")");
+    let endpoints: Vec<(i64, i64, String)> = sql
+        .build()
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| (r.get("id"), r.get("project_id"), r.get("event_types")))
+        .collect();
+    let deliveries: Vec<Vec<ArgValue>> = events
+        .iter()
+        .zip(&ids)
+        .flat_map(|(e, id)| {
+            let event_id = stored[id];
+            endpoints
+                .iter()
+                .filter(move |(_, project, types)| *project == e.project_id && wants(types, e.event.as_str()))
+                .map(move |(endpoint, _, _)| {
+                    vec![event_id.into(), (*endpoint).into(), "PENDING".into(), 0.into(), now.into(), now.into()]
+                })
+        })
+        .collect();
+    if !deliveries.is_empty() {
+        let mut sql = Sql::new(
+            "INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) VALUES ",
+        );
+        sql.push_rows(deliveries);
+        sql.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// The next number in each event's user sequence (gap-free per user), taken for all events in one
+/// upsert; rows are locked in (project, user) order, as every writer takes them.
+async fn next_user_seqs(
+    tx: &mut Transaction<'static, Any>,
+    events: &[NewEvent<'_>],
+) -> Result<Vec<Option<i64>>, Error> {
+    let mut counts: BTreeMap<(i64, &str), i64> = BTreeMap::new();
+    for e in events {
+        if let Some(user) = e.user_id {
+            *counts.entry((e.project_id, user)).or_default() += 1;
+        }
+    }
+    if counts.is_empty() {
+        return Ok(vec![None; events.len()]);
+    }
+    let mut sql = Sql::new("INSERT INTO user_event_sequences (project_id, user_id, last_seq) VALUES ");
+    sql.push_rows(counts.iter().map(|((project, user), n)| vec![(*project).into(), (*user).into(), (*n).into()]));
+    sql.push(
+        " ON CONFLICT (project_id, user_id) DO UPDATE SET last_seq = user_event_sequences.last_seq + excluded.last_seq \
+         RETURNING project_id, user_id, last_seq",
+    );
+    let mut next: HashMap<(i64, String), i64> = HashMap::new();
+    for row in sql.build().fetch_all(&mut **tx).await? {
+        let (project, user, last): (i64, String, i64) =
+            (row.get("project_id"), row.get("user_id"), row.get("last_seq"));
+        let first = last - counts[&(project, user.as_str())] + 1;
+        next.insert((project, user), first);
+    }
+    Ok(events
+        .iter()
+        .map(|e| {
+            let user = e.user_id?;
+            let seq = next.get_mut(&(e.project_id, user.to_string()))?;
+            *seq += 1;
+            Some(*seq - 1)
+        })
+        .collect())
 }
 
 fn validate_url(url: &str) -> Result<&str, Error> {

@@ -85,4 +85,14 @@ async fn racing_consumes_of_the_same_payments_succeed_exactly_once_each() {
         .await
         .unwrap();
     assert_eq!((consumed, history, events), (payments as i64, payments as i64, payments as i64));
+    // Each user's events are numbered 1, 2, 3… with no gap and no repeat, however the consumes
+    // were grouped into transactions.
+    let misnumbered: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT user_id, COUNT(*) AS n, COUNT(DISTINCT user_seq) AS d, MIN(user_seq) AS lo, \
+         MAX(user_seq) AS hi FROM webhook_events GROUP BY user_id) s WHERE lo <> 1 OR hi <> n OR d <> n",
+    )
+    .fetch_one(state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(misnumbered, 0, "every user's events are numbered without gaps");
 }
