@@ -40,6 +40,7 @@ reliability:
 	  cargo test --release -p server --test reliability -- --nocapture --test-threads=1
 	cargo build --release -p server
 	scripts/schemathesis.sh $(TARGET_DIR)/release/server 300
+	scripts/fuzz.sh 60
 
 ## Debug build of the server and the console.
 build:
