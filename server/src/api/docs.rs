@@ -55,19 +55,19 @@ impl Modify for Keys {
     }
 }
 
-/// NHN's paths answer HTTP 200 whether they succeed or not, so their 200 is either the success
-/// envelope or a `Failure`.
+/// NHN's paths answer HTTP 200 whether they succeed or not, so their 200 is the success envelope
+/// or a `Failure` (any of: a success also has the header a failure has).
 struct NhnAnswers;
 
 impl Modify for NhnAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{schema::OneOfBuilder, Ref, RefOr};
+        use utoipa::openapi::{schema::AnyOfBuilder, Ref, RefOr};
         let nhn = openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/v1/service/"));
         for operation in nhn.filter_map(|(_, item)| item.post.as_mut()) {
             let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else { continue };
             for content in ok.content.values_mut() {
                 if let Some(success) = content.schema.take() {
-                    let either = OneOfBuilder::new().item(success).item(Ref::from_schema_name("Failure"));
+                    let either = AnyOfBuilder::new().item(success).item(Ref::from_schema_name("Failure"));
                     content.schema = Some(RefOr::T(either.into()));
                 }
             }

@@ -84,11 +84,11 @@ pub(super) async fn products(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ReserveRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"\S")]
     user_id: Option<String>,
     #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 150)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 150, pattern = r"\S")]
     product_id: Option<String>,
     #[schema(value_type = String, max_length = 200)]
     developer_payload: Option<String>,
@@ -129,29 +129,29 @@ pub(super) async fn reserve(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Purchase {
-    /// Google and ONE store.
-    #[schema(value_type = String, min_length = 1, max_length = 150)]
+    /// Google and ONE store. In this object an empty text is the same as an absent one.
+    #[schema(value_type = String, max_length = 150)]
     product_id: Option<String>,
     /// Google and ONE store.
-    #[schema(value_type = String, min_length = 1, max_length = 4096)]
+    #[schema(value_type = String, max_length = 4096)]
     purchase_token: Option<String>,
     /// Google: whether the product is a subscription; read from the registered item when absent.
     #[schema(value_type = bool)]
     subscription: Option<bool>,
     /// Apple StoreKit 2: one of the transaction id or the signed transaction.
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String)]
     transaction_id: Option<String>,
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String)]
     signed_transaction: Option<String>,
     /// Apple StoreKit 1: the base64 app receipt.
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String)]
     receipt: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct VerifyRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"\S")]
     user_id: Option<String>,
     #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
@@ -262,11 +262,11 @@ pub(super) async fn verify(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UserRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"\S")]
     user_id: Option<String>,
     /// One store, or every store of the project when absent (a purchase made on iOS shows on
-    /// Android for the same user).
-    #[schema(value_type = String, pattern = "^(GG|AS|ONESTORE)$")]
+    /// Android for the same user); empty is the same as absent.
+    #[schema(value_type = String, pattern = "^(GG|AS|ONESTORE)?$")]
     store_code: Option<String>,
 }
 
@@ -321,7 +321,7 @@ pub(super) async fn active_subscriptions(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RestoreRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 128)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"\S")]
     user_id: Option<String>,
     #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,

@@ -24,9 +24,9 @@ pub(super) const MAX_USER: usize = 128;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ConsumeRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 32)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 32, pattern = r"\S")]
     payment_seq: Option<String>,
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"\S")]
     access_token: Option<String>,
 }
 
@@ -159,7 +159,7 @@ pub(super) async fn subscriptions_of(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LookupRequest {
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 256)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 256, pattern = r"\S")]
     access_token: Option<String>,
 }
 
