@@ -12,10 +12,8 @@ use sqlx::Row as _;
 
 use crate::{crypto, demo, now_ms, state::AppState, Error};
 
-/// Rows per INSERT: 30 columns × 1,000 stays under SQLite's 32,766 bound parameters.
-const BATCH: usize = 1_000;
-/// INSERTs per transaction.
-const BATCHES_PER_TX: usize = 10;
+/// Rows per transaction.
+const ROWS_PER_TX: usize = 10_000;
 const COLUMNS: &str = "payment_seq, project_id, store_app_id, store, product_seq, store_product_id, product_type, \
     user_id, status, consumed, consumed_at, consume_source, price_micros, currency, country_code, store_txn_key, \
     payment_id, original_payment_id, purchase_token, access_token_hash, access_token_enc, reserved_at, verified_at, \
@@ -84,14 +82,21 @@ pub async fn payments(state: &AppState, plan: &Plan) -> Result<Seeded, Error> {
     };
     let mut seeded = Seeded::default();
     let total = plan.payments + plan.unconsumed;
+    // Rows per INSERT. SQLite binds parameters in time growing with the square of their number,
+    // so it takes short statements (1,000 rows of 30 values ran at 900 rows/s); PostgreSQL's
+    // limit is 65,535 values.
+    let batch = match state.db.engine() {
+        crate::db::Engine::Sqlite => 32,
+        crate::db::Engine::Postgres => 1_000,
+    };
     let mut next = 0u64;
     while next < total {
         let mut tx = state.db.begin_write().await?;
-        for _ in 0..BATCHES_PER_TX {
+        for _ in 0..ROWS_PER_TX / batch {
             if next >= total {
                 break;
             }
-            let count = (total - next).min(BATCH as u64);
+            let count = (total - next).min(batch as u64);
             let rows: Vec<NewRow> = (next..next + count)
                 .map(|n| {
                     let number = start + n as i64 + 1;
