@@ -85,6 +85,11 @@ impl Report {
         self.notes.push(format!("{section}: {note}"));
     }
 
+    /// Writes what is measured so far: a run cut short keeps its figures.
+    fn save(&self, path: &str) {
+        std::fs::write(path, serde_json::to_string_pretty(self).expect("JSON")).expect("the results file");
+    }
+
     fn print_table(&self) {
         let mut section = "";
         println!("\n{:<58} {:>12} {:<8} target", "figure", "value", "unit");
@@ -162,16 +167,19 @@ async fn main() {
         for &engine in &engines {
             println!("\n## consume ({})", engine.label());
             consume::run(&mut report, engine, args.quick).await;
+            report.save(&args.out);
         }
     }
     if wants("apple") {
         println!("\n## Apple JWS verification");
         apple::run(&mut report, args.quick).await;
+        report.save(&args.out);
     }
     if wants("verify") {
         for &engine in &engines {
             println!("\n## verify end to end ({})", engine.label());
             verify::run(&mut report, engine, args.quick).await;
+            report.save(&args.out);
         }
     }
     if wants("search") {
@@ -183,6 +191,7 @@ async fn main() {
             };
             println!("\n## search ({})", engine.label());
             search::run(&mut report, engine, sizes).await;
+            report.save(&args.out);
         }
     }
     if wants("page") {
@@ -190,7 +199,7 @@ async fn main() {
         page::run(&mut report);
     }
     report.print_table();
-    std::fs::write(&args.out, serde_json::to_string_pretty(&report).expect("JSON")).expect("the results file");
+    report.save(&args.out);
     println!("\nfigures written to {}", args.out);
 }
 

@@ -137,10 +137,13 @@ pub async fn search_page(db: &Db, query: &TransactionQuery, limit: i64) -> Resul
     push_conditions(&mut sql, &f);
     let (cmp, order) = if f.oldest_first { (">", "ASC") } else { ("<", "DESC") };
     if let Some((at, id)) = f.after {
+        // The first condition alone bounds the index range, so a deep page starts at its cursor
+        // instead of walking every newer row (an OR of the two cases hid the bound from both
+        // engines' planners: 300 ms at a million rows); the second orders ties.
+        sql.push(format!(" AND p.created_at {cmp}= ")).push_bind(at);
         sql.push(format!(" AND (p.created_at {cmp} ")).push_bind(at);
-        sql.push(" OR (p.created_at = ").push_bind(at);
-        sql.push(format!(" AND p.id {cmp} ")).push_bind(id);
-        sql.push("))");
+        sql.push(format!(" OR p.id {cmp} ")).push_bind(id);
+        sql.push(")");
     }
     sql.push(format!(" ORDER BY p.created_at {order}, p.id {order} LIMIT {}", limit + 1));
     let rows = sql.build().fetch_all(db.pool()).await?;
