@@ -29,7 +29,7 @@ bench:
 	scripts/setup.sh release postgres
 	npm ci --prefix server/benches/node --no-audit --no-fund
 	cargo leptos build --release
-	cargo bench -p server --bench iap -- --out bench-results.json
+	cargo bench -p server --bench iap -- --out $(CURDIR)/bench-results.json
 
 ## The reliability suite of RELIABILITY.md at full size on SQLite and PostgreSQL, then schemathesis
 ## over the OpenAPI document. (`make test` runs a short version of the first part.)
