@@ -20,7 +20,7 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     let levels: &[usize] = if quick { &[1, 8, 32] } else { &[1, 4, 16, 64] };
     let per_level = if quick { 1_000 } else { 4_000 };
     let paced_secs = if quick { 3.0 } else { 8.0 };
-    let scratch = Scratch::new("consume", engine.postgres_url());
+    let scratch = Scratch::new("bench_consume", engine.postgres_url());
     let state = scratch.state().await;
     // Enough unconsumed payments for every run: each request consumes a different one.
     let needed = levels.len() * per_level * 3 + 60_000;

@@ -1,7 +1,8 @@
 //! `make bench`: the figures of BENCHMARKS.md, measured in one run on this machine. Prints a table
 //! and writes every figure as JSON (default `bench-results.json`).
 //!
-//! cargo bench -p server --bench iap -- [--quick] [--only consume,apple,verify,search,page] [--out FILE]
+//! cargo bench -p server --bench iap -- [--quick] [--only consume,apple,verify,search,page]
+//!     [--engines sqlite,postgres] [--out FILE]
 //! PostgreSQL: IAP_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432; "" skips it).
 mod apple;
 mod consume;
@@ -132,17 +133,19 @@ pub async fn demo_project(state: &AppState) -> i64 {
 struct Args {
     quick: bool,
     only: Option<Vec<String>>,
+    engines: Option<Vec<String>>,
     out: String,
 }
 
 fn args() -> Args {
-    let mut args = Args { quick: false, only: None, out: "bench-results.json".into() };
+    let mut args = Args { quick: false, only: None, engines: None, out: "bench-results.json".into() };
     let mut given = std::env::args().skip(1);
     while let Some(arg) = given.next() {
         match arg.as_str() {
             "--quick" => args.quick = true,
             "--only" => args.only = given.next().map(|v| v.split(',').map(String::from).collect()),
             "--out" => args.out = given.next().expect("--out FILE"),
+            "--engines" => args.engines = given.next().map(|v| v.split(',').map(String::from).collect()),
             // cargo bench passes --bench.
             _ => {}
         }
@@ -154,8 +157,12 @@ fn args() -> Args {
 async fn main() {
     let args = args();
     let wants = |part: &str| args.only.as_ref().is_none_or(|only| only.iter().any(|o| o == part));
-    let mut engines = vec![Engine::Sqlite];
-    if postgres().is_some() {
+    let wants_engine = |name: &str| args.engines.as_ref().is_none_or(|only| only.iter().any(|e| e == name));
+    let mut engines = Vec::new();
+    if wants_engine("sqlite") {
+        engines.push(Engine::Sqlite);
+    }
+    if postgres().is_some() && wants_engine("postgres") {
         engines.push(Engine::Postgres);
     }
     let mut report = Report {

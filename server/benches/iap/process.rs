@@ -23,8 +23,9 @@ pub struct Scratch {
 impl Scratch {
     /// A new SQLite file, or a new PostgreSQL database when `postgres` is a server URL.
     pub fn new(label: &str, postgres: Option<&str>) -> Scratch {
-        // The test runner drops databases named iap_test_* that a killed run left behind.
-        let name = format!("iap_test_{label}_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+        // Tests label theirs test_*: the test runner drops iap_test_* databases a killed run left
+        // behind, which must not take a benchmark's database running beside it.
+        let name = format!("iap_{label}_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
         let data_dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&data_dir).expect("a scratch folder");
         let url = match postgres {

@@ -22,7 +22,7 @@ use crate::{
 const RUNS: usize = 40;
 
 pub async fn run(report: &mut Report, engine: Engine, sizes: &[u64]) {
-    let scratch = Scratch::new("search", engine.postgres_url());
+    let scratch = Scratch::new("bench_search", engine.postgres_url());
     let state = scratch.state().await;
     let mut rng = StdRng::seed_from_u64(7);
     let mut have = 0;

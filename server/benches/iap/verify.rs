@@ -22,7 +22,7 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     let (concurrency, count) = if quick { (16, 600) } else { (16, 3_000) };
     let fakes = Fakes::new();
     let stores = server::fakes::serve(fakes.router(), 0).await.expect("the fakes listen");
-    let scratch = Scratch::new("verify", engine.postgres_url());
+    let scratch = Scratch::new("bench_verify", engine.postgres_url());
     let state = scratch.state().await;
     demo::seed(&state.db).await.expect("demo");
     demo::connect_fakes(&state, &fakes, &stores).await.expect("store apps point at the fakes");

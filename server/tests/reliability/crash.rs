@@ -33,7 +33,7 @@ async fn post(http: &reqwest::Client, url: String, headers: &[(&str, &str)], bod
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged() {
-    let crate::Shop { fakes, scratch, state, .. } = crate::shop("crash").await;
+    let crate::Shop { fakes, scratch, state, .. } = crate::shop("test_crash").await;
     let mut server = ServerProcess::start(&scratch);
     let base = server.base.clone();
 

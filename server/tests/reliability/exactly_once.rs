@@ -19,7 +19,7 @@ use crate::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_consumes_of_the_same_payments_succeed_exactly_once_each() {
     let (payments, tries) = if crate::full() { (1_000, 10) } else { (200, 10) };
-    let scratch = Scratch::new("once", postgres());
+    let scratch = Scratch::new("test_once", postgres());
     let state = scratch.state().await;
     let seeded = seed::payments(&state, &Plan { payments: 0, unconsumed: payments, ..Plan::default() }).await.unwrap();
     assert_eq!(seeded.consumable.len() as u64, payments);

@@ -15,7 +15,7 @@ use crate::{figures, load, outcome, process::ServerProcess};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flaky_store_gets_retryable_answers_and_every_purchase_is_verified_once_it_recovers() {
     let purchases = if crate::full() { 1_000 } else { 150 };
-    let crate::Shop { fakes, scratch, state, .. } = crate::shop("flaky").await;
+    let crate::Shop { fakes, scratch, state, .. } = crate::shop("test_flaky").await;
     let settings = [("IAP_STORES__TIMEOUT_SECS", "1"), ("IAP_JOBS__INTERVAL_SECS", "1")];
     let server = ServerProcess::start_with(&scratch, &settings);
     let faults = fakes.google.faults();

@@ -8,7 +8,7 @@ use crate::{figures, process::ServerProcess};
 /// answer but the one that hands a secret out may carry it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_key_or_token_reaches_the_log_even_at_debug_level() {
-    let crate::Shop { stores, scratch, .. } = crate::shop("secrets").await;
+    let crate::Shop { stores, scratch, .. } = crate::shop("test_secrets").await;
     let server = ServerProcess::start_with(&scratch, &[("IAP_LOG__FILTER", "debug")]);
     let base = server.base.clone();
     let mut secrets = vec![demo::ADMIN_PASSWORD.to_string(), demo::SECRET_KEY.to_string()];
