@@ -100,17 +100,8 @@ pub async fn emit_for_payment(
         .bind(payment_id)
         .fetch_one(&mut **tx)
         .await?;
-    emit_payment(tx, event, &Payment::from_row(&row)?, extra).await
-}
-
-/// Writes an event about `payment`, as the caller knows it is after the change, to the outbox.
-pub async fn emit_payment(
-    tx: &mut Transaction<'static, Any>,
-    event: EventType,
-    payment: &Payment,
-    extra: Value,
-) -> Result<(), Error> {
-    emit_all(tx, vec![payment_event(event, payment, extra)]).await
+    let payment = Payment::from_row(&row)?;
+    emit_all(tx, vec![payment_event(event, &payment, extra)]).await
 }
 
 /// The event about `payment`, as it is after the change, with `extra` fields added to its data.
