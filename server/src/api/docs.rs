@@ -9,7 +9,10 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{envelope::Code, sdk, service};
+use super::{
+    envelope::{not_blank_pattern, Code},
+    sdk, service,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,7 +39,7 @@ use super::{envelope::Code, sdk, service};
         service::revoke_subscription,
         service::replay_webhooks,
     ),
-    modifiers(&Keys, &NhnAnswers),
+    modifiers(&Keys, &NhnAnswers, &NotBlank),
     tags(
         (name = "app", description = "Called by the app (its SDK) with the AppKey"),
         (name = "app server", description = "Called by the app's server with the AppKey and the SecretKey; NHN Cloud IAP's paths")
@@ -69,6 +72,28 @@ impl Modify for NhnAnswers {
                 if let Some(success) = content.schema.take() {
                     let either = AnyOfBuilder::new().item(success).item(Ref::from_schema_name("Failure"));
                     content.schema = Some(RefOr::T(either.into()));
+                }
+            }
+        }
+    }
+}
+
+/// The annotations mark required texts with `\S`; the document says exactly which characters the
+/// server counts as blank instead (see `not_blank_pattern`).
+struct NotBlank;
+
+impl Modify for NotBlank {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{schema::Schema, RefOr};
+        let pattern = not_blank_pattern();
+        let schemas = openapi.components.iter_mut().flat_map(|components| components.schemas.values_mut());
+        for schema in schemas {
+            let RefOr::T(Schema::Object(object)) = schema else { continue };
+            for property in object.properties.values_mut() {
+                if let RefOr::T(Schema::Object(field)) = property {
+                    if field.pattern.as_deref() == Some(r"\S") {
+                        field.pattern = Some(pattern.clone());
+                    }
                 }
             }
         }

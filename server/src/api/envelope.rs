@@ -180,6 +180,15 @@ pub fn required<'a>(name: &str, value: &'a Option<String>, max: usize) -> Result
     }
 }
 
+/// What the API document says of a required text: some character that `required` does not trim.
+/// Spelled out rather than `\S`, because regex engines disagree on white space (U+0085 is white
+/// space to Rust, not to ECMAScript) and the document must accept exactly what the server does.
+pub fn not_blank_pattern() -> String {
+    let blanks: String =
+        ('\0'..='\u{3000}').filter(|c| c.is_whitespace()).map(|c| format!("\\u{:04x}", u32::from(c))).collect();
+    format!("[^{blanks}]")
+}
+
 /// An optional text field of at most `max` characters.
 pub fn optional<'a>(name: &str, value: &'a Option<String>, max: usize) -> Result<Option<&'a str>, ApiError> {
     match value.as_deref() {
@@ -192,6 +201,21 @@ pub fn optional<'a>(name: &str, value: &'a Option<String>, max: usize) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_not_blank_pattern_lists_exactly_the_white_space_required_trims() {
+        let pattern = not_blank_pattern();
+        let listed: Vec<char> = pattern
+            .trim_start_matches("[^")
+            .trim_end_matches(']')
+            .split("\\u")
+            .filter(|hex| !hex.is_empty())
+            .map(|hex| char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap())
+            .collect();
+        let trimmed: Vec<char> = (0..=0x10FFFF).filter_map(char::from_u32).filter(|c| c.to_string().trim().is_empty()).collect();
+        assert_eq!(listed, trimmed);
+        assert!(listed.contains(&'\u{85}') && listed.contains(&'\u{3000}'));
+    }
 
     #[test]
     fn every_code_has_its_own_number() {

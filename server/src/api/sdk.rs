@@ -26,6 +26,10 @@ use crate::{
 const MAX_PAYLOAD: usize = 200;
 const MAX_PRODUCT: usize = 150;
 const MAX_RESTORE: usize = 50;
+const MAX_PURCHASE_TOKEN: usize = 4096;
+const MAX_TRANSACTION_ID: usize = 64;
+const MAX_SIGNED_TRANSACTION: usize = 64 * 1024;
+const MAX_RECEIPT: usize = 1024 * 1024;
 
 fn store(code: &Option<String>) -> Result<Store, ApiError> {
     let code = required("storeCode", code, 16)?;
@@ -90,7 +94,7 @@ pub(super) struct ReserveRequest {
     store_code: Option<String>,
     #[schema(value_type = String, required = true, min_length = 1, max_length = 150, pattern = r"\S")]
     product_id: Option<String>,
-    #[schema(value_type = String, max_length = 200)]
+    #[schema(max_length = 200)]
     developer_payload: Option<String>,
 }
 
@@ -129,23 +133,40 @@ pub(super) async fn reserve(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Purchase {
-    /// Google and ONE store. In this object an empty text is the same as an absent one.
-    #[schema(value_type = String, max_length = 150)]
+    /// Google and ONE store. In this object an empty text or `null` is the same as an absent one.
+    #[schema(max_length = 150)]
     product_id: Option<String>,
     /// Google and ONE store.
-    #[schema(value_type = String, max_length = 4096)]
+    #[schema(max_length = 4096)]
     purchase_token: Option<String>,
     /// Google: whether the product is a subscription; read from the registered item when absent.
-    #[schema(value_type = bool)]
     subscription: Option<bool>,
     /// Apple StoreKit 2: one of the transaction id or the signed transaction.
-    #[schema(value_type = String)]
+    #[schema(max_length = 64)]
     transaction_id: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(max_length = 65536)]
     signed_transaction: Option<String>,
     /// Apple StoreKit 1: the base64 app receipt.
-    #[schema(value_type = String)]
+    #[schema(max_length = 1048576)]
     receipt: Option<String>,
+}
+
+impl Purchase {
+    /// Every field within its documented length, whichever store reads it: a restore holding a
+    /// malformed purchase is refused whole, before any of its purchases is verified.
+    fn check_lengths(&self, index: usize) -> Result<(), ApiError> {
+        let fields = [
+            ("productId", &self.product_id, MAX_PRODUCT),
+            ("purchaseToken", &self.purchase_token, MAX_PURCHASE_TOKEN),
+            ("transactionId", &self.transaction_id, MAX_TRANSACTION_ID),
+            ("signedTransaction", &self.signed_transaction, MAX_SIGNED_TRANSACTION),
+            ("receipt", &self.receipt, MAX_RECEIPT),
+        ];
+        for (name, value, max) in fields {
+            optional(&format!("purchases[{index}].{name}"), value, max)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -156,7 +177,7 @@ pub(super) struct VerifyRequest {
     #[schema(value_type = String, required = true, pattern = "^(GG|AS|ONESTORE)$")]
     store_code: Option<String>,
     /// The reservation this purchase completes; absent for purchases that started in the store.
-    #[schema(value_type = String, min_length = 1, max_length = 32)]
+    #[schema(min_length = 1, max_length = 32)]
     payment_seq: Option<String>,
     #[serde(flatten)]
     purchase: Purchase,
@@ -164,7 +185,7 @@ pub(super) struct VerifyRequest {
 
 /// The store proof for `purchase` as the app's store sends it.
 async fn proof(state: &AppState, app: &StoreAppRecord, purchase: &Purchase) -> Result<Proof, ApiError> {
-    let token = || required("purchaseToken", &purchase.purchase_token, 4096).map(String::from);
+    let token = || required("purchaseToken", &purchase.purchase_token, MAX_PURCHASE_TOKEN).map(String::from);
     let product = || required("productId", &purchase.product_id, MAX_PRODUCT).map(String::from);
     Ok(match app.store {
         Store::Google => {
@@ -179,10 +200,10 @@ async fn proof(state: &AppState, app: &StoreAppRecord, purchase: &Purchase) -> R
         }
         Store::OneStore => Proof::OneStore { product_id: product()?, purchase_token: token()? },
         Store::Apple => {
-            let transaction_id = optional("transactionId", &purchase.transaction_id, 64)?;
-            if let Some(jws) = optional("signedTransaction", &purchase.signed_transaction, 64 * 1024)? {
+            let transaction_id = optional("transactionId", &purchase.transaction_id, MAX_TRANSACTION_ID)?;
+            if let Some(jws) = optional("signedTransaction", &purchase.signed_transaction, MAX_SIGNED_TRANSACTION)? {
                 Proof::AppleSignedTransaction(jws.to_string())
-            } else if let Some(receipt) = optional("receipt", &purchase.receipt, 1024 * 1024)? {
+            } else if let Some(receipt) = optional("receipt", &purchase.receipt, MAX_RECEIPT)? {
                 Proof::AppleReceipt {
                     receipt_data: receipt.to_string(),
                     transaction_id: transaction_id.map(String::from),
@@ -265,8 +286,8 @@ pub(super) struct UserRequest {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"\S")]
     user_id: Option<String>,
     /// One store, or every store of the project when absent (a purchase made on iOS shows on
-    /// Android for the same user); empty is the same as absent.
-    #[schema(value_type = String, pattern = "^(GG|AS|ONESTORE)?$")]
+    /// Android for the same user); empty or `null` is the same as absent.
+    #[schema(pattern = "^(GG|AS|ONESTORE)?$")]
     store_code: Option<String>,
 }
 
@@ -360,6 +381,9 @@ pub(super) async fn restore(
     let purchases = request.purchases.unwrap_or_default();
     if purchases.is_empty() || purchases.len() > MAX_RESTORE {
         return Err(ApiError::invalid(format!("purchases holds 1 to {MAX_RESTORE} purchases")));
+    }
+    for (index, purchase) in purchases.iter().enumerate() {
+        purchase.check_lengths(index)?;
     }
     let app = store_app(&state, caller.project_id, store(&request.store_code)?).await?;
     let mut restored = Restored { success_list: Vec::new(), fail_list: Vec::new() };

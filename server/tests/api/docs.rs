@@ -46,3 +46,20 @@ async fn the_api_page_lists_the_operations_and_every_result_code() {
         assert!(page.contains(&format!("<td>{code}</td>")), "{code} missing");
     }
 }
+
+#[tokio::test]
+async fn the_document_allows_null_where_the_server_reads_it_as_absent_and_names_the_blanks_it_trims() {
+    let app = spawn_app().await;
+
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [("Purchase", "receipt"), ("Purchase", "subscription"), ("UserRequest", "storeCode")] {
+        let types = schemas[schema]["properties"][field]["type"].as_array().unwrap_or_else(|| panic!("{schema}.{field}"));
+        assert!(types.contains(&Value::from("null")), "{schema}.{field} is nullable");
+    }
+    let token = &schemas["ConsumeRequest"]["properties"]["accessToken"];
+    assert_eq!(token["type"], "string", "a required text is not nullable");
+    let pattern = token["pattern"].as_str().unwrap();
+    assert!(pattern.starts_with("[^") && pattern.contains(r"\u0085") && pattern.contains(r"\u3000"), "{pattern}");
+}

@@ -228,6 +228,28 @@ async fn restore_verifies_every_purchase_and_reports_the_ones_that_fail() {
 }
 
 #[tokio::test]
+async fn a_restore_holding_a_malformed_purchase_is_refused_whole_and_verifies_none() {
+    let shop = shop().await;
+    let gem = shop.google_gem().await;
+
+    let restored = shop
+        .sdk(
+            "/v1/sdk/restore",
+            json!({"userId": "user-7", "storeCode": "GG", "purchases": [
+                {"productId": "gem_100", "purchaseToken": gem.purchase_token},
+                {"productId": "", "purchaseToken": "0".repeat(4097)},
+            ]}),
+        )
+        .await;
+
+    assert_eq!(restored.status, StatusCode::BAD_REQUEST);
+    assert_eq!(restored.code(), 1100);
+    let message = restored.body["header"]["resultMessage"].as_str().unwrap();
+    assert!(message.contains("purchases[1].purchaseToken"), "{message}");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments").await, 0, "not even the well-formed one");
+}
+
+#[tokio::test]
 async fn active_subscriptions_are_listed_in_nhns_shape() {
     let shop = shop().await;
     let seq = shop.reserve("user-8", "GG", "premium_monthly").await;
@@ -361,6 +383,50 @@ async fn a_wrong_access_token_cannot_consume_or_look_up_a_payment() {
     assert_eq!(lookup.ok()["paymentSeq"], payment["paymentSeq"]);
     assert_eq!(status.code(), 4005);
     assert_eq!(shop.unconsumed("u9").await.len(), 1, "still unconsumed");
+}
+
+#[tokio::test]
+async fn each_refused_consume_says_why_and_consumes_nothing() {
+    let shop = shop().await;
+    let gem = shop.google_gem().await;
+    let paid = shop.verify("u7", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    let monthly = shop.google_subscription("premium_monthly", 30).await;
+    let subscription =
+        shop.verify("u7", "GG", json!({"productId": "premium_monthly", "purchaseToken": monthly.purchase_token})).await;
+    let second_gem = shop.google_gem().await;
+    let refunded =
+        shop.verify("u7", "GG", json!({"productId": "gem_100", "purchaseToken": second_gem.purchase_token})).await;
+    sqlx::query("UPDATE payments SET status = 'REFUND' WHERE payment_seq = $1")
+        .bind(refunded["paymentSeq"].as_str().unwrap())
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+    let other = server::projects::create(&shop.app.db, "Other game", None).await.unwrap();
+    let consume = |payment: &Value, token: &Value| {
+        shop.server("/v1/service/consume", json!({"paymentSeq": payment["paymentSeq"], "accessToken": token}))
+    };
+
+    let unknown = consume(&json!({"paymentSeq": "2099010112345678"}), &paid["accessToken"]).await;
+    let foreign_token = consume(&paid, &subscription["accessToken"]).await;
+    let not_consumable = consume(&subscription, &subscription["accessToken"]).await;
+    let after_refund = consume(&refunded, &refunded["accessToken"]).await;
+    let other_project = shop
+        .post(
+            "/v1/service/consume",
+            &[("x-nhn-tciap-appkey", &other.app_key), ("x-secret-key", &other.secret_key)],
+            &json!({"paymentSeq": paid["paymentSeq"], "accessToken": paid["accessToken"]}),
+        )
+        .await;
+
+    assert_eq!(unknown.code(), 4004);
+    assert_eq!(foreign_token.code(), 4005, "another payment's token");
+    assert_eq!(not_consumable.code(), 4006);
+    assert_eq!(after_refund.code(), 4007);
+    assert_eq!(other_project.code(), 4004, "another project's keys do not find the payment");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE consumed = 1").await, 0);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'CONSUME'").await, 0);
+    assert_eq!(consume(&paid, &paid["accessToken"]).await.ok()["productId"], "gem_100");
+    assert_eq!(consume(&paid, &paid["accessToken"]).await.code(), 5018);
 }
 
 #[tokio::test]
