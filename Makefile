@@ -24,7 +24,7 @@ test:
 	scripts/test.sh
 
 ## The benchmarks of BENCHMARKS.md on this machine, SQLite and PostgreSQL: prints a table and
-## writes every figure to bench-results.json (about 40 minutes; seeds 10M payments).
+## writes every figure to bench-results.json (an hour or more; seeding 10M payments takes most of it).
 bench:
 	scripts/setup.sh release postgres
 	npm ci --prefix server/benches/node --no-audit --no-fund
