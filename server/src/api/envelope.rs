@@ -204,17 +204,14 @@ mod tests {
 
     #[test]
     fn the_not_blank_pattern_lists_exactly_the_white_space_required_trims() {
-        let pattern = not_blank_pattern();
-        let listed: Vec<char> = pattern
-            .trim_start_matches("[^")
-            .trim_end_matches(']')
-            .split("\\u")
-            .filter(|hex| !hex.is_empty())
-            .map(|hex| char::from_u32(u32::from_str_radix(hex, 16).unwrap()).unwrap())
+        let trimmed: String = (0..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| c.to_string().trim().is_empty())
+            .map(|c| format!("\\u{:04x}", u32::from(c)))
             .collect();
-        let trimmed: Vec<char> = (0..=0x10FFFF).filter_map(char::from_u32).filter(|c| c.to_string().trim().is_empty()).collect();
-        assert_eq!(listed, trimmed);
-        assert!(listed.contains(&'\u{85}') && listed.contains(&'\u{3000}'));
+        let pattern = not_blank_pattern();
+        assert_eq!(pattern, format!("[^{trimmed}]"));
+        assert!(pattern.contains(r"\u0085") && pattern.contains(r"\u3000"));
     }
 
     #[test]

@@ -55,7 +55,8 @@ async fn the_document_allows_null_where_the_server_reads_it_as_absent_and_names_
 
     let schemas = &doc["components"]["schemas"];
     for (schema, field) in [("Purchase", "receipt"), ("Purchase", "subscription"), ("UserRequest", "storeCode")] {
-        let types = schemas[schema]["properties"][field]["type"].as_array().unwrap_or_else(|| panic!("{schema}.{field}"));
+        let types =
+            schemas[schema]["properties"][field]["type"].as_array().unwrap_or_else(|| panic!("{schema}.{field}"));
         assert!(types.contains(&Value::from("null")), "{schema}.{field} is nullable");
     }
     let token = &schemas["ConsumeRequest"]["properties"]["accessToken"];
