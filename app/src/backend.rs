@@ -43,6 +43,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Admins only, as every change below.
     async fn rotate_secret(&self, req: &Parts, project_id: i64, grace_hours: i64) -> Result<RotatedSecret, AppError>;
     async fn set_key_enabled(&self, req: &Parts, project_id: i64, enabled: bool) -> Result<(), AppError>;
+    /// What callers holding only the AppKey may do: the user-binding rule and the build-in model.
+    async fn set_project_policy(
+        &self,
+        req: &Parts,
+        project_id: i64,
+        user_binding: &str,
+        client_consume: bool,
+    ) -> Result<(), AppError>;
     async fn save_store_app(&self, req: &Parts, form: StoreAppForm) -> Result<i64, AppError>;
     async fn check_store_app(&self, req: &Parts, store_app_id: i64) -> Result<ConnectionCheck, AppError>;
     async fn add_item(

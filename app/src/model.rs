@@ -394,6 +394,10 @@ pub struct ProjectDetail {
     /// Until when the SecretKey replaced by the last rotation still works.
     pub previous_secret_valid_until: Option<i64>,
     pub key_last_used_at: Option<i64>,
+    /// REQUIRED, or WHEN_PRESENT (weaker): whether a purchase must carry the buyer's account value.
+    pub user_binding: String,
+    /// Whether the app may consume by itself (the build-in model, weaker).
+    pub client_consume: bool,
     pub apps: Vec<StoreAppView>,
     pub items: Vec<ItemRow>,
     pub webhooks: Webhooks,
@@ -457,8 +461,12 @@ const GOOGLE_FIELDS: &[FieldSpec] = &[
 
 const APPLE_FIELDS: &[FieldSpec] = &[
     FieldSpec {
-        choices: &["V2", "V1"],
-        ..field("verificationMode", "Verification: V2 = App Store Server API, V1 = verifyReceipt")
+        choices: &["V2", "V2_AND_V1", "V1"],
+        ..field(
+            "verificationMode",
+            "Proofs accepted: V2 = StoreKit 2 (signed transaction, transaction id; the default), V2_AND_V1 = also \
+             StoreKit 1 receipts (weaker: needs the shared secret), V1 = receipts only",
+        )
     },
     FieldSpec { numeric: true, ..field("appAppleId", "App Apple ID (needed for production)") },
     field("issuerId", "Issuer ID"),
@@ -492,7 +500,12 @@ pub fn store_fields(store: Store) -> &'static [FieldSpec] {
     }
 }
 
-pub const ENVIRONMENT_POLICIES: [&str; 3] = ["PRODUCTION_AND_SANDBOX", "PRODUCTION_ONLY", "SANDBOX_ONLY"];
+/// The first is a new store app's: sandbox purchases (free for any tester) are refused until an
+/// admin accepts them.
+pub const ENVIRONMENT_POLICIES: [&str; 3] = ["PRODUCTION_ONLY", "PRODUCTION_AND_SANDBOX", "SANDBOX_ONLY"];
+
+/// The user-binding rules a project can have, strongest first.
+pub const USER_BINDINGS: [&str; 2] = ["REQUIRED", "WHEN_PRESENT"];
 
 /// A registered item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

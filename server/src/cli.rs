@@ -221,7 +221,7 @@ async fn serve(settings: Settings, seed_demo: bool, demo_history: usize) -> Resu
 async fn seed_and_connect_demo(app: &Application, history: usize) -> Result<(), Error> {
     let state = app.state().clone();
     if crate::projects::count(&state.db).await? == 0 {
-        demo::seed(&state.db).await?;
+        demo::seed(&state.db, &state.cipher).await?;
     }
     if users::find_by_username(&state.db, demo::ADMIN_USERNAME).await?.is_some() {
         demo::print_login();
@@ -307,7 +307,7 @@ async fn create_admin(settings: Settings, username: &str) -> Result<(), Error> {
 
 async fn seed_demo_now(settings: Settings) -> Result<(), Error> {
     let state = prepare(settings.clone(), leptos_options(&settings)).await?;
-    demo::seed(&state.db).await?;
+    demo::seed(&state.db, &state.cipher).await?;
     demo::print_login();
     Ok(())
 }

@@ -44,7 +44,20 @@ impl Client {
         Client { target, http }
     }
 
+    /// Posts as an SDK should: an answer of 4029 (too many requests) is tried again after a pause.
     async fn post(&self, base: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> Result<Value, Error> {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let answer = self.post_once(base, path, headers, body).await?;
+            if answer["header"]["resultCode"] != 4029 || pause > Duration::from_secs(5) {
+                return Ok(answer);
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+
+    async fn post_once(&self, base: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> Result<Value, Error> {
         if self.target.verbose {
             println!("→ POST {path}\n{}", serde_json::to_string_pretty(body).unwrap_or_default());
         }
@@ -79,10 +92,20 @@ impl Client {
         self.post(&self.target.stores, path, &[], &body).await
     }
 
-    /// Pays in the store fake for `product_id` (or redeems a promotion for it) and returns what
-    /// the store hands the app, in the shape `/v1/sdk/verify` takes.
+    /// A call of the app's SDK on behalf of its signed-in `user`, with the user token the app's
+    /// server minted for them: the SDK's lists then show the user's own secrets.
+    pub async fn sdk_as(&self, user: &str, path: &str, body: Value) -> Result<Value, Error> {
+        let token = mint_user_token(&self.target.secret_key, user, chrono::Utc::now().timestamp() + 3600);
+        let headers = [("x-nhn-tciap-appkey", self.target.app_key.as_str()), ("x-user-token", &token)];
+        result(self.post(&self.target.api, path, &headers, &body).await?)
+    }
+
+    /// Pays in the store fake for `product_id` (or redeems a promotion for it) as `user` and
+    /// returns what the store hands the app, in the shape `/v1/sdk/verify` takes. The purchase
+    /// carries the user's account value, as the app passes it to the store's purchase call.
     pub async fn pay_in_store(
         &self,
+        user: &str,
         store: &str,
         product_id: &str,
         subscription: bool,
@@ -92,7 +115,8 @@ impl Client {
         Ok(match store {
             "GG" => {
                 let path = if subscription { "/google/fake/subscriptions" } else { "/google/fake/products" };
-                let mut body = json!({"packageName": package, "productId": product_id});
+                let account = crate::payments::binding::google_account_id(user);
+                let mut body = json!({"packageName": package, "productId": product_id, "accountId": account});
                 if promotion {
                     body["promo"] = json!(true);
                 }
@@ -101,7 +125,9 @@ impl Client {
             }
             "AS" => {
                 let kind = if subscription { "autoRenewable" } else { "consumable" };
-                let body = json!({"bundleId": package, "productId": product_id, "type": kind, "offerCode": promotion});
+                let token = crate::payments::binding::apple_account_token(user);
+                let body = json!({"bundleId": package, "productId": product_id, "type": kind, "offerCode": promotion,
+                                  "appAccountToken": token});
                 let bought = self.store("/apple/fake/purchases", body).await?;
                 json!({"signedTransaction": bought["signedTransaction"]})
             }
@@ -125,13 +151,18 @@ impl Client {
         let reserved =
             self.sdk("/v1/sdk/reserve", json!({"userId": user, "storeCode": store, "productId": product_id})).await?;
         let mut verify = json!({"userId": user, "storeCode": store, "paymentSeq": reserved["paymentSeq"]});
-        merge(&mut verify, self.pay_in_store(store, product_id, subscription, false).await?);
+        let bought = self.pay_in_store(user, store, product_id, subscription, false).await?;
+        merge(&mut verify, bought.clone());
         let payment = self.sdk("/v1/sdk/verify", verify).await?;
         if payment["isConsumable"] == true {
-            let proof = json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]});
+            let mut proof = json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]});
             match consume {
                 ConsumeBy::Server => drop(self.server("/v1/service/consume", proof).await?),
-                ConsumeBy::App => drop(self.sdk("/v1/sdk/consume", proof).await?),
+                // The app consumes by itself only with the store's proof of this very payment.
+                ConsumeBy::App => {
+                    merge(&mut proof, bought);
+                    drop(self.sdk("/v1/sdk/consume", proof).await?)
+                }
                 ConsumeBy::None => {}
             }
         }
@@ -142,7 +173,7 @@ impl Client {
     /// reservation.
     pub async fn redeem(&self, user: &str, store: &str, product_id: &str) -> Result<Value, Error> {
         let mut verify = json!({"userId": user, "storeCode": store});
-        merge(&mut verify, self.pay_in_store(store, product_id, false, true).await?);
+        merge(&mut verify, self.pay_in_store(user, store, product_id, false, true).await?);
         self.sdk("/v1/sdk/verify", verify).await
     }
 
@@ -151,7 +182,7 @@ impl Client {
     }
 
     pub async fn active_subscriptions(&self, user: &str) -> Result<Value, Error> {
-        self.sdk("/v1/sdk/subscriptions/active", json!({"userId": user})).await
+        self.sdk_as(user, "/v1/sdk/subscriptions/active", json!({"userId": user})).await
     }
 
     /// Refunds a purchase in the store fake, which notifies the server if it was told where.
@@ -164,6 +195,17 @@ impl Client {
         };
         self.store(&path, json!({})).await.map(drop)
     }
+}
+
+/// A user token as the app's server mints it for its signed-in `user`, valid until `expiry` (Unix
+/// seconds): `<expiry>.<base64url HMAC-SHA256 of "<user>.<expiry>">`, keyed with the HMAC-SHA256 of
+/// `iap-user-token` under the SecretKey (README, "User tokens").
+pub fn mint_user_token(secret_key: &str, user: &str, expiry: i64) -> String {
+    use base64::Engine;
+    use ring::hmac;
+    let key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret_key.as_bytes()), b"iap-user-token");
+    let signature = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()), format!("{user}.{expiry}").as_bytes());
+    format!("{expiry}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.as_ref()))
 }
 
 fn merge(into: &mut Value, from: Value) {
@@ -200,7 +242,6 @@ pub async fn fill_history(client: &Client, count: usize) -> Result<usize, Error>
         let user = format!("player-{:03}", n % 40);
         let consume = match n % 10 {
             0 | 1 => ConsumeBy::None,
-            2 => ConsumeBy::App,
             _ => ConsumeBy::Server,
         };
         let outcome = if n % 17 == 5 && product.starts_with("gem_") && store != "ONESTORE" {

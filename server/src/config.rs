@@ -57,8 +57,13 @@ pub struct AbuseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiSettings {
-    /// Purchase API requests allowed per project per second on each instance; 0 is no limit.
-    pub rate_limit_per_second: u32,
+    /// The app's calls (AppKey only) allowed per project per second on each instance; 0 is no limit.
+    pub app_per_second: u32,
+    /// The app's calls allowed from one client address per project per second on each instance.
+    /// Players behind one carrier NAT share an address, so this is far above what one device sends.
+    pub app_per_address_per_second: u32,
+    /// The app server's calls (AppKey and SecretKey) allowed per project per second on each instance.
+    pub server_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,7 +146,9 @@ impl Settings {
             .set_default("login.lockout_secs", 900)?
             .set_default("stores.timeout_secs", 10)?
             .set_default("jobs.interval_secs", 5)?
-            .set_default("api.rate_limit_per_second", 0)?
+            .set_default("api.app_per_second", 2000)?
+            .set_default("api.app_per_address_per_second", 100)?
+            .set_default("api.server_per_second", 5000)?
             .set_default("webhooks.timeout_secs", 10)?
             .set_default("webhooks.retry_delays_ms", DEFAULT_RETRY_DELAYS_SECS.map(|s| s * 1000).to_vec())?
             .set_default("sweeps.interval_secs", 3600)?

@@ -7,7 +7,9 @@ use app::model::{ProductType, Role, Store};
 
 use serde_json::json;
 
-use crate::{db::Db, fakes::Fakes, now_ms, projects, state::AppState, store_apps, users, Error};
+use crate::payments::binding::UserBinding;
+
+use crate::{crypto::Cipher, db::Db, fakes::Fakes, now_ms, projects, state::AppState, store_apps, users, Error};
 
 pub const ADMIN_USERNAME: &str = "demo";
 pub const ADMIN_PASSWORD: &str = "demo-password";
@@ -40,7 +42,7 @@ const APPS: &[DemoApp] = &[
     DemoApp {
         store: Store::Apple,
         name: "Demo Game (App Store)",
-        settings: r#"{"verificationMode":"V2","appAppleId":1234567890}"#,
+        settings: r#"{"verificationMode":"V2_AND_V1","appAppleId":1234567890}"#,
         products: &[
             ("gem_100", "100 Gems", ProductType::Consumable, "USE"),
             ("gem_500", "500 Gems", ProductType::Consumable, "USE"),
@@ -60,19 +62,30 @@ const APPS: &[DemoApp] = &[
 ];
 
 /// Creates whatever part of the demo is missing.
-pub async fn seed(db: &Db) -> Result<(), Error> {
+///
+/// The demo's store apps take sandbox purchases (the fakes sell in the sandbox), its Apple app
+/// also StoreKit 1 receipts, and its project accepts purchases without an account value so that
+/// the README's store-fake examples work as pasted: the console marks all three as weaker than a
+/// new project's defaults.
+pub async fn seed(db: &Db, cipher: &Cipher) -> Result<(), Error> {
     if users::find_by_username(db, ADMIN_USERNAME).await?.is_none() {
         users::upsert(db, ADMIN_USERNAME, ADMIN_PASSWORD.into(), Role::Admin, false).await?;
     }
     let project_id = match projects::find_id_by_name(db, PROJECT_NAME).await? {
         Some(id) => id,
-        None => projects::create(db, PROJECT_NAME, Some((APP_KEY, SECRET_KEY))).await?.id,
+        None => {
+            let id = projects::create(db, cipher, PROJECT_NAME, Some((APP_KEY, SECRET_KEY))).await?.id;
+            let policy = projects::Policy { user_binding: UserBinding::WhenPresent, client_consume: false };
+            projects::set_policy(db, id, policy).await?;
+            id
+        }
     };
     let now = now_ms();
     for app in APPS {
         sqlx::query(
-            "INSERT INTO store_apps (project_id, store, name, store_app_id, settings, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (store, store_app_id) DO NOTHING",
+            "INSERT INTO store_apps (project_id, store, name, store_app_id, settings, environment_policy, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, 'PRODUCTION_AND_SANDBOX', $6, $6) \
+             ON CONFLICT (store, store_app_id) DO NOTHING",
         )
         .bind(project_id)
         .bind(app.store.code())

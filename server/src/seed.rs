@@ -66,7 +66,7 @@ struct Item {
 /// Adds `plan.payments` payments (and `plan.unconsumed` consumable ones) to the demo project,
 /// creating the demo project first when it is missing.
 pub async fn payments(state: &AppState, plan: &Plan) -> Result<Seeded, Error> {
-    demo::seed(&state.db).await?;
+    demo::seed(&state.db, &state.cipher).await?;
     let project_id = crate::projects::find_id_by_name(&state.db, demo::PROJECT_NAME).await?.ok_or(Error::NotFound)?;
     let items = items(state, project_id).await?;
     // Row numbers continue after what is there, so repeated seeding never repeats a key.

@@ -53,7 +53,7 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     db.migrate().await?;
     let cipher = Cipher::from_settings(&settings)?;
     let http = crate::stores::http_client(Duration::from_secs(settings.stores.timeout_secs));
-    let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.rate_limit_per_second));
+    let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.clone()));
     let store_clients = Arc::default();
     let consumes = Arc::new(crate::payments::consume::Committer::start(db.clone()));
     let settings = Arc::new(settings);

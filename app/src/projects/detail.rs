@@ -10,7 +10,7 @@ use crate::{
     layout::{Notice, Page},
     model::{
         store_fields, ConnectionCheck, ItemRow, ProductType, ProjectDetail, Role, RotatedSecret, SessionInfo, Store,
-        StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES,
+        StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES, USER_BINDINGS,
     },
     AppError,
 };
@@ -31,6 +31,17 @@ pub async fn rotate_secret(_csrf: String, project: i64, grace_hours: i64) -> Res
 pub async fn set_key_enabled(_csrf: String, project: i64, enabled: bool) -> Result<(), AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.set_key_enabled(&req, project, enabled).await
+}
+
+#[server(endpoint = "project/policy")]
+pub async fn set_project_policy(
+    _csrf: String,
+    project: i64,
+    user_binding: String,
+    #[server(default)] client_consume: bool,
+) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.set_project_policy(&req, project, &user_binding, client_consume).await
 }
 
 #[server(endpoint = "project/app")]
@@ -82,6 +93,7 @@ pub fn ProjectPage() -> impl IntoView {
 #[derive(Clone, Copy)]
 struct Changes {
     key: ServerAction<SetKeyEnabled>,
+    policy: ServerAction<SetProjectPolicy>,
     app: ServerAction<SaveStoreApp>,
     item: ServerAction<AddItem>,
     rename: ServerAction<RenameItem>,
@@ -92,6 +104,7 @@ struct Changes {
 impl Changes {
     fn version(&self) -> usize {
         self.key.version().get()
+            + self.policy.version().get()
             + self.app.version().get()
             + self.item.version().get()
             + self.rename.version().get()
@@ -103,6 +116,7 @@ impl Changes {
     fn error(&self) -> Option<AppError> {
         let failed = |r: Option<Result<_, AppError>>| r.and_then(Result::err);
         failed(self.key.value().get())
+            .or_else(|| failed(self.policy.value().get()))
             .or_else(|| failed(self.app.value().get().map(|r| r.map(|_| ()))))
             .or_else(|| failed(self.item.value().get().map(|r| r.map(|_| ()))))
             .or_else(|| failed(self.rename.value().get()))
@@ -116,6 +130,7 @@ fn ProjectView() -> impl IntoView {
     let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok()).unwrap_or(0)));
     let changes = Changes {
         key: ServerAction::new(),
+        policy: ServerAction::new(),
         app: ServerAction::new(),
         item: ServerAction::new(),
         rename: ServerAction::new(),
@@ -149,7 +164,8 @@ fn Project(p: ProjectDetail, admin: bool, changes: Changes) -> impl IntoView {
     let project = p.id;
     view! {
         <h1>{p.name.clone()}</h1>
-        <Keys p admin key=changes.key />
+        <Keys p=p.clone() admin key=changes.key />
+        <AppKeyPolicy p admin policy=changes.policy />
         <h2>"Store apps"</h2>
         {if apps.is_empty() { Some(view! { <p class="empty">"No store apps yet."</p> }) } else { None }}
         {apps.iter().cloned().map(|app| view! { <StoreAppCard app admin project save=changes.app /> }).collect_view()}
@@ -226,6 +242,59 @@ fn Keys(p: ProjectDetail, admin: bool, key: ServerAction<SetKeyEnabled>) -> impl
     }
 }
 
+/// What the public AppKey may do in this project. The weaker choices are marked as such: they
+/// exist for apps that cannot do better yet.
+#[component]
+fn AppKeyPolicy(p: ProjectDetail, admin: bool, policy: ServerAction<SetProjectPolicy>) -> impl IntoView {
+    let required = p.user_binding == "REQUIRED";
+    view! {
+        <h2>"What the app may do with the AppKey"</h2>
+        <dl class="fields policy">
+            <dt>"Purchases bound to their buyer"</dt>
+            <dd id="user-binding">
+                {if required {
+                    "required: a Google or App Store purchase must carry the user's obfuscatedAccountId / \
+                     appAccountToken (from the reservation)"
+                } else {
+                    "when present: purchases without the account value are accepted"
+                }}
+                {(!required).then(|| view! { <span class="badge weaker">"weaker"</span> })}
+            </dd>
+            <dt>"Consume from the app (build-in model)"</dt>
+            <dd id="client-consume">
+                {if p.client_consume {
+                    "on: the app consumes by itself with the access token and the store proof; a tampered app \
+                     can consume without granting"
+                } else {
+                    "off: only the app's server consumes"
+                }}
+                {p.client_consume.then(|| view! { <span class="badge weaker">"weaker"</span> })}
+            </dd>
+        </dl>
+        {admin.then(|| view! {
+            <ActionForm action=policy attr:class="inline-form" attr:id="policy-form">
+                <CsrfField />
+                <input type="hidden" name="project" value=p.id />
+                <label>
+                    "Account value"
+                    <select name="user_binding">
+                        {USER_BINDINGS.map(|b| view! {
+                            <option value=b selected=p.user_binding == b>
+                                {if b == "REQUIRED" { "required" } else { "when present (weaker)" }}
+                            </option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    <input type="checkbox" name="client_consume" value="true" checked=p.client_consume />
+                    " the app may consume (weaker)"
+                </label>
+                <button type="submit" disabled=move || policy.pending().get()>"Save"</button>
+            </ActionForm>
+        })}
+    }
+}
+
 #[component]
 fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction<SaveStoreApp>) -> impl IntoView {
     let store = Store::parse(&app.store).unwrap_or(Store::Google);
@@ -248,6 +317,11 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
                 {format!("{} — {} ", store.label(), app.name)}
                 <code>{app.store_app_id.clone()}</code>
                 {(!app.enabled).then(|| view! { <span class="badge">"disabled"</span> })}
+                {(app.environment_policy != "PRODUCTION_ONLY").then(|| view! {
+                    <span class="badge weaker" title="sandbox, TestFlight and license-test purchases cost nothing">
+                        "accepts sandbox purchases"
+                    </span>
+                })}
             </h3>
             <p class="hint">{format!("{} · {}", app.environment_policy, summary)}</p>
             {admin.then(|| view! {

@@ -26,6 +26,7 @@ pub async fn run(report: &mut Report, quick: bool) {
     }
     let mut settings = AppleSettings::new(BUNDLE, Some(APP_APPLE_ID), None);
     settings.root_certificates = vec![fake.root_der()];
+    settings.environments = server::stores::EnvironmentPolicy::ProductionAndSandbox;
     let client = AppleClient::new(reqwest::Client::new(), &settings).expect("an Apple client");
 
     let jws = signed.clone();

@@ -94,6 +94,10 @@ impl ServerProcess {
             .env("IAP_SWEEPS__INTERVAL_SECS", "0")
             .env("IAP_LOG__FILTER", "warn")
             .env("LEPTOS_OUTPUT_NAME", "iap")
+            // The load comes from one address: the rate limits are off, so the server is measured.
+            .env("IAP_API__APP_PER_SECOND", "0")
+            .env("IAP_API__APP_PER_ADDRESS_PER_SECOND", "0")
+            .env("IAP_API__SERVER_PER_SECOND", "0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

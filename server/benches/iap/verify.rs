@@ -24,7 +24,7 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     let stores = server::fakes::serve(fakes.router(), 0).await.expect("the fakes listen");
     let scratch = Scratch::new("bench_verify", engine.postgres_url());
     let state = scratch.state().await;
-    demo::seed(&state.db).await.expect("demo");
+    demo::seed(&state.db, &state.cipher).await.expect("demo");
     demo::connect_fakes(&state, &fakes, &stores).await.expect("store apps point at the fakes");
     let server = ServerProcess::start(&scratch);
 

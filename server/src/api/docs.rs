@@ -55,6 +55,8 @@ impl Modify for Keys {
         let header = |name: &str| SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(name)));
         components.add_security_scheme("app_key", header("X-NHN-TCIAP-AppKey"));
         components.add_security_scheme("secret_key", header("X-Secret-Key"));
+        // Minted by the app's server for its signed-in user (README, "User tokens").
+        components.add_security_scheme("user_token", header("X-User-Token"));
     }
 }
 

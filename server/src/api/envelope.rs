@@ -70,9 +70,16 @@ codes! {
     ProductMismatch = 4025, UNPROCESSABLE_ENTITY, "the store sold another product than the one reserved";
     PurchasePending = 4026, CONFLICT, "the store has not been paid yet (deferred payment); the payment completes when it is";
     PurchaseCancelled = 4027, UNPROCESSABLE_ENTITY, "the store reports the purchase as cancelled";
-    RateLimited = 4029, TOO_MANY_REQUESTS, "too many requests for this project in this second (`api.rate_limit_per_second`); slow down";
+    RateLimited = 4029, TOO_MANY_REQUESTS, "too many requests this second (the `api.*_per_second` limits); slow down";
     NotSupportedByStore = 4030, UNPROCESSABLE_ENTITY, "the store offers no such operation (only Google Play subscriptions are cancelled or revoked by the server)";
     NotSubscription = 4031, CONFLICT, "the payment is not a subscription";
+    ProofNotAccepted = 4032, UNPROCESSABLE_ENTITY, "the store app's verification mode does not accept this kind of proof";
+    PurchaseOfOtherUser = 4033, FORBIDDEN, "the purchase was made for another user: its obfuscatedAccountId / appAccountToken names someone else";
+    AccountValueMissing = 4034, UNPROCESSABLE_ENTITY, "the purchase carries no obfuscatedAccountId / appAccountToken, and the project requires one";
+    UserTokenInvalid = 4035, UNAUTHORIZED, "the X-User-Token is malformed, expired, or not signed for this user";
+    ClientConsumeOff = 4036, FORBIDDEN, "the project does not let the app consume by itself (build-in model off): consume from the app's server";
+    ProofMismatch = 4037, FORBIDDEN, "the store proof given is not the proof of this payment";
+    IdempotencyConflict = 4038, CONFLICT, "this Idempotency-Key was used for another reservation";
     ConsumeFailed = 5000, CONFLICT, "the payment cannot be consumed in its state";
     AlreadyConsumed = 5018, CONFLICT, "the payment was consumed already";
     Unknown = 9999, INTERNAL_SERVER_ERROR, "unexpected server error";

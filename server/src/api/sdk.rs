@@ -1,7 +1,7 @@
 //! The app's calls, as its SDK makes them: the item list, reserve, verify, the user's unconsumed
 //! payments and subscriptions, restore, and consume in the build-in model (no app server).
 use app::model::{ProductType, Store};
-use axum::extract::State;
+use axum::{extract::State, http::HeaderMap};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -9,13 +9,13 @@ use super::{
     auth::App,
     envelope::{optional, required, ApiError, ApiResult, Body, Code, Envelope, Failure, Success},
     service::{self, ConsumeRequest, MAX_USER},
-    views::{ActiveSubscription, Consumed, PaymentView, Unconsumed},
+    views::{ActiveSubscription, Consumed, PaymentView, Reservation, Unconsumed},
 };
 use crate::{
     payments::{
         self,
         verify::{Outcome, Pending, Refusal, Request},
-        NewReservation, Source,
+        NewReservation, Reserved, Source,
     },
     state::AppState,
     store_apps::{self, StoreAppRecord},
@@ -30,6 +30,8 @@ const MAX_PURCHASE_TOKEN: usize = 4096;
 const MAX_TRANSACTION_ID: usize = 64;
 const MAX_SIGNED_TRANSACTION: usize = 64 * 1024;
 const MAX_RECEIPT: usize = 1024 * 1024;
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 fn store(code: &Option<String>) -> Result<Store, ApiError> {
     let code = required("storeCode", code, 16)?;
@@ -98,19 +100,32 @@ pub(super) struct ReserveRequest {
     developer_payload: Option<String>,
 }
 
+/// A reservation. The app hands the store the account value of its store (`obfuscatedAccountId`
+/// in Google's `BillingFlowParams`, `appAccountToken` in StoreKit's purchase options), so the
+/// purchase can only be verified for this user. An `Idempotency-Key` header makes a retried
+/// reserve return the first reservation.
 #[utoipa::path(post, path = "/v1/sdk/reserve", tag = "app", request_body = ReserveRequest,
-    responses((status = 200, description = "A payment in RESERVED", body = Envelope<PaymentView>),
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key again returns the same reservation (up to 128 characters)")),
+    responses((status = 200, description = "A payment in RESERVED, and the account value to hand the store", body = Envelope<Reservation>),
         (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
         (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
     security(("app_key" = [])))]
 pub(super) async fn reserve(
     State(state): State<AppState>,
     caller: App,
+    headers: HeaderMap,
     Body(request): Body<ReserveRequest>,
-) -> ApiResult<PaymentView> {
+) -> ApiResult<Reservation> {
     let user = required("userId", &request.user_id, MAX_USER)?;
     let product_id = required("productId", &request.product_id, MAX_PRODUCT)?;
     let payload = optional("developerPayload", &request.developer_payload, MAX_PAYLOAD)?;
+    let key = match headers.get(IDEMPOTENCY_KEY_HEADER) {
+        None => None,
+        Some(value) => {
+            let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
+            Some(key.ok_or_else(|| ApiError::invalid("Idempotency-Key holds 1 to 128 visible ASCII characters"))?)
+        }
+    };
     let store = store(&request.store_code)?;
     let app = store_app(&state, caller.project_id, store).await?;
     let product = payments::product(&state.db, app.id, product_id).await?.ok_or(Code::ProductNotFound)?;
@@ -124,9 +139,12 @@ pub(super) async fn reserve(
         product: &product,
         user_id: user,
         developer_payload: payload,
+        idempotency_key: key,
     };
-    let payment = payments::reserve(&state.db, reservation).await?;
-    Ok(Success(PaymentView::new(&payment, None)))
+    match payments::reserve(&state.db, reservation).await? {
+        Reserved::New(payment) | Reserved::Again(payment) => Ok(Success(Reservation::new(&payment))),
+        Reserved::KeyUsedElsewhere => Err(Code::IdempotencyConflict.into()),
+    }
 }
 
 /// What the store gave the app, in whichever form its store uses.
@@ -220,10 +238,11 @@ async fn proof(state: &AppState, app: &StoreAppRecord, purchase: &Purchase) -> R
     })
 }
 
-/// Verifies one purchase and says how it went, as the envelope will carry it.
+/// Verifies one purchase and says how it went, as the envelope will carry it. The access token
+/// goes only to a caller that proved it holds the purchase (or is the user, by user token).
 async fn verify_one(
     state: &AppState,
-    project_id: i64,
+    caller: &App,
     app: &StoreAppRecord,
     user: &str,
     payment_seq: Option<&str>,
@@ -231,21 +250,35 @@ async fn verify_one(
 ) -> Result<PaymentView, ApiError> {
     let proof = proof(state, app, purchase).await?;
     let client = state.store_client(app).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
-    let request = Request { project_id, app, user_id: user, payment_seq, proof: &proof, source: Source::Client };
+    let request = Request {
+        project_id: caller.project_id,
+        app,
+        user_id: user,
+        payment_seq,
+        proof: &proof,
+        source: Source::Client,
+        policy: caller.policy,
+        user_authenticated: caller.authenticates(&state.cipher, user)?,
+    };
     match payments::verify::verify(&state.db, &state.cipher, &client, &request).await? {
-        Outcome::Verified { payment, access_token, .. } => Ok(PaymentView::new(&payment, Some(access_token))),
+        Outcome::Verified { payment, access_token, .. } => {
+            Ok(PaymentView::new(&payment, request.proves_possession().then_some(access_token)))
+        }
         Outcome::Pending { payment, reason, .. } => {
             let (code, message) = match reason {
                 Pending::StoreUnavailable => (Code::StoreUnavailable, Code::StoreUnavailable.meaning()),
                 Pending::StoreConfiguration => (Code::StoreConfiguration, Code::StoreConfiguration.meaning()),
                 Pending::StorePending => (Code::PurchasePending, Code::PurchasePending.meaning()),
             };
-            Err(ApiError::new(code, format!("{message} (paymentSeq {})", payment.payment_seq)))
+            // The payment that keeps the proof may be another user's, who sent it first.
+            Err(match payment.user_id == user {
+                true => ApiError::new(code, format!("{message} (paymentSeq {})", payment.payment_seq)),
+                false => ApiError::new(code, message),
+            })
         }
         Outcome::Refused(refusal) => Err(match refusal {
             Refusal::PaymentNotFound => Code::PaymentNotFound.into(),
             Refusal::UserMismatch => Code::PaymentUserMismatch.into(),
-            Refusal::NotPending => Code::PaymentNotPending.into(),
             Refusal::ProductNotFound(id) => {
                 ApiError::new(Code::ProductNotFound, format!("{id} is not a registered item"))
             }
@@ -260,6 +293,9 @@ async fn verify_one(
             Refusal::SandboxNotAllowed => Code::SandboxNotAllowed.into(),
             Refusal::Cancelled => Code::PurchaseCancelled.into(),
             Refusal::UsedByOtherUser => Code::ReceiptUsedByOtherUser.into(),
+            Refusal::ProofNotAccepted(message) => ApiError::new(Code::ProofNotAccepted, message),
+            Refusal::OtherUsersPurchase => Code::PurchaseOfOtherUser.into(),
+            Refusal::AccountValueMissing => Code::AccountValueMissing.into(),
         }),
     }
 }
@@ -268,7 +304,7 @@ async fn verify_one(
     responses((status = 200, description = "The payment in SUCCESS with its access token", body = Envelope<PaymentView>),
         (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
         (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
-    security(("app_key" = [])))]
+    security(("app_key" = []), ("app_key" = [], "user_token" = [])))]
 pub(super) async fn verify(
     State(state): State<AppState>,
     caller: App,
@@ -277,7 +313,7 @@ pub(super) async fn verify(
     let user = required("userId", &request.user_id, MAX_USER)?;
     let seq = optional("paymentSeq", &request.payment_seq, 32)?;
     let app = store_app(&state, caller.project_id, store(&request.store_code)?).await?;
-    verify_one(&state, caller.project_id, &app, user, seq, &request.purchase).await.map(Success)
+    verify_one(&state, &caller, &app, user, seq, &request.purchase).await.map(Success)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -300,19 +336,36 @@ fn user_and_stores(request: &UserRequest) -> Result<(&str, Vec<Store>), ApiError
     responses((status = 200, description = "The user's unconsumed payments", body = Envelope<Vec<Unconsumed>>),
         (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
         (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
-    security(("app_key" = [])))]
+    security(("app_key" = []), ("app_key" = [], "user_token" = [])))]
 pub(super) async fn consumable(
     State(state): State<AppState>,
     caller: App,
     Body(request): Body<UserRequest>,
 ) -> ApiResult<Vec<Unconsumed>> {
     let (user, stores) = user_and_stores(&request)?;
-    Ok(Success(service::unconsumed_of(&state, caller.project_id, user, &stores).await?))
+    let list = service::unconsumed_of(&state, caller.project_id, user, &stores).await?;
+    Ok(Success(match caller.authenticates(&state.cipher, user)? {
+        true => list,
+        false => list.into_iter().map(Unconsumed::without_secrets).collect(),
+    }))
 }
 
-/// Consume from the app itself (the build-in model, for apps without a server). Weaker: anyone
-/// holding the app's AppKey and a payment's token can consume it; prefer `/v1/service/consume`.
-#[utoipa::path(post, path = "/v1/sdk/consume", tag = "app", request_body = ConsumeRequest,
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ClientConsumeRequest {
+    #[serde(flatten)]
+    payment: ConsumeRequest,
+    /// The store proof of this very payment: Google and ONE store `purchaseToken` (with
+    /// `productId`), App Store `signedTransaction` or `receipt`.
+    #[serde(flatten)]
+    purchase: Purchase,
+}
+
+/// Consume from the app itself (the build-in model, for apps without a server), when the project
+/// allows it (off by default). Weaker than the server's consume: the app proves it holds the
+/// payment's access token and the store proof of that very payment, but a tampered app can still
+/// consume without granting. Prefer `/v1/service/consume`.
+#[utoipa::path(post, path = "/v1/sdk/consume", tag = "app", request_body = ClientConsumeRequest,
     responses((status = 200, description = "Consumed by the app itself (build-in model)", body = Envelope<Consumed>),
         (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
         (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
@@ -320,23 +373,44 @@ pub(super) async fn consumable(
 pub(super) async fn consume(
     State(state): State<AppState>,
     caller: App,
-    Body(request): Body<ConsumeRequest>,
+    Body(request): Body<ClientConsumeRequest>,
 ) -> ApiResult<Consumed> {
-    service::consume_as(&state, caller.project_id, &request, Source::Client).await
+    if !caller.policy.client_consume {
+        return Err(Code::ClientConsumeOff.into());
+    }
+    request.purchase.check_lengths(0)?;
+    let (seq, token) = request.payment.fields()?;
+    let payment = payments::by_seq(&state.db, caller.project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
+    if !payment.token_matches(token) {
+        return Err(Code::AccessTokenInvalid.into());
+    }
+    let app = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await?.ok_or(Code::StoreAppNotFound)?;
+    let proof = proof(&state, &app, &request.purchase).await?;
+    let client = state.store_client(&app).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
+    match payment.is_proven_by(&client, &proof).await {
+        Ok(true) => {}
+        Ok(false) => return Err(Code::ProofMismatch.into()),
+        Err(err) => return Err(service::store_error(err)),
+    }
+    service::consume_as(&state, caller.project_id, &request.payment, Source::Client).await
 }
 
 #[utoipa::path(post, path = "/v1/sdk/subscriptions/active", tag = "app", request_body = UserRequest,
     responses((status = 200, description = "The user's active subscriptions", body = Envelope<Vec<ActiveSubscription>>),
         (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
         (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
-    security(("app_key" = [])))]
+    security(("app_key" = []), ("app_key" = [], "user_token" = [])))]
 pub(super) async fn active_subscriptions(
     State(state): State<AppState>,
     caller: App,
     Body(request): Body<UserRequest>,
 ) -> ApiResult<Vec<ActiveSubscription>> {
     let (user, stores) = user_and_stores(&request)?;
-    Ok(Success(service::subscriptions_of(&state, caller.project_id, user, &stores, None).await?))
+    let list = service::subscriptions_of(&state, caller.project_id, user, &stores, None).await?;
+    Ok(Success(match caller.authenticates(&state.cipher, user)? {
+        true => list,
+        false => list.into_iter().map(ActiveSubscription::without_secrets).collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -371,7 +445,7 @@ pub(super) struct Restored {
     responses((status = 200, description = "What was restored and what failed", body = Envelope<Restored>),
         (status = "4XX", description = "refused: `header.resultCode` says why", body = Failure),
         (status = "5XX", description = "the store or this server failed: `header.resultCode` says which", body = Failure)),
-    security(("app_key" = [])))]
+    security(("app_key" = []), ("app_key" = [], "user_token" = [])))]
 pub(super) async fn restore(
     State(state): State<AppState>,
     caller: App,
@@ -388,7 +462,7 @@ pub(super) async fn restore(
     let app = store_app(&state, caller.project_id, store(&request.store_code)?).await?;
     let mut restored = Restored { success_list: Vec::new(), fail_list: Vec::new() };
     for (index, purchase) in purchases.iter().enumerate() {
-        match verify_one(&state, caller.project_id, &app, user, None, purchase).await {
+        match verify_one(&state, &caller, &app, user, None, purchase).await {
             Ok(view) => restored.success_list.push(view),
             Err(err) => {
                 restored.fail_list.push(Failed { index, result_code: err.code.number(), result_message: err.message })

@@ -30,6 +30,16 @@ pub(super) struct ConsumeRequest {
     access_token: Option<String>,
 }
 
+impl ConsumeRequest {
+    /// The paymentSeq and the access token, both required.
+    pub(super) fn fields(&self) -> Result<(&str, &str), ApiError> {
+        Ok((
+            required("paymentSeq", &self.payment_seq, MAX_SEQ)?,
+            required("accessToken", &self.access_token, MAX_TOKEN)?,
+        ))
+    }
+}
+
 #[utoipa::path(post, path = "/v1/service/consume", tag = "app server", request_body = ConsumeRequest,
     responses((status = 200, description = "Consumes the payment exactly once; NHN's paths always answer 200: read `header`", body = Envelope<Consumed>)),
     security(("app_key" = [], "secret_key" = [])))]
@@ -48,8 +58,7 @@ pub(super) async fn consume_as(
     request: &ConsumeRequest,
     source: Source,
 ) -> ApiResult<Consumed> {
-    let seq = required("paymentSeq", &request.payment_seq, MAX_SEQ)?;
-    let token = required("accessToken", &request.access_token, MAX_TOKEN)?;
+    let (seq, token) = request.fields()?;
     match state.consumes.consume(&state.db, project_id, seq, token, source).await? {
         Ok(payment) => Ok(Success(Consumed::new(&payment))),
         Err(refusal) => Err(match refusal {
@@ -201,8 +210,7 @@ pub(super) async fn subscription_status(
     }
     let mut answer = Vec::new();
     for item in &asked {
-        let seq = required("paymentSeq", &item.payment_seq, MAX_SEQ)?;
-        let token = required("accessToken", &item.access_token, MAX_TOKEN)?;
+        let (seq, token) = item.fields()?;
         let payment = payments::by_seq(&state.db, caller.project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
         if !payment.token_matches(token) {
             return Err(Code::AccessTokenInvalid.into());
@@ -250,8 +258,7 @@ async fn change_subscription(
     request: &ConsumeRequest,
     change: Change,
 ) -> ApiResult<PaymentView> {
-    let seq = required("paymentSeq", &request.payment_seq, MAX_SEQ)?;
-    let token = required("accessToken", &request.access_token, MAX_TOKEN)?;
+    let (seq, token) = request.fields()?;
     let payment = payments::by_seq(&state.db, project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
     if !payment.token_matches(token) {
         return Err(Code::AccessTokenInvalid.into());
@@ -269,13 +276,6 @@ async fn change_subscription(
         Change::Cancel => google.cancel_subscription(purchase_token).await,
         Change::Revoke => google.revoke_subscription(purchase_token, Refund::Full).await,
     };
-    let store_error = |err: StoreError| match err {
-        StoreError::Unavailable(message) => ApiError::new(Code::StoreUnavailable, message),
-        StoreError::Config(message) => ApiError::new(Code::StoreConfiguration, message),
-        StoreError::Rejected { code, message } => {
-            ApiError::new(Code::StoreRejected, format!("the store says {code}: {message}"))
-        }
-    };
     asked.map_err(store_error)?;
     let now = google.subscription(&payment.store_product_id, purchase_token).await.map_err(store_error)?;
     let now = match change {
@@ -286,6 +286,17 @@ async fn change_subscription(
     payments::sync::apply(&state, app.id, &now, RefundSource::StoreApi).await?;
     let payment = payments::by_seq(&state.db, project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
     Ok(Success(PaymentView::new(&payment, None)))
+}
+
+/// A store call that gave no answer, as the envelope says it.
+pub(super) fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Unavailable(message) => ApiError::new(Code::StoreUnavailable, message),
+        StoreError::Config(message) => ApiError::new(Code::StoreConfiguration, message),
+        StoreError::Rejected { code, message } => {
+            ApiError::new(Code::StoreRejected, format!("the store says {code}: {message}"))
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

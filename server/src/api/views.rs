@@ -109,6 +109,30 @@ fn reference_status(p: &Payment) -> &'static str {
     }
 }
 
+/// A new reservation, with the value the app hands the store so that the purchase is bound to
+/// this user (`payments::binding`): Google `obfuscatedAccountId`, Apple `appAccountToken`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    #[serde(flatten)]
+    pub payment: PaymentView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obfuscated_account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_account_token: Option<String>,
+}
+
+impl Reservation {
+    pub fn new(p: &Payment) -> Reservation {
+        let value = crate::payments::binding::account_value(p.store, &p.user_id);
+        let (obfuscated_account_id, app_account_token) = match p.store {
+            app::model::Store::Google => (value, None),
+            _ => (None, value),
+        };
+        Reservation { payment: PaymentView::new(p, None), obfuscated_account_id, app_account_token }
+    }
+}
+
 /// NHN's consume answer.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -143,7 +167,9 @@ pub struct Unconsumed {
     pub product_id: String,
     pub price: Option<f64>,
     pub currency: Option<String>,
-    pub access_token: String,
+    /// Absent on the app's calls without the user's token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
     pub market_id: &'static str,
     pub payment_id: Option<String>,
     pub purchase_time_millis: Option<i64>,
@@ -159,13 +185,19 @@ impl Unconsumed {
             product_id: p.store_product_id.clone(),
             price: price(p),
             currency: p.currency.clone(),
-            access_token,
+            access_token: Some(access_token),
             market_id: p.store.code(),
             payment_id: p.payment_id.clone(),
             purchase_time_millis: p.purchase_time,
             payload: p.developer_payload.clone(),
             is_test_purchase: p.sandbox,
         }
+    }
+
+    /// What the app may see of a payment without its user's token: nothing that acts on it or
+    /// identifies it at the store.
+    pub fn without_secrets(self) -> Unconsumed {
+        Unconsumed { access_token: None, payment_id: None, payload: None, ..self }
     }
 }
 
@@ -183,5 +215,17 @@ pub struct ActiveSubscription {
 impl ActiveSubscription {
     pub fn new(p: &Payment, app_id: &str, access_token: Option<String>) -> ActiveSubscription {
         ActiveSubscription { channel: "GF", common: Common::new(p), access_token, app_id: app_id.to_string() }
+    }
+
+    /// What the app may see of a subscription without its user's token.
+    pub fn without_secrets(self) -> ActiveSubscription {
+        let common = Common {
+            payment_id: None,
+            payment_token: None,
+            original_payment_id: None,
+            linked_payment_id: None,
+            ..self.common
+        };
+        ActiveSubscription { common, access_token: None, ..self }
     }
 }

@@ -23,7 +23,7 @@ use crate::{
     audit,
     auth::{self, password, throttle},
     items,
-    payments::manual,
+    payments::{binding::UserBinding, manual},
     projects,
     state::AppState,
     store_apps,
@@ -141,7 +141,7 @@ impl Backend for ConsoleBackend {
 
     async fn create_project(&self, req: &Parts, name: &str) -> Result<NewProjectKeys, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let created = projects::create(&self.state.db, name, None).await?;
+        let created = projects::create(&self.state.db, &self.state.cipher, name, None).await?;
         audit::record(
             &self.state.db,
             audit::Entry::by(&user, "project.create")
@@ -202,7 +202,7 @@ impl Backend for ConsoleBackend {
 
     async fn rotate_secret(&self, req: &Parts, project_id: i64, grace_hours: i64) -> Result<RotatedSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let rotated = projects::rotate_secret(&self.state.db, project_id, grace_hours).await?;
+        let rotated = projects::rotate_secret(&self.state.db, &self.state.cipher, project_id, grace_hours).await?;
         let detail = match rotated.previous_valid_until {
             Some(until) => format!("previous secret valid until {}", app::format::utc(until)),
             None => "previous secret ended now".into(),
@@ -216,6 +216,23 @@ impl Backend for ConsoleBackend {
         projects::set_key_enabled(&self.state.db, project_id, enabled).await?;
         let action = if enabled { "project.key.enable" } else { "project.key.disable" };
         self.audit(req, &user, action, ("project", project_id), project_id, String::new()).await
+    }
+
+    async fn set_project_policy(
+        &self,
+        req: &Parts,
+        project_id: i64,
+        user_binding: &str,
+        client_consume: bool,
+    ) -> Result<(), AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let binding = UserBinding::parse(user_binding)
+            .ok_or_else(|| AppError::Invalid(format!("unknown user binding {user_binding}")))?;
+        let policy = projects::Policy { user_binding: binding, client_consume };
+        projects::set_policy(&self.state.db, project_id, policy).await?;
+        let detail =
+            format!("user binding {}, app consume {}", binding.as_str(), if client_consume { "on" } else { "off" });
+        self.audit(req, &user, "project.policy", ("project", project_id), project_id, detail).await
     }
 
     async fn save_store_app(&self, req: &Parts, form: StoreAppForm) -> Result<i64, AppError> {

@@ -1,5 +1,6 @@
 //! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
 //! and the history row every state change appends.
+pub mod binding;
 pub mod consume;
 pub mod manual;
 pub mod refunds;
@@ -185,6 +186,40 @@ impl Payment {
         self.access_token_hash.as_deref().is_some_and(|hash| crypto::ct_eq(&crypto::sha256_hex(token), hash))
     }
 
+    /// Whether `proof` is the store's proof of this very payment: its purchase token (compared in
+    /// constant time, without asking the store), or an Apple signed transaction or receipt that
+    /// the store client verifies and that holds this payment's transaction.
+    pub async fn is_proven_by(
+        &self,
+        client: &crate::stores::client::StoreClient,
+        proof: &Proof,
+    ) -> Result<bool, crate::stores::StoreError> {
+        let stored = |value: &Option<String>, given: &str| value.as_deref().is_some_and(|v| crypto::ct_eq(v, given));
+        match proof {
+            Proof::Google { purchase_token, .. } | Proof::OneStore { purchase_token, .. } => {
+                Ok(stored(&self.purchase_token, purchase_token))
+            }
+            Proof::AppleSignedTransaction(_) => {
+                Ok(client.verify(proof).await.is_ok_and(|p| stored(&self.payment_id, &p.transaction_id)))
+            }
+            Proof::AppleReceipt { receipt_data, .. } => {
+                let Some(transaction_id) = self.payment_id.clone() else { return Ok(false) };
+                let named = Proof::AppleReceipt {
+                    receipt_data: receipt_data.clone(),
+                    transaction_id: Some(transaction_id),
+                    product_id: None,
+                };
+                match client.verify(&named).await {
+                    Ok(_) => Ok(true),
+                    Err(crate::stores::StoreError::Rejected { .. }) => Ok(false),
+                    Err(err) => Err(err),
+                }
+            }
+            // A transaction id is a guessable number, not something only the buyer holds.
+            Proof::AppleTransactionId(_) => Ok(false),
+        }
+    }
+
     /// The access token in clear, for the lists that hand it to the app's server.
     pub fn access_token(&self, cipher: &crypto::Cipher) -> Result<Option<String>, Error> {
         self.access_token_enc.as_deref().map(|sealed| cipher.decrypt(sealed)).transpose()
@@ -323,19 +358,38 @@ pub struct NewReservation<'a> {
     pub product: &'a Product,
     pub user_id: &'a str,
     pub developer_payload: Option<&'a str>,
+    /// The app's key for this reservation: a retried reserve with the same key returns the first.
+    pub idempotency_key: Option<&'a str>,
+}
+
+pub enum Reserved {
+    New(Payment),
+    /// The reservation made before with the same idempotency key.
+    Again(Payment),
+    /// The idempotency key was used for a reservation of another item.
+    KeyUsedElsewhere,
 }
 
 /// Creates a payment in RESERVED before the store's purchase screen opens.
-pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Payment, Error> {
-    // A clash of two random 8-digit suffixes on one day is rare; a new draw settles it.
+pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Reserved, Error> {
+    // A clash of two random 8-digit suffixes on one day is rare; a new draw settles it. A clash of
+    // idempotency keys is a retry racing its first try: the first one's reservation answers.
     for _ in 0..5 {
+        if let Some(key) = new.idempotency_key {
+            if let Some(first) = by_idempotency_key(db, &new, key).await? {
+                let same = first.store_app_id == new.store_app_id
+                    && first.store_product_id == new.product.store_product_id
+                    && first.developer_payload.as_deref() == new.developer_payload;
+                return Ok(if same { Reserved::Again(first) } else { Reserved::KeyUsedElsewhere });
+            }
+        }
         let seq = new_payment_seq();
         let now = now_ms();
         let mut tx = db.begin_write().await?;
         let inserted = sqlx::query_scalar::<_, i64>(
             "INSERT INTO payments (payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \
-             product_type, user_id, status, developer_payload, reserved_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'RESERVED', $9, $10, $10, $10) RETURNING id",
+             product_type, user_id, status, developer_payload, idempotency_key, reserved_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'RESERVED', $9, $10, $11, $11, $11) RETURNING id",
         )
         .bind(&seq)
         .bind(new.project_id)
@@ -346,6 +400,7 @@ pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Payment, Error>
         .bind(new.product.product_type.as_str())
         .bind(new.user_id)
         .bind(new.developer_payload)
+        .bind(new.idempotency_key)
         .bind(now)
         .fetch_one(&mut *tx)
         .await
@@ -367,9 +422,21 @@ pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Payment, Error>
         };
         append_history(&mut tx, entry).await?;
         tx.commit().await?;
-        return by_seq(db, new.project_id, &seq).await?.ok_or(Error::NotFound);
+        return Ok(Reserved::New(by_id(db, id).await?));
     }
     Err(Error::Other("no free paymentSeq after five draws".into()))
+}
+
+async fn by_idempotency_key(db: &Db, new: &NewReservation<'_>, key: &str) -> Result<Option<Payment>, Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE project_id = $1 AND user_id = $2 AND idempotency_key = $3"
+    ))
+    .bind(new.project_id)
+    .bind(new.user_id)
+    .bind(key)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(Payment::from_row).transpose()
 }
 
 /// The user's successful, unconsumed payments of a consumable type in `stores`, oldest first.

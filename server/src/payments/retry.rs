@@ -56,6 +56,9 @@ async fn reverify(state: &AppState, id: i64) -> Result<(), Error> {
         payment_seq: Some(&seq),
         proof: &proof,
         source: Source::Server,
+        policy: crate::projects::policy(&state.db, payment.project_id).await?,
+        // The claim was the app's, made when the proof was kept.
+        user_authenticated: false,
     };
     match verify::verify(&state.db, &state.cipher, &client, &request).await? {
         Outcome::Verified { .. } => tracing::info!(payment = %seq, "verified on retry"),

@@ -8,11 +8,16 @@ use std::time::Duration;
 use app::model::Store;
 use sqlx::Row;
 
-use super::{append_history, by_seq, new_access_token, HistoryEntry, Payment, Product, Source, Status, COLUMNS};
+use super::{
+    append_history,
+    binding::{self, Binding, UserBinding},
+    by_seq, new_access_token, HistoryEntry, Payment, Product, Source, Status, COLUMNS,
+};
 use crate::{
     crypto::{self, Cipher},
     db::Db,
     now_ms,
+    projects::Policy,
     store_apps::StoreAppRecord,
     stores::{
         client::{Proof, StoreClient},
@@ -35,6 +40,20 @@ pub struct Request<'a> {
     pub payment_seq: Option<&'a str>,
     pub proof: &'a Proof,
     pub source: Source,
+    pub policy: Policy,
+    /// Whether the caller proved that it acts for `user_id` (a user token from the app's server):
+    /// only then does presenting another user's purchase flag the presenter for abuse.
+    pub user_authenticated: bool,
+}
+
+impl Request<'_> {
+    /// Whether the caller holds what only the buyer's device holds: a purchase token, a signed
+    /// transaction or a receipt. An Apple transaction id is a guessable number, so alone it proves
+    /// nothing; with a user token it is the user's own claim. Only such a caller is handed the
+    /// payment's access token.
+    pub fn proves_possession(&self) -> bool {
+        self.user_authenticated || !matches!(self.proof, Proof::AppleTransactionId(_))
+    }
 }
 
 /// Why a verification did not end in a successful payment.
@@ -42,8 +61,6 @@ pub struct Request<'a> {
 pub enum Refusal {
     PaymentNotFound,
     UserMismatch,
-    /// The reservation is refunded, or already completed by another store transaction.
-    NotPending,
     ProductNotFound(String),
     ProductStopped,
     ProductMismatch {
@@ -58,6 +75,12 @@ pub enum Refusal {
     SandboxNotAllowed,
     Cancelled,
     UsedByOtherUser,
+    /// The store app's verification mode does not take this kind of proof.
+    ProofNotAccepted(String),
+    /// The purchase's account value names another user.
+    OtherUsersPurchase,
+    /// The purchase carries no account value and the project requires one.
+    AccountValueMissing,
 }
 
 /// Why a payment waits, kept in `pending_reason`.
@@ -108,16 +131,12 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
             Some(p) => Some(p),
         },
     };
+    // A completed reservation takes no second purchase: another one sent for it (the user paid
+    // twice) becomes a payment of its own below, and the same one is answered as recorded.
+    let reserved = reserved.filter(|p| open(p.status));
     // A retried verify of a purchase already recorded is answered without asking the store again.
-    if let Some(known) = request.proof.known_reference() {
-        if let Some(existing) = recorded(db, request.app.id, known).await? {
-            return answer_existing(cipher, existing, request.user_id, db, request.project_id, reserved.as_ref()).await;
-        }
-    }
-    if let Some(p) = &reserved {
-        if matches!(p.status, Status::Success | Status::Refund) {
-            return Ok(Outcome::Refused(Refusal::NotPending));
-        }
+    if let Some(existing) = recorded(db, request.app.id, request.proof).await? {
+        return answer_existing(db, cipher, existing, request, reserved.as_ref()).await;
     }
     let purchase = match client.verify(request.proof).await {
         Ok(purchase) => purchase,
@@ -132,11 +151,20 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
             let refusal = match code.as_str() {
                 "INVALID_APP_IDENTIFIER" | "purchaseTokenDoesNotMatchPackageName" => Refusal::AppMismatch(message),
                 "INVALID_ENVIRONMENT" => Refusal::SandboxNotAllowed,
+                "PROOF_NOT_ACCEPTED" => Refusal::ProofNotAccepted(message),
                 _ => Refusal::StoreRejected { code, message },
             };
             return refuse(db, reserved.as_ref(), refusal, request.source).await;
         }
     };
+    match binding::check(purchase.store, request.user_id, purchase.account_id.as_deref()) {
+        Binding::Matches => {}
+        Binding::OtherUser => return refuse(db, reserved.as_ref(), Refusal::OtherUsersPurchase, request.source).await,
+        Binding::Missing if request.policy.user_binding == UserBinding::Required => {
+            return refuse(db, reserved.as_ref(), Refusal::AccountValueMissing, request.source).await;
+        }
+        Binding::Missing => {}
+    }
     if !request.app.environments.allows(purchase.sandbox) {
         return refuse(db, reserved.as_ref(), Refusal::SandboxNotAllowed, request.source).await;
     }
@@ -171,83 +199,138 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
     Ok(outcome)
 }
 
-/// The payment already recorded for a purchase token (Google, ONE store) or store transaction id.
-async fn recorded(db: &Db, store_app_id: i64, reference: &str) -> Result<Option<Payment>, Error> {
+/// Whether a payment still waits for its purchase: a verify may complete it.
+fn open(status: Status) -> bool {
+    matches!(status, Status::Reserved | Status::Failure)
+}
+
+/// The payment already recorded for what the proof names, when it names it without the store's
+/// help: a purchase token (Google, ONE store) or an Apple transaction id. Only the token itself
+/// matches a token proof (an order id is printed on the buyer's receipt e-mail, so it proves
+/// nothing). A renewed Google subscription keeps its token: its newest period answers.
+async fn recorded(db: &Db, store_app_id: i64, proof: &Proof) -> Result<Option<Payment>, Error> {
+    let (column, value) = match proof {
+        Proof::Google { purchase_token, .. } | Proof::OneStore { purchase_token, .. } => {
+            ("purchase_token", purchase_token.as_str())
+        }
+        Proof::AppleTransactionId(id) => ("store_txn_key", id.as_str()),
+        Proof::AppleSignedTransaction(_) | Proof::AppleReceipt { .. } => return Ok(None),
+    };
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND status IN ('SUCCESS', 'REFUND') \
-         AND (purchase_token = $2 OR payment_id = $2) ORDER BY id LIMIT 1"
+        "SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND {column} = $2 AND status IN ('SUCCESS', 'REFUND') \
+         ORDER BY purchase_time DESC, id DESC LIMIT 1"
     ))
     .bind(store_app_id)
-    .bind(reference)
+    .bind(value)
     .fetch_optional(db.pool())
     .await?;
     row.as_ref().map(Payment::from_row).transpose()
 }
 
-/// A store transaction presented again: the same payment for its owner, a refusal (kept for abuse
-/// review) for anyone else.
+/// The payment of one store transaction (unique per store app).
+async fn by_store_transaction(db: &Db, store_app_id: i64, transaction_id: &str) -> Result<Option<Payment>, Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND store_txn_key = $2"))
+        .bind(store_app_id)
+        .bind(transaction_id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(Payment::from_row).transpose()
+}
+
+/// A store transaction presented again: the same payment for its owner, a refusal for anyone
+/// else. The refusal is recorded once per (payment, claimed user), and flags the claimer only
+/// when the claim came with the claimer's own user token: anyone can name any user id, so an
+/// unauthenticated claim says nothing about the user it names. A reservation it was presented
+/// for stops waiting: the purchase it waited for is recorded elsewhere.
 async fn answer_existing(
+    db: &Db,
     cipher: &Cipher,
     existing: Payment,
-    user_id: &str,
-    db: &Db,
-    project_id: i64,
+    request: &Request<'_>,
     reserved: Option<&Payment>,
 ) -> Result<Outcome, Error> {
-    if existing.user_id != user_id {
+    let reserved = reserved.filter(|p| p.id != existing.id);
+    if existing.user_id != request.user_id {
         let mut tx = db.begin_write().await?;
-        sqlx::query(
+        let first = sqlx::query(
             "INSERT INTO receipt_conflicts (project_id, payment_id, claimed_by_user, claimed_payment_seq, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_id, claimed_by_user) DO NOTHING",
         )
-        .bind(project_id)
+        .bind(request.project_id)
         .bind(existing.id)
-        .bind(user_id)
+        .bind(request.user_id)
         .bind(reserved.map(|p| p.payment_seq.as_str()))
         .bind(now_ms())
         .execute(&mut *tx)
-        .await?;
-        let detail = format!("presented payment {} of user {}", existing.payment_seq, existing.user_id);
-        crate::abuse::flag(&mut tx, project_id, user_id, "SHARED_RECEIPT", detail).await?;
+        .await?
+        .rows_affected()
+            == 1;
+        if first && request.user_authenticated {
+            let detail = format!("presented payment {} of user {}", existing.payment_seq, existing.user_id);
+            crate::abuse::flag(&mut tx, request.project_id, request.user_id, "SHARED_RECEIPT", detail).await?;
+        }
         tx.commit().await?;
-        return Ok(Outcome::Refused(Refusal::UsedByOtherUser));
+        return refuse(db, reserved, Refusal::UsedByOtherUser, request.source).await;
+    }
+    if let Some(p) = reserved {
+        close_duplicate(db, p, &existing, request.source).await?;
     }
     let access_token = existing.access_token(cipher)?.unwrap_or_default();
     Ok(Outcome::Verified { payment: existing, access_token, new: false })
 }
 
-/// Marks the reservation FAILURE (when there is one) and returns the refusal.
+/// Marks the reservation FAILURE (when there is one that still waits) and returns the refusal.
 async fn refuse(db: &Db, reserved: Option<&Payment>, refusal: Refusal, source: Source) -> Result<Outcome, Error> {
-    if let Some(p) = reserved.filter(|p| matches!(p.status, Status::Reserved | Status::Failure)) {
-        let reason = format!("{refusal:?}");
-        let mut tx = db.begin_write().await?;
-        sqlx::query(
-            "UPDATE payments SET status = 'FAILURE', failure_reason = $1, pending_reason = NULL, next_verify_at = NULL, \
-             updated_at = $2 WHERE id = $3",
-        )
-        .bind(&reason)
-        .bind(now_ms())
-        .bind(p.id)
-        .execute(&mut *tx)
-        .await?;
-        let entry = HistoryEntry {
-            payment_id: p.id,
-            from: Some(p.status),
-            to: Status::Failure,
-            event: "VERIFY",
-            source,
-            actor: None,
-            reason: Some(&reason),
-            detail: None,
-        };
-        append_history(&mut tx, entry).await?;
-        tx.commit().await?;
+    if let Some(p) = reserved {
+        fail_waiting(db, p, &format!("{refusal:?}"), "VERIFY", source).await?;
     }
     Ok(Outcome::Refused(refusal))
 }
 
+/// Ends a waiting payment whose purchase turned out to be recorded as `existing`: it stops being
+/// verified again.
+async fn close_duplicate(db: &Db, waiting: &Payment, existing: &Payment, source: Source) -> Result<(), Error> {
+    let reason = format!("the purchase is recorded as payment {}", existing.payment_seq);
+    fail_waiting(db, waiting, &reason, "VERIFY_DUPLICATE", source).await
+}
+
+/// Makes a payment that still waits FAILURE, with its history row. The update is conditional on
+/// the states that wait, so a refusal racing a success never undoes it.
+async fn fail_waiting(db: &Db, p: &Payment, reason: &str, event: &str, source: Source) -> Result<(), Error> {
+    if !open(p.status) {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    let changed = sqlx::query(
+        "UPDATE payments SET status = 'FAILURE', failure_reason = $1, pending_reason = NULL, next_verify_at = NULL, \
+         proof_digest = NULL, updated_at = $2 WHERE id = $3 AND status IN ('RESERVED', 'FAILURE')",
+    )
+    .bind(reason)
+    .bind(now_ms())
+    .bind(p.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        let entry = HistoryEntry {
+            payment_id: p.id,
+            from: Some(p.status),
+            to: Status::Failure,
+            event,
+            source,
+            actor: None,
+            reason: Some(reason),
+            detail: None,
+        };
+        append_history(&mut tx, entry).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Keeps the proof on the reservation, or on a new pending payment for a purchase that started in
-/// the store, and schedules re-verification.
+/// the store, and schedules re-verification. A proof is kept once per store app (by its digest):
+/// a retried verify or restore during an outage finds it kept and adds nothing.
 async fn keep_pending(
     db: &Db,
     request: &Request<'_>,
@@ -256,67 +339,113 @@ async fn keep_pending(
     detail: String,
 ) -> Result<Outcome, Error> {
     let proof = serde_json::to_string(request.proof).map_err(|e| Error::Other(format!("proof as JSON: {e}")))?;
-    let now = now_ms();
-    let attempts = reserved.as_ref().map_or(0, |p| p.verify_attempts);
-    let next = now + retry_delay(attempts).as_millis() as i64;
-    let mut tx = db.begin_write().await?;
-    let id = match &reserved {
-        Some(p) => {
-            sqlx::query(
-                "UPDATE payments SET receipt = $1, pending_reason = $2, next_verify_at = $3, \
-                 verify_attempts = verify_attempts + 1, updated_at = $4 WHERE id = $5",
+    let digest = crypto::sha256_hex(&proof);
+    let mut reserved = reserved;
+    for _ in 0..3 {
+        // Kept already by another call: that payment waits for it. (The one that keeps it is
+        // rescheduled below, with its backoff.)
+        if let Some(kept) = kept_proof(db, request.app.id, &digest).await? {
+            if reserved.as_ref().is_none_or(|p| p.id != kept.id) {
+                return Ok(Outcome::Pending { payment: kept, reason, detail });
+            }
+        }
+        let now = now_ms();
+        let attempts = reserved.as_ref().map_or(0, |p| p.verify_attempts);
+        let next = now + retry_delay(attempts).as_millis() as i64;
+        let mut tx = db.begin_write().await?;
+        let written = match &reserved {
+            Some(p) => sqlx::query(
+                "UPDATE payments SET status = 'RESERVED', receipt = $1, proof_digest = $2, pending_reason = $3, \
+                 next_verify_at = $4, verify_attempts = verify_attempts + 1, updated_at = $5 \
+                 WHERE id = $6 AND status IN ('RESERVED', 'FAILURE')",
             )
             .bind(&proof)
+            .bind(&digest)
             .bind(reason.as_str())
             .bind(next)
             .bind(now)
             .bind(p.id)
             .execute(&mut *tx)
-            .await?;
-            p.id
-        }
-        None => {
-            // Until the store answers, the product is the one the app named (if any).
-            let product_id = request.proof.product_id().unwrap_or_default();
-            let seq = super::new_payment_seq();
-            sqlx::query_scalar::<_, i64>(
-                "INSERT INTO payments (payment_seq, project_id, store_app_id, store, store_product_id, product_type, \
-                 user_id, status, pending_reason, receipt, verify_attempts, next_verify_at, store_initiated, \
-                 reserved_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'CONSUMABLE', $6, 'RESERVED', $7, $8, 1, $9, 1, $10, $10, $10) RETURNING id",
-            )
-            .bind(&seq)
-            .bind(request.project_id)
-            .bind(request.app.id)
-            .bind(request.app.store.code())
-            .bind(product_id)
-            .bind(request.user_id)
-            .bind(reason.as_str())
-            .bind(&proof)
-            .bind(next)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-        }
-    };
-    let entry = HistoryEntry {
-        payment_id: id,
-        from: reserved.as_ref().map(|p| p.status),
-        to: Status::Reserved,
-        event: "VERIFY_PENDING",
-        source: request.source,
-        actor: None,
-        reason: Some(reason.as_str()),
-        detail: Some(detail.clone()),
-    };
-    append_history(&mut tx, entry).await?;
-    tx.commit().await?;
-    let payment = super::by_id(db, id).await?;
-    Ok(Outcome::Pending { payment, reason, detail })
+            .await
+            .map_err(Error::from)
+            .map(|done| (done.rows_affected() == 1).then_some(p.id)),
+            None => {
+                // Until the store answers, the product is the one the app named (if any).
+                let product_id = request.proof.product_id().unwrap_or_default();
+                sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO payments (payment_seq, project_id, store_app_id, store, store_product_id, \
+                     product_type, user_id, status, pending_reason, receipt, proof_digest, verify_attempts, \
+                     next_verify_at, store_initiated, reserved_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'CONSUMABLE', $6, 'RESERVED', $7, $8, $9, 1, $10, 1, $11, $11, $11) \
+                     RETURNING id",
+                )
+                .bind(super::new_payment_seq())
+                .bind(request.project_id)
+                .bind(request.app.id)
+                .bind(request.app.store.code())
+                .bind(product_id)
+                .bind(request.user_id)
+                .bind(reason.as_str())
+                .bind(&proof)
+                .bind(&digest)
+                .bind(next)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map(Some)
+                .map_err(Error::from)
+            }
+        };
+        let id = match written {
+            Ok(Some(id)) => id,
+            // The reservation was completed meanwhile by another purchase: this proof waits on
+            // a payment of its own.
+            Ok(None) => {
+                tx.rollback().await?;
+                reserved = None;
+                continue;
+            }
+            // The same proof was kept by a concurrent call (found next round), or the paymentSeq
+            // draw collided (drawn again).
+            Err(err) if err.is_unique_violation() => {
+                tx.rollback().await?;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let entry = HistoryEntry {
+            payment_id: id,
+            from: reserved.as_ref().map(|p| p.status),
+            to: Status::Reserved,
+            event: "VERIFY_PENDING",
+            source: request.source,
+            actor: None,
+            reason: Some(reason.as_str()),
+            detail: Some(detail.clone()),
+        };
+        append_history(&mut tx, entry).await?;
+        tx.commit().await?;
+        let payment = super::by_id(db, id).await?;
+        return Ok(Outcome::Pending { payment, reason, detail });
+    }
+    Err(Error::Other("the proof could not be kept for re-verification".into()))
+}
+
+/// The waiting payment that keeps the proof with `digest`.
+async fn kept_proof(db: &Db, store_app_id: i64, digest: &str) -> Result<Option<Payment>, Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND proof_digest = $2 AND status = 'RESERVED'"
+    ))
+    .bind(store_app_id)
+    .bind(digest)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(Payment::from_row).transpose()
 }
 
 /// Writes the verified purchase: the reservation (or a new payment) becomes SUCCESS with a new
-/// access token, unless the store transaction was recorded meanwhile.
+/// access token, unless the store transaction was recorded meanwhile. Every write is conditional:
+/// of concurrent verifies of one reservation, one completes it and the others find it completed.
 async fn record(
     db: &Db,
     cipher: &Cipher,
@@ -325,68 +454,71 @@ async fn record(
     product: &Product,
     purchase: &StorePurchase,
 ) -> Result<Outcome, Error> {
-    let token = new_access_token();
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM payments WHERE store_app_id = $1 AND store_txn_key = $2")
-            .bind(request.app.id)
-            .bind(&purchase.transaction_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some(id) = existing {
-        tx.rollback().await?;
-        let existing = super::by_id(db, id).await?;
-        return answer_existing(cipher, existing, request.user_id, db, request.project_id, reserved).await;
-    }
-    let raw = purchase.raw.to_string();
-    let linked = linked_payment_id(&mut tx, request.app.id, purchase).await?;
-    let ack_state = if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
-        "PENDING"
-    } else {
-        "NOT_REQUIRED"
-    };
-    let fields = Fields {
-        product,
-        purchase,
-        linked,
-        token_hash: crypto::sha256_hex(&token),
-        token_enc: cipher.encrypt(&token),
-        raw: &raw,
-        ack_state,
-        now,
-    };
-    let written = match reserved {
-        Some(p) => update_reserved(&mut tx, p.id, &fields).await.map(|_| p.id),
-        None => insert_verified(&mut tx, request, &fields).await,
-    };
-    let id = match written {
-        Ok(id) => id,
-        // A concurrent verify of the same store transaction won the race: answer with its payment.
-        Err(err) if err.is_unique_violation() => {
-            tx.rollback().await?;
-            let existing = recorded(db, request.app.id, &purchase.transaction_id)
-                .await?
-                .ok_or_else(|| Error::Other("a unique store transaction vanished".into()))?;
-            return answer_existing(cipher, existing, request.user_id, db, request.project_id, reserved).await;
+    let mut reserved = reserved;
+    // Each round either records, answers with what is recorded, or learns something that makes
+    // the next round decide: the reservation was completed, or a paymentSeq draw collided.
+    for _ in 0..5 {
+        if let Some(existing) = by_store_transaction(db, request.app.id, &purchase.transaction_id).await? {
+            return answer_existing(db, cipher, existing, request, reserved).await;
         }
-        Err(err) => return Err(err),
-    };
-    let entry = HistoryEntry {
-        payment_id: id,
-        from: reserved.map(|p| p.status),
-        to: Status::Success,
-        event: "VERIFY",
-        source: request.source,
-        actor: None,
-        reason: None,
-        detail: Some(format!("store transaction {}", purchase.transaction_id)),
-    };
-    append_history(&mut tx, entry).await?;
-    let extra = serde_json::json!({"storeInitiated": purchase.store_initiated});
-    webhooks::emit_for_payment(&mut tx, EventType::PaymentSucceeded, id, extra).await?;
-    tx.commit().await?;
-    Ok(Outcome::Verified { payment: super::by_id(db, id).await?, access_token: token, new: true })
+        let token = new_access_token();
+        let now = now_ms();
+        let mut tx = db.begin_write().await?;
+        let raw = purchase.raw.to_string();
+        let linked = linked_payment_id(&mut tx, request.app.id, purchase).await?;
+        let ack_state = if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
+            "PENDING"
+        } else {
+            "NOT_REQUIRED"
+        };
+        let fields = Fields {
+            product,
+            purchase,
+            linked,
+            token_hash: crypto::sha256_hex(&token),
+            token_enc: cipher.encrypt(&token),
+            raw: &raw,
+            ack_state,
+            now,
+        };
+        let written = match reserved {
+            Some(p) => update_reserved(&mut tx, p.id, &fields).await.map(|done| done.then_some(p.id)),
+            None => insert_verified(&mut tx, request, &fields).await.map(Some),
+        };
+        let id = match written {
+            Ok(Some(id)) => id,
+            // Completed meanwhile by a concurrent verify: with this same purchase (answered as
+            // recorded next round) or with another one, which makes this one a payment of its own.
+            Ok(None) => {
+                tx.rollback().await?;
+                reserved = None;
+                continue;
+            }
+            // The store transaction was recorded by a concurrent verify (answered next round), or
+            // the new paymentSeq was taken (drawn again next round).
+            Err(err) if err.is_unique_violation() => {
+                tx.rollback().await?;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let entry = HistoryEntry {
+            payment_id: id,
+            from: reserved.map(|p| p.status),
+            to: Status::Success,
+            event: "VERIFY",
+            source: request.source,
+            actor: None,
+            reason: None,
+            detail: Some(format!("store transaction {}", purchase.transaction_id)),
+        };
+        append_history(&mut tx, entry).await?;
+        let extra = serde_json::json!({"storeInitiated": purchase.store_initiated});
+        webhooks::emit_for_payment(&mut tx, EventType::PaymentSucceeded, id, extra).await?;
+        tx.commit().await?;
+        return Ok(Outcome::Verified { payment: super::by_id(db, id).await?, access_token: token, new: true });
+    }
+    Err(Error::Other(format!("store transaction {} could not be recorded", purchase.transaction_id)))
 }
 
 struct Fields<'a> {
@@ -401,16 +533,22 @@ struct Fields<'a> {
     now: i64,
 }
 
-async fn update_reserved(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: i64, f: &Fields<'_>) -> Result<(), Error> {
+/// Completes a payment that still waits; `false` when it no longer does.
+async fn update_reserved(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    f: &Fields<'_>,
+) -> Result<bool, Error> {
     let p = f.purchase;
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE payments SET status = 'SUCCESS', pending_reason = NULL, next_verify_at = NULL, failure_reason = NULL, \
-         product_seq = $1, store_product_id = $2, product_type = $3, price_micros = $4, currency = $5, \
-         quantity = $6, store_txn_key = $7, payment_id = $7, original_payment_id = $8, linked_payment_id = $9, \
-         purchase_token = $10, access_token_hash = $11, access_token_enc = $12, verified_at = $13, \
-         purchase_time = $14, expiry_time = $15, subscription_state = $16, auto_renewing = $17, environment = $18, \
-         is_test = $19, store_initiated = $20, store_account_id = $21, store_response = $22, ack_state = $23, \
-         next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), updated_at = $13 WHERE id = $26",
+         proof_digest = NULL, product_seq = $1, store_product_id = $2, product_type = $3, price_micros = $4, \
+         currency = $5, quantity = $6, store_txn_key = $7, payment_id = $7, original_payment_id = $8, \
+         linked_payment_id = $9, purchase_token = $10, access_token_hash = $11, access_token_enc = $12, \
+         verified_at = $13, purchase_time = $14, expiry_time = $15, subscription_state = $16, auto_renewing = $17, \
+         environment = $18, is_test = $19, store_initiated = $20, store_account_id = $21, store_response = $22, \
+         ack_state = $23, next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), updated_at = $13 \
+         WHERE id = $26 AND status IN ('RESERVED', 'FAILURE')",
     )
     .bind(f.product.product_seq)
     .bind(&f.product.store_product_id)
@@ -440,7 +578,7 @@ async fn update_reserved(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: i64
     .bind(id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 async fn insert_verified(

@@ -82,7 +82,7 @@ pub struct StoreApp<'a> {
 
 pub enum StoreClient {
     Google(GoogleClient),
-    Apple { client: AppleClient, receipts: Option<ReceiptClient> },
+    Apple { client: AppleClient, receipts: Option<ReceiptClient>, binding: AppleBinding },
     OneStore { production: OneStoreClient, sandbox: OneStoreClient },
 }
 
@@ -93,9 +93,43 @@ struct GoogleConfig {
     service_account_json: String,
 }
 
+/// Which Apple proofs a store app accepts: its `verificationMode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum VerificationMode {
+    /// StoreKit 2 only: signed transactions and transaction ids.
+    #[default]
+    V2,
+    /// StoreKit 2 and StoreKit 1 receipts, for apps whose older versions still send receipts.
+    #[serde(rename = "V2_AND_V1")]
+    V2AndV1,
+    /// StoreKit 1 receipts only.
+    V1,
+}
+
+impl VerificationMode {
+    fn accepts(self, proof: &Proof) -> bool {
+        let receipt = matches!(proof, Proof::AppleReceipt { .. });
+        match self {
+            VerificationMode::V2 => !receipt,
+            VerificationMode::V2AndV1 => true,
+            VerificationMode::V1 => receipt,
+        }
+    }
+}
+
+/// What ties an Apple proof to this app beyond what Apple's signature checks: the bundle id and
+/// the app's Apple id in a legacy receipt, and the kinds of proof accepted.
+pub struct AppleBinding {
+    bundle_id: String,
+    app_apple_id: Option<i64>,
+    mode: VerificationMode,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AppleConfig {
+    #[serde(default)]
+    verification_mode: VerificationMode,
     app_apple_id: Option<i64>,
     issuer_id: Option<String>,
     key_id: Option<String>,
@@ -172,7 +206,12 @@ impl StoreClient {
                         Some(secret),
                     )
                 });
-                Ok(StoreClient::Apple { client: AppleClient::new(http.clone(), &settings)?, receipts })
+                let binding = AppleBinding {
+                    bundle_id: app.store_app_id.to_string(),
+                    app_apple_id: c.app_apple_id,
+                    mode: c.verification_mode,
+                };
+                Ok(StoreClient::Apple { client: AppleClient::new(http.clone(), &settings)?, receipts, binding })
             }
             Store::OneStore => {
                 let c: OneStoreConfig = config(app)?;
@@ -205,6 +244,17 @@ impl StoreClient {
             code: "WRONG_STORE".into(),
             message: format!("a {} proof given to a {} app", proof.store().label(), self.store().label()),
         };
+        if let StoreClient::Apple { binding, .. } = self {
+            if !binding.mode.accepts(proof) {
+                return Err(StoreError::Rejected {
+                    code: "PROOF_NOT_ACCEPTED".into(),
+                    message: format!(
+                        "this app's verification mode ({:?}) does not accept this kind of proof",
+                        binding.mode
+                    ),
+                });
+            }
+        }
         match (self, proof) {
             (StoreClient::Google(client), Proof::Google { product_id, purchase_token, subscription }) => {
                 if *subscription {
@@ -217,11 +267,15 @@ impl StoreClient {
             (StoreClient::Apple { client, .. }, Proof::AppleSignedTransaction(jws)) => {
                 client.verify_signed_transaction(jws)
             }
-            (StoreClient::Apple { receipts, .. }, Proof::AppleReceipt { receipt_data, transaction_id, product_id }) => {
+            (
+                StoreClient::Apple { receipts, binding, .. },
+                Proof::AppleReceipt { receipt_data, transaction_id, product_id },
+            ) => {
                 let receipts = receipts
                     .as_ref()
                     .ok_or_else(|| StoreError::Config("verifyReceipt needs the app's shared secret".into()))?;
                 let receipt = receipts.verify(receipt_data).await?;
+                binding.check_receipt(&receipt)?;
                 pick(receipt.purchases, transaction_id.as_deref(), product_id.as_deref())
             }
             (StoreClient::OneStore { production, sandbox }, Proof::OneStore { product_id, purchase_token }) => {
@@ -260,6 +314,24 @@ impl StoreClient {
             StoreClient::OneStore { production, .. } => answered(production.purchase("check", "check").await)
                 .map(|_| "ONE store accepted the client id and secret"),
         }
+    }
+}
+
+impl AppleBinding {
+    /// Apple signs a receipt for whichever app asked, and checks the shared secret only for receipts
+    /// holding subscriptions: without this, a receipt bought in any app would pass as this app's.
+    fn check_receipt(&self, receipt: &super::apple::receipts::VerifiedReceipt) -> Result<(), StoreError> {
+        let mismatch = |message: String| StoreError::Rejected { code: "INVALID_APP_IDENTIFIER".into(), message };
+        if receipt.bundle_id != self.bundle_id {
+            return Err(mismatch(format!("the receipt is of bundle {}, not {}", receipt.bundle_id, self.bundle_id)));
+        }
+        // Sandbox receipts carry adam_id 0; a production one names the app's Apple id.
+        if let (Some(expected), false) = (self.app_apple_id, receipt.sandbox) {
+            if receipt.adam_id != Some(expected) {
+                return Err(mismatch(format!("the receipt is of app Apple id {:?}, not {expected}", receipt.adam_id)));
+            }
+        }
+        Ok(())
     }
 }
 

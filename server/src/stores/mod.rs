@@ -62,12 +62,13 @@ pub enum SubscriptionState {
 }
 
 /// Which of a store's environments an app accepts purchases from (the store app's
-/// `environment_policy`): test purchases on a production-only app are refused.
+/// `environment_policy`): test purchases on a production-only app are refused. Production only is
+/// the default: sandbox, TestFlight and license-test purchases cost nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EnvironmentPolicy {
-    ProductionOnly,
     #[default]
+    ProductionOnly,
     ProductionAndSandbox,
     SandboxOnly,
 }
@@ -163,7 +164,16 @@ fn path_segment(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::StoreError;
+    use super::{EnvironmentPolicy, StoreError};
+
+    #[test]
+    fn a_new_store_app_accepts_production_purchases_only_in_the_server_and_in_the_console_form() {
+        let default = EnvironmentPolicy::default();
+
+        assert!(default.allows(false));
+        assert!(!default.allows(true), "sandbox purchases cost nothing");
+        assert_eq!(app::model::ENVIRONMENT_POLICIES[0], default.as_str(), "the console's new-app form starts there");
+    }
 
     #[test]
     fn a_cut_off_answer_is_an_outage_and_one_of_the_wrong_shape_is_ours_to_fix() {

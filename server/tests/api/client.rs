@@ -44,6 +44,7 @@ async fn server_client_prints_each_request_and_the_payment() {
     let shop = shop().await;
     let stores = server::fakes::serve(shop.fakes.router(), 0).await.unwrap();
     let api = shop.app.base.clone();
+    shop.set_policy(server::payments::binding::UserBinding::Required, true).await;
 
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_server"))

@@ -79,7 +79,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let db = state.db.clone();
-    server::demo::seed(&db).await.expect("demo seed");
+    server::demo::seed(&db, &state.cipher).await.expect("demo seed");
     tokio::spawn(app.run_until_stopped());
     TestApp { base, client: new_client(), db, state, _data_dir: data_dir }
 }

@@ -2,6 +2,7 @@
 //! `IAP_TEST_DATABASE=postgres://…` runs the same suite on PostgreSQL (one new database per test);
 //! without it, each test gets a fresh SQLite file.
 mod apple;
+mod attacks;
 mod client;
 mod console;
 mod docs;

@@ -41,7 +41,7 @@ async fn one_store_transaction_cannot_become_two_payments() {
     let dir = temp_dir();
     let db = Db::connect(&fresh_database_url(&dir.0)).await.unwrap();
     db.migrate().await.unwrap();
-    server::demo::seed(&db).await.unwrap();
+    server::demo::seed(&db, &server::crypto::Cipher::new(&[7; 32])).await.unwrap();
     let insert = |seq: &'static str| {
         sqlx::query(
             "INSERT INTO payments (payment_seq, project_id, store_app_id, store, store_product_id, \
@@ -65,8 +65,8 @@ async fn the_demo_seed_is_idempotent() {
     let db = Db::connect(&fresh_database_url(&dir.0)).await.unwrap();
     db.migrate().await.unwrap();
 
-    server::demo::seed(&db).await.unwrap();
-    server::demo::seed(&db).await.unwrap();
+    server::demo::seed(&db, &server::crypto::Cipher::new(&[7; 32])).await.unwrap();
+    server::demo::seed(&db, &server::crypto::Cipher::new(&[7; 32])).await.unwrap();
 
     let count = |sql: &'static str| async { sqlx::query_scalar::<_, i64>(sql).fetch_one(db.pool()).await.unwrap() };
     assert_eq!(count("SELECT COUNT(*) FROM projects").await, 1);

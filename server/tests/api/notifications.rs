@@ -160,7 +160,8 @@ async fn an_app_store_renewal_notification_adds_the_new_period_to_the_active_sub
     let renewal =
         shop.fakes.apple.change_subscription(&bought.original_transaction_id, apple::Change::Renew).await.unwrap();
 
-    let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "user-a", "storeCode": "AS"})).await;
+    let active =
+        shop.sdk_as("user-a", "/v1/sdk/subscriptions/active", json!({"userId": "user-a", "storeCode": "AS"})).await;
     let listed = active.ok().as_array().unwrap().clone();
     assert_eq!(listed.len(), 1, "one subscription: its latest period");
     assert_eq!(listed[0]["paymentId"], renewal.as_str());

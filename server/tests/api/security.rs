@@ -21,6 +21,11 @@ const FUNCTIONS: &[(&str, Option<Role>, &[(&str, &str)])] = &[
     ("/api/project/rotate", Some(Role::Admin), &[("project", "1"), ("grace_hours", "0")]),
     ("/api/project/key", Some(Role::Admin), &[("project", "1"), ("enabled", "false")]),
     (
+        "/api/project/policy",
+        Some(Role::Admin),
+        &[("project", "1"), ("user_binding", "WHEN_PRESENT"), ("client_consume", "true")],
+    ),
+    (
         "/api/project/app",
         Some(Role::Admin),
         &[

@@ -62,6 +62,25 @@ impl Shop {
         self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY)], &body).await
     }
 
+    /// A call from the app's SDK for its signed-in `user`: AppKey and the user token the app's
+    /// server minted for them.
+    pub async fn sdk_as(&self, user: &str, path: &str, body: Value) -> Answer {
+        let token = self.user_token(user);
+        self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY), ("x-user-token", &token)], &body).await
+    }
+
+    /// A user token for `user`, valid for an hour, as the app's server mints it.
+    pub fn user_token(&self, user: &str) -> String {
+        server::client::mint_user_token(demo::SECRET_KEY, user, chrono::Utc::now().timestamp() + 3600)
+    }
+
+    /// Sets what the demo project lets AppKey callers do.
+    pub async fn set_policy(&self, user_binding: server::payments::binding::UserBinding, client_consume: bool) {
+        let id = server::projects::find_id_by_name(&self.app.db, demo::PROJECT_NAME).await.unwrap().unwrap();
+        let policy = server::projects::Policy { user_binding, client_consume };
+        server::projects::set_policy(&self.app.db, id, policy).await.unwrap();
+    }
+
     /// A call from the app's server: AppKey and SecretKey.
     pub async fn server(&self, path: &str, body: Value) -> Answer {
         self.post(path, &[("x-nhn-tciap-appkey", demo::APP_KEY), ("x-secret-key", demo::SECRET_KEY)], &body).await

@@ -46,6 +46,7 @@ async fn all_three_stores_verify_through_one_interface_from_their_records() {
     let apple = client(
         Store::Apple,
         json!({
+            "verificationMode": "V2_AND_V1",
             "appAppleId": 1_234_567_890, "productionUrl": format!("{base}/apple/production"),
             "sandboxUrl": format!("{base}/apple/sandbox"),
             "verifyReceiptProductionUrl": format!("{base}/apple/production/verifyReceipt"),

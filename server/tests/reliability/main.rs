@@ -50,7 +50,7 @@ pub async fn shop(label: &str) -> Shop {
     let stores = server::fakes::serve(fakes.router(), 0).await.unwrap();
     let scratch = process::Scratch::new(label, postgres());
     let state = scratch.state().await;
-    server::demo::seed(&state.db).await.unwrap();
+    server::demo::seed(&state.db, &state.cipher).await.unwrap();
     server::demo::connect_fakes(&state, &fakes, &stores).await.unwrap();
     Shop { fakes, stores, scratch, state }
 }

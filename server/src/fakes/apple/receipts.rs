@@ -55,7 +55,11 @@ pub(super) async fn verify(State(api): State<Api>, body: axum::body::Bytes) -> R
         "receipt": {
             "receipt_type": if receipt.environment == Environment::Production { "Production" } else { "ProductionSandbox" },
             "bundle_id": receipt.bundle_id,
-            "adam_id": inner.app_apple_id(&receipt.bundle_id).unwrap_or(0),
+            // Apple's sandbox receipts carry adam_id 0.
+            "adam_id": match receipt.environment {
+                Environment::Production => inner.app_apple_id(&receipt.bundle_id).unwrap_or(0),
+                Environment::Sandbox => 0,
+            },
             "application_version": "1.0",
             "receipt_creation_date_ms": crate::now_ms().to_string(),
             "in_app": transactions.iter().map(|t| in_app(t)).collect::<Vec<_>>(),

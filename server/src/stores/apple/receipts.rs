@@ -16,6 +16,8 @@ pub const SANDBOX_URL: &str = "https://sandbox.itunes.apple.com/verifyReceipt";
 #[derive(Debug, Clone)]
 pub struct VerifiedReceipt {
     pub bundle_id: String,
+    /// The app's Apple id; 0 or absent in the sandbox.
+    pub adam_id: Option<i64>,
     pub sandbox: bool,
     pub purchases: Vec<StorePurchase>,
 }
@@ -44,6 +46,7 @@ struct Answer {
 #[derive(Deserialize)]
 struct ReceiptBody {
     bundle_id: String,
+    adam_id: Option<i64>,
     #[serde(default)]
     in_app: Vec<InApp>,
 }
@@ -151,7 +154,7 @@ pub fn parse(text: &str) -> Result<VerifiedReceipt, StoreError> {
             normalise(&entry, sandbox, renewals.get(original).copied())
         })
         .collect::<Result<_, _>>()?;
-    Ok(VerifiedReceipt { bundle_id: receipt.bundle_id, sandbox, purchases })
+    Ok(VerifiedReceipt { bundle_id: receipt.bundle_id, adam_id: receipt.adam_id, sandbox, purchases })
 }
 
 fn millis(value: &Option<String>) -> Result<Option<i64>, StoreError> {
