@@ -117,3 +117,26 @@ test("an admin adds a webhook endpoint, sees its signing secret once, and the de
   await page.screenshot({ path: "test-results/screens/project-webhooks.png", fullPage: true });
   expect(problems).toEqual([]);
 });
+
+test("the project page marks what the AppKey may do that is weaker than a new project's defaults", async ({ page }) => {
+  const problems = consoleProblems(page);
+  await signIn(page);
+  await hydrated(page);
+  await page.getByRole("link", { name: "Demo Game" }).click();
+  await hydrated(page);
+
+  // The demo is laxer than a new project, so that the store fakes' examples work as pasted.
+  await expect(page.locator("#user-binding .badge.weaker")).toHaveText("weaker");
+  await expect(page.locator(".store-app .badge.weaker", { hasText: "accepts sandbox purchases" })).toHaveCount(3);
+  await expect(page.locator("#client-consume")).toContainText("off: only the app's server consumes");
+
+  const form = page.locator("#policy-form");
+  await form.getByLabel("the app may consume (weaker)").check();
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#client-consume .badge.weaker")).toHaveText("weaker");
+
+  await page.locator("#policy-form").getByLabel("the app may consume (weaker)").uncheck();
+  await page.locator("#policy-form").getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#client-consume .badge.weaker")).toHaveCount(0);
+  expect(problems).toEqual([]);
+});
