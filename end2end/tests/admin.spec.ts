@@ -128,6 +128,7 @@ test("the project page marks what the AppKey may do that is weaker than a new pr
   // The demo is laxer than a new project, so that the store fakes' examples work as pasted.
   await expect(page.locator("#user-binding .badge.weaker")).toHaveText("weaker");
   await expect(page.locator(".store-app .badge.weaker", { hasText: "accepts sandbox purchases" })).toHaveCount(3);
+  await expect(page.locator(".store-app .badge.weaker", { hasText: "accepts StoreKit 1 receipts" })).toHaveCount(1);
   await expect(page.locator("#client-consume")).toContainText("off: only the app's server consumes");
 
   const form = page.locator("#policy-form");

@@ -95,7 +95,8 @@ impl Client {
     /// A call of the app's SDK on behalf of its signed-in `user`, with the user token the app's
     /// server minted for them: the SDK's lists then show the user's own secrets.
     pub async fn sdk_as(&self, user: &str, path: &str, body: Value) -> Result<Value, Error> {
-        let token = mint_user_token(&self.target.secret_key, user, chrono::Utc::now().timestamp() + 3600);
+        let token =
+            crate::api::auth::mint_user_token(&self.target.secret_key, user, chrono::Utc::now().timestamp() + 3600);
         let headers = [("x-nhn-tciap-appkey", self.target.app_key.as_str()), ("x-user-token", &token)];
         result(self.post(&self.target.api, path, &headers, &body).await?)
     }
@@ -195,17 +196,6 @@ impl Client {
         };
         self.store(&path, json!({})).await.map(drop)
     }
-}
-
-/// A user token as the app's server mints it for its signed-in `user`, valid until `expiry` (Unix
-/// seconds): `<expiry>.<base64url HMAC-SHA256 of "<user>.<expiry>">`, keyed with the HMAC-SHA256 of
-/// `iap-user-token` under the SecretKey (README, "User tokens").
-pub fn mint_user_token(secret_key: &str, user: &str, expiry: i64) -> String {
-    use base64::Engine;
-    use ring::hmac;
-    let key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret_key.as_bytes()), b"iap-user-token");
-    let signature = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()), format!("{user}.{expiry}").as_bytes());
-    format!("{expiry}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.as_ref()))
 }
 
 fn merge(into: &mut Value, from: Value) {

@@ -300,6 +300,10 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
     let store = Store::parse(&app.store).unwrap_or(Store::Google);
     let check = ServerAction::<CheckStoreApp>::new();
     let id = app.id;
+    let takes_receipts = app
+        .fields
+        .iter()
+        .any(|f| f.key == "verificationMode" && matches!(f.value.as_deref(), Some("V2_AND_V1" | "V1")));
     let summary = app
         .fields
         .iter()
@@ -320,6 +324,11 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
                 {(app.environment_policy != "PRODUCTION_ONLY").then(|| view! {
                     <span class="badge weaker" title="sandbox, TestFlight and license-test purchases cost nothing">
                         "accepts sandbox purchases"
+                    </span>
+                })}
+                {takes_receipts.then(|| view! {
+                    <span class="badge weaker" title="StoreKit 1 receipts are unsigned by the app and need the shared secret">
+                        "accepts StoreKit 1 receipts"
                     </span>
                 })}
             </h3>

@@ -32,8 +32,9 @@ const LAST_USED_GRANULARITY_MS: i64 = 60_000;
 /// The longest a user token may be valid for, however far ahead its app's server dates it.
 const MAX_USER_TOKEN_SECS: i64 = 30 * 86_400;
 
-/// A call from the app, identified by its project's AppKey.
-#[derive(Debug, Clone)]
+/// A call from the app, identified by its project's AppKey. Not `Debug`: it holds the caller's
+/// user token.
+#[derive(Clone)]
 pub struct App {
     pub project_id: i64,
     pub policy: Policy,
@@ -142,8 +143,17 @@ impl App {
     }
 }
 
-/// Checks `token` (`<expiry>.<signature>`: the expiry in Unix seconds, and the base64url HMAC-SHA256
-/// of `<userId>.<expiry>` under a key of `keys`, each base64) for `user_id` at `now` seconds.
+/// A user token as the app's server mints it for its signed-in `user`, valid until `expiry` (Unix
+/// seconds): `<expiry>.<signature>`, the signature the base64url HMAC-SHA256 of `<user>.<expiry>`
+/// under [`projects::user_token_key`] of the SecretKey (README, "User tokens").
+pub fn mint_user_token(secret_key: &str, user: &str, expiry: i64) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &projects::user_token_key(secret_key));
+    let signature = ring::hmac::sign(&key, format!("{user}.{expiry}").as_bytes());
+    format!("{expiry}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+}
+
+/// Checks `token` (as [`mint_user_token`] makes it) for `user_id` at `now` seconds against `keys`
+/// (each base64 of a [`projects::user_token_key`]).
 fn check_user_token(token: &str, user_id: &str, keys: &[String], now: i64) -> Result<(), &'static str> {
     let (expiry, signature) = token.split_once('.').ok_or("a user token is <expiry>.<signature>")?;
     let expires: i64 = expiry.parse().map_err(|_| "the user token's expiry is not a number of seconds")?;
@@ -183,6 +193,7 @@ mod tests {
         let keys = [key_of("s3cret")];
         let now = 2_000_000_000 - 3600;
 
+        assert_eq!(mint_user_token("s3cret", "user-1", 2_000_000_000), token, "the Rust minting agrees");
         assert_eq!(check_user_token(token, "user-1", &keys, now), Ok(()));
         assert!(check_user_token(token, "user-2", &keys, now).is_err(), "another user");
         assert!(check_user_token(token, "user-1", &[key_of("other")], now).is_err(), "another SecretKey");

@@ -343,11 +343,8 @@ pub(super) async fn consumable(
     Body(request): Body<UserRequest>,
 ) -> ApiResult<Vec<Unconsumed>> {
     let (user, stores) = user_and_stores(&request)?;
-    let list = service::unconsumed_of(&state, caller.project_id, user, &stores).await?;
-    Ok(Success(match caller.authenticates(&state.cipher, user)? {
-        true => list,
-        false => list.into_iter().map(Unconsumed::without_secrets).collect(),
-    }))
+    let secrets = caller.authenticates(&state.cipher, user)?;
+    Ok(Success(service::unconsumed_of(&state, caller.project_id, user, &stores, secrets).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -406,11 +403,8 @@ pub(super) async fn active_subscriptions(
     Body(request): Body<UserRequest>,
 ) -> ApiResult<Vec<ActiveSubscription>> {
     let (user, stores) = user_and_stores(&request)?;
-    let list = service::subscriptions_of(&state, caller.project_id, user, &stores, None).await?;
-    Ok(Success(match caller.authenticates(&state.cipher, user)? {
-        true => list,
-        false => list.into_iter().map(ActiveSubscription::without_secrets).collect(),
-    }))
+    let secrets = caller.authenticates(&state.cipher, user)?;
+    Ok(Success(service::subscriptions_of(&state, caller.project_id, user, &stores, None, secrets).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -107,20 +107,24 @@ pub(super) async fn consumable(
 ) -> ApiResult<Vec<Unconsumed>> {
     let user = required("userKey", &request.user_key, MAX_USER)?;
     let stores = stores(&request.market_ids, &request.market_id)?;
-    Ok(Success(unconsumed_of(&state, caller.project_id, user, &stores).await?))
+    Ok(Success(unconsumed_of(&state, caller.project_id, user, &stores, true).await?))
 }
 
-/// The user's unconsumed payments with the access tokens that consume them.
+/// The user's unconsumed payments; with `secrets`, with the access tokens that consume them.
 pub(super) async fn unconsumed_of(
     state: &AppState,
     project_id: i64,
     user: &str,
     stores: &[Store],
+    secrets: bool,
 ) -> Result<Vec<Unconsumed>, ApiError> {
     let list = payments::unconsumed(&state.db, project_id, user, stores).await?;
     let mut answer = Vec::with_capacity(list.len());
     for p in &list {
-        answer.push(Unconsumed::new(p, p.access_token(&state.cipher)?.unwrap_or_default()));
+        answer.push(match secrets {
+            true => Unconsumed::new(p, p.access_token(&state.cipher)?),
+            false => Unconsumed::new(p, None).without_secrets(),
+        });
     }
     Ok(answer)
 }
@@ -136,7 +140,7 @@ pub(super) async fn active_subscriptions(
     let user = required("userKey", &request.user_key, MAX_USER)?;
     let package = optional("packageName", &request.package_name, 255)?;
     let stores = stores(&request.market_ids, &request.market_id)?;
-    Ok(Success(subscriptions_of(&state, caller.project_id, user, &stores, package).await?))
+    Ok(Success(subscriptions_of(&state, caller.project_id, user, &stores, package, true).await?))
 }
 
 pub(super) async fn subscriptions_of(
@@ -145,6 +149,7 @@ pub(super) async fn subscriptions_of(
     user: &str,
     stores: &[Store],
     package: Option<&str>,
+    secrets: bool,
 ) -> Result<Vec<ActiveSubscription>, ApiError> {
     // The package name / bundle id of each of the project's apps, read once for the whole list.
     let app_ids: std::collections::HashMap<i64, String> =
@@ -159,7 +164,10 @@ pub(super) async fn subscriptions_of(
     for p in payments::active_subscriptions(&state.db, project_id, user, stores).await? {
         let app_id = app_ids.get(&p.store_app_id).map(String::as_str).unwrap_or_default();
         if package.is_none_or(|package| package == app_id) {
-            active.push(ActiveSubscription::new(&p, app_id, p.access_token(&state.cipher)?));
+            active.push(match secrets {
+                true => ActiveSubscription::new(&p, app_id, p.access_token(&state.cipher)?),
+                false => ActiveSubscription::new(&p, app_id, None).without_secrets(),
+            });
         }
     }
     Ok(active)

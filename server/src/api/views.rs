@@ -178,14 +178,14 @@ pub struct Unconsumed {
 }
 
 impl Unconsumed {
-    pub fn new(p: &Payment, access_token: String) -> Unconsumed {
+    pub fn new(p: &Payment, access_token: Option<String>) -> Unconsumed {
         Unconsumed {
             payment_seq: p.payment_seq.clone(),
             product_seq: p.product_seq,
             product_id: p.store_product_id.clone(),
             price: price(p),
             currency: p.currency.clone(),
-            access_token: Some(access_token),
+            access_token,
             market_id: p.store.code(),
             payment_id: p.payment_id.clone(),
             purchase_time_millis: p.purchase_time,

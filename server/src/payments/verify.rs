@@ -216,24 +216,30 @@ async fn recorded(db: &Db, store_app_id: i64, proof: &Proof) -> Result<Option<Pa
         Proof::AppleTransactionId(id) => ("store_txn_key", id.as_str()),
         Proof::AppleSignedTransaction(_) | Proof::AppleReceipt { .. } => return Ok(None),
     };
+    in_app(db, store_app_id, column, value, "status IN ('SUCCESS', 'REFUND')").await
+}
+
+/// The payment of one store transaction (unique per store app).
+async fn by_store_transaction(db: &Db, store_app_id: i64, transaction_id: &str) -> Result<Option<Payment>, Error> {
+    in_app(db, store_app_id, "store_txn_key", transaction_id, "TRUE").await
+}
+
+/// The store app's newest payment whose `column` holds `value` and that meets `condition`.
+async fn in_app(
+    db: &Db,
+    store_app_id: i64,
+    column: &str,
+    value: &str,
+    condition: &str,
+) -> Result<Option<Payment>, Error> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND {column} = $2 AND status IN ('SUCCESS', 'REFUND') \
+        "SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND {column} = $2 AND {condition} \
          ORDER BY purchase_time DESC, id DESC LIMIT 1"
     ))
     .bind(store_app_id)
     .bind(value)
     .fetch_optional(db.pool())
     .await?;
-    row.as_ref().map(Payment::from_row).transpose()
-}
-
-/// The payment of one store transaction (unique per store app).
-async fn by_store_transaction(db: &Db, store_app_id: i64, transaction_id: &str) -> Result<Option<Payment>, Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND store_txn_key = $2"))
-        .bind(store_app_id)
-        .bind(transaction_id)
-        .fetch_optional(db.pool())
-        .await?;
     row.as_ref().map(Payment::from_row).transpose()
 }
 
@@ -433,14 +439,7 @@ async fn keep_pending(
 
 /// The waiting payment that keeps the proof with `digest`.
 async fn kept_proof(db: &Db, store_app_id: i64, digest: &str) -> Result<Option<Payment>, Error> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE store_app_id = $1 AND proof_digest = $2 AND status = 'RESERVED'"
-    ))
-    .bind(store_app_id)
-    .bind(digest)
-    .fetch_optional(db.pool())
-    .await?;
-    row.as_ref().map(Payment::from_row).transpose()
+    in_app(db, store_app_id, "proof_digest", digest, "status = 'RESERVED'").await
 }
 
 /// Writes the verified purchase: the reservation (or a new payment) becomes SUCCESS with a new

@@ -70,6 +70,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.data_dir = data_dir.0.clone();
     // Tests run sweeps themselves, when they want one.
     settings.sweeps.interval_secs = 0;
+    // Tests play many players from one loopback address; the flood test sets its own limit.
+    settings.api.app_per_address_per_second = 0;
     configure(&mut settings);
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(&settings.log);
