@@ -11,10 +11,10 @@ use leptos::prelude::use_context;
 
 use crate::{
     model::{
-        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
-        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest, Reverification, Role, RotatedSecret,
-        SessionInfo, Statistics, StatisticsQuery, StatusChange, StoreAppForm, TransactionPage, TransactionQuery,
-        UserChange, WebhookSecret,
+        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, NotificationPage,
+        NotificationQuery, PaymentDetail, ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest,
+        Reverification, Role, RotatedSecret, SessionInfo, Statistics, StatisticsQuery, StatusChange, StoreAppForm,
+        TransactionPage, TransactionQuery, UserChange, WebhookSecret,
     },
     AppError,
 };
@@ -34,6 +34,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError>;
     /// Refunds over a period and who had them; every role may read it.
     async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError>;
+    /// One page of the store-notification inbox; every role may read it, and only support and
+    /// admins get the raw bodies.
+    async fn notifications(&self, req: &Parts, query: NotificationQuery) -> Result<NotificationPage, AppError>;
+    /// Makes a notification due for processing now; support and admins, audited.
+    async fn reprocess_notification(&self, req: &Parts, id: i64) -> Result<(), AppError>;
     /// Asks the store about the payment now; support and admins.
     async fn reverify_payment(&self, req: &Parts, payment_seq: &str) -> Result<Reverification, AppError>;
     /// Support and admins; the reason is mandatory and the change is audited.

@@ -41,6 +41,7 @@ pub fn Page(children: ChildrenFn) -> impl IntoView {
                                     <nav>
                                         <a href="/transactions">"Transactions"</a>
                                         <a href="/refunds">"Refunds"</a>
+                                        <a href="/notifications">"Notifications"</a>
                                         <a href="/statistics">"Statistics"</a>
                                         <a href="/projects">"Projects"</a>
                                         {admin.then(|| view! {

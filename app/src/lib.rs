@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 mod layout;
 pub mod model;
+pub mod notifications;
 pub mod payment;
 pub mod projects;
 pub mod refunds;
@@ -66,6 +67,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/transactions") view=transactions::TransactionsPage />
                 <Route path=path!("/payments/:seq") view=payment::PaymentPage />
                 <Route path=path!("/refunds") view=refunds::RefundsPage />
+                <Route path=path!("/notifications") view=notifications::NotificationsPage />
                 <Route path=path!("/statistics") view=statistics::StatisticsPage />
                 <Route path=path!("/users") view=users::UsersPage />
                 <Route path=path!("/audit") view=audit::AuditLogPage />

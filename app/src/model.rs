@@ -310,6 +310,59 @@ pub struct RefundReport {
     pub flags: Vec<AbuseFlagRow>,
 }
 
+/// The store-notification inbox, as its page's URL carries it. Every field is optional; an empty
+/// query lists the newest notifications of every project.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationQuery {
+    pub project: Option<i64>,
+    /// A store code: GG, AS or ONESTORE.
+    pub store: Option<String>,
+    /// RECEIVED, PROCESSED, IGNORED or FAILED.
+    pub status: Option<String>,
+    /// A day `YYYY-MM-DD` (UTC): only notifications received on it or later.
+    pub since: Option<String>,
+    /// The cursor of the page to show, from the previous page.
+    pub after: Option<String>,
+}
+
+/// One store notification in the inbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub store: String,
+    /// The project and app it was sent for; `None` when it named no store app of ours.
+    pub project: Option<String>,
+    pub app_name: Option<String>,
+    pub notification_type: Option<String>,
+    pub subtype: Option<String>,
+    /// RECEIVED (waiting or being processed), PROCESSED, IGNORED or FAILED (will be retried).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    /// The payment its processing changed.
+    pub payment_seq: Option<String>,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+    /// The purchase token or transaction id it is about.
+    pub purchase_ref: Option<String>,
+    /// `false` for a Google push that carried no verified OIDC token: only a hint to ask Google.
+    pub authenticated: bool,
+    /// The notification whose look-up at the store answered this one too.
+    pub covered_by: Option<i64>,
+    /// The body as the store sent it: only for support and admins, and `None` once pruned.
+    pub body: Option<String>,
+    pub body_pruned_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationPage {
+    pub rows: Vec<NotificationRow>,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+}
+
 /// An audit log search, as the audit page's URL carries it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -413,6 +466,8 @@ pub struct StoreAppView {
     pub environment_policy: String,
     pub enabled: bool,
     pub fields: Vec<FieldValue>,
+    /// When its last store notification arrived.
+    pub last_notification_at: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -455,6 +510,11 @@ const SWEEP_INTERVAL: FieldSpec = FieldSpec {
 const GOOGLE_FIELDS: &[FieldSpec] = &[
     secret("serviceAccountJson", "Service account key (JSON file contents)", true),
     FieldSpec { multiline: true, ..field("licenseKey", "In-app billing license key (Base64 RSA public key)") },
+    field(
+        "pushServiceAccount",
+        "Pub/Sub push service account email (pushes without its OIDC token are refused; empty: pushes are only hints)",
+    ),
+    field("pushAudience", "Pub/Sub push audience (empty: this callback's URL)"),
     field("apiRoot", "Android Publisher API root (empty: Google's)"),
     SWEEP_INTERVAL,
 ];

@@ -204,21 +204,45 @@ fn leptos_options(settings: &Settings) -> LeptosOptions {
     options
 }
 
-async fn serve(settings: Settings, seed_demo: bool, demo_history: usize) -> Result<(), Error> {
+async fn serve(mut settings: Settings, seed_demo: bool, demo_history: usize) -> Result<(), Error> {
     let database = redact(&settings.database_url());
+    // The demo's store fakes are up before the server, which checks Google pushes with their keys.
+    let fakes = match seed_demo {
+        true => Some(serve_demo_fakes().await?),
+        false => None,
+    };
+    if let Some((_, base)) = &fakes {
+        settings.stores.google_push_keys_url = demo::push_keys_url(base);
+    }
     let app = Application::build(settings.clone(), leptos_options(&settings)).await?;
     let addr = app.local_addr();
-    if seed_demo {
-        seed_and_connect_demo(&app, demo_history).await?;
+    if let Some((fakes, base)) = fakes {
+        seed_and_connect_demo(&app, fakes, &base, demo_history).await?;
     }
     tracing::info!(%addr, database, "serving");
     println!("IAP console: http://{addr}/");
     app.run_until_stopped().await.map_err(|e| Error::Other(format!("server: {e}")))
 }
 
-/// Seeds the demo if the database is empty, serves the fakes its store apps use and points them
-/// at the fakes; with `history`, fills an empty payment table through the API once serving.
-async fn seed_and_connect_demo(app: &Application, history: usize) -> Result<(), Error> {
+/// The store fakes of the demo, on port 4010 when it is free; their base URL.
+async fn serve_demo_fakes() -> Result<(crate::fakes::Fakes, String), Error> {
+    let fakes = crate::fakes::Fakes::new();
+    let router = fakes.router();
+    let base = match crate::fakes::serve(router.clone(), 4010).await {
+        Ok(base) => base,
+        Err(_) => crate::fakes::serve(router, 0).await.map_err(|e| Error::Other(format!("store fakes: {e}")))?,
+    };
+    Ok((fakes, base))
+}
+
+/// Seeds the demo if the database is empty and points its store apps at the fakes; with
+/// `history`, fills an empty payment table through the API once serving.
+async fn seed_and_connect_demo(
+    app: &Application,
+    fakes: crate::fakes::Fakes,
+    base: &str,
+    history: usize,
+) -> Result<(), Error> {
     let state = app.state().clone();
     if crate::projects::count(&state.db).await? == 0 {
         demo::seed(&state.db, &state.cipher).await?;
@@ -229,13 +253,7 @@ async fn seed_and_connect_demo(app: &Application, history: usize) -> Result<(), 
     if crate::projects::find_id_by_name(&state.db, demo::PROJECT_NAME).await?.is_none() {
         return Ok(());
     }
-    let fakes = crate::fakes::Fakes::new();
-    let router = fakes.router();
-    let base = match crate::fakes::serve(router.clone(), 4010).await {
-        Ok(base) => base,
-        Err(_) => crate::fakes::serve(router, 0).await.map_err(|e| Error::Other(format!("store fakes: {e}")))?,
-    };
-    demo::connect_fakes(&state, &fakes, &base).await?;
+    demo::connect_fakes(&state, &fakes, base).await?;
     let server_base = format!("http://{}", app.local_addr());
     demo::notify_server(&fakes, &server_base);
     println!("store fakes for the demo apps: {base} (try: server client buy --user u1 --store GG --product gem_100)");
@@ -243,7 +261,7 @@ async fn seed_and_connect_demo(app: &Application, history: usize) -> Result<(), 
     if history > 0 && payments == 0 {
         let target = client::Target {
             api: server_base,
-            stores: base,
+            stores: base.to_string(),
             app_key: demo::APP_KEY.into(),
             secret_key: demo::SECRET_KEY.into(),
             package: demo::PACKAGE.into(),

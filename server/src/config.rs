@@ -25,6 +25,24 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub sweeps: SweepSettings,
     pub abuse: AbuseSettings,
+    pub notifications: NotificationSettings,
+}
+
+/// How store notifications are taken in and worked off.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotificationSettings {
+    /// Bodies larger than this are refused (413) before anything is stored.
+    pub max_body_bytes: usize,
+    /// A notification being processed is left to its worker this long; after that (the process
+    /// died, say) any instance takes it again.
+    pub lease_secs: u64,
+    /// Notifications of one store app processed at the same time, per instance.
+    pub per_app_concurrency: usize,
+    /// An unauthenticated hint about a purchase is looked up at the store at most once per this
+    /// many seconds; hints in between are answered by the next look-up.
+    pub hint_interval_secs: u64,
+    /// Raw bodies of finished notifications are emptied after this many days (0: kept).
+    pub keep_bodies_days: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +94,8 @@ pub struct JobSettings {
 pub struct StoreSettings {
     /// How long one call to a store may take before it counts as an outage.
     pub timeout_secs: u64,
+    /// Where Google publishes the keys of Pub/Sub push tokens.
+    pub google_push_keys_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +165,12 @@ impl Settings {
             .set_default("login.window_secs", 900)?
             .set_default("login.lockout_secs", 900)?
             .set_default("stores.timeout_secs", 10)?
+            .set_default("stores.google_push_keys_url", crate::stores::google::push::GOOGLE_KEYS_URL)?
+            .set_default("notifications.max_body_bytes", 64 * 1024)?
+            .set_default("notifications.lease_secs", 60)?
+            .set_default("notifications.per_app_concurrency", 4)?
+            .set_default("notifications.hint_interval_secs", 60)?
+            .set_default("notifications.keep_bodies_days", 30)?
             .set_default("jobs.interval_secs", 5)?
             .set_default("api.app_per_second", 2000)?
             .set_default("api.app_per_address_per_second", 100)?

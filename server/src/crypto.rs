@@ -110,8 +110,8 @@ pub fn random_code(len: usize) -> String {
     (0..len).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect()
 }
 
-pub fn sha256_hex(input: &str) -> String {
-    let digest = Sha256::digest(input.as_bytes());
+pub fn sha256_hex(input: impl AsRef<[u8]>) -> String {
+    let digest = Sha256::digest(input.as_ref());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

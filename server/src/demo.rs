@@ -125,7 +125,14 @@ pub async fn seed(db: &Db, cipher: &Cipher) -> Result<(), Error> {
 pub async fn connect_fakes(state: &AppState, fakes: &Fakes, base: &str) -> Result<(), Error> {
     let (db, cipher) = (&state.db, &state.cipher);
     let key = fakes.google.service_account("demo@iap-demo.iam.gserviceaccount.com", &format!("{base}/google/token"));
-    let settings = json!({"apiRoot": format!("{base}/google")});
+    // Pushes are authenticated as a real app's should be; the server checks their tokens against
+    // the fake's keys when `stores.google_push_keys_url` points there (see `push_keys_url`).
+    fakes.google.set_push_audience(Some(PUSH_AUDIENCE));
+    let settings = json!({
+        "apiRoot": format!("{base}/google"),
+        "pushServiceAccount": crate::fakes::google::PUSH_SERVICE_ACCOUNT,
+        "pushAudience": PUSH_AUDIENCE,
+    });
     store_apps::connect(db, cipher, Store::Google, PACKAGE, &settings, &json!({"serviceAccountJson": key})).await?;
 
     let shared_secret = crate::crypto::random_token(16);
@@ -150,6 +157,15 @@ pub async fn connect_fakes(state: &AppState, fakes: &Fakes, base: &str) -> Resul
     let url = format!("{base}/onestore");
     let settings = json!({"productionUrl": url, "sandboxUrl": url, "licenseKey": fakes.onestore.license_key()});
     store_apps::connect(db, cipher, Store::OneStore, PACKAGE, &settings, &json!({"clientSecret": client_secret})).await
+}
+
+/// The audience of the demo Google app's Pub/Sub push tokens.
+pub const PUSH_AUDIENCE: &str = "https://iap.example/demo/rtdn";
+
+/// Where the fakes served at `base` publish the keys of their push tokens: the server's
+/// `stores.google_push_keys_url` for the demo and the tests.
+pub fn push_keys_url(base: &str) -> String {
+    format!("{base}/google/oauth2/v3/certs")
 }
 
 /// Sends the fakes' notifications to the server at `server_base`, as each store would once its

@@ -14,6 +14,9 @@ pub enum Error {
     Session(#[from] tower_sessions::session::Error),
     #[error("crypto: {0}")]
     Crypto(String),
+    /// A store call that gave no usable answer, where the caller only passes it on (to a retry).
+    #[error("asking the store: {0}")]
+    Store(#[from] crate::stores::StoreError),
     #[error("{0}")]
     Other(String),
 }

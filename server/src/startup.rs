@@ -38,6 +38,7 @@ impl Application {
         let every = Duration::from_secs(self.state.settings.jobs.interval_secs.max(1));
         tokio::spawn(crate::payments::retry::run_every(self.state.clone(), every));
         tokio::spawn(crate::webhooks::delivery::run_every(self.state.clone(), every));
+        tokio::spawn(crate::notifications::worker::run(self.state.clone()));
         if let Some(every) = crate::sweeps::interval(&self.state) {
             tokio::spawn(crate::sweeps::run_every(self.state.clone(), every));
         }
@@ -56,8 +57,10 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.clone()));
     let store_clients = Arc::default();
     let consumes = Arc::new(crate::payments::consume::Committer::start(db.clone()));
+    let push_keys = Arc::new(crate::stores::google::push::PushKeys::new(&settings.stores.google_push_keys_url, http.clone()));
     let settings = Arc::new(settings);
-    Ok(AppState { leptos_options, db, settings, cipher, http, limiter, store_clients, consumes })
+    let inbox = Arc::default();
+    Ok(AppState { leptos_options, db, settings, cipher, http, limiter, store_clients, consumes, push_keys, inbox })
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.

@@ -19,6 +19,10 @@ pub struct AppState {
     pub store_clients: Arc<crate::store_apps::ClientCache>,
     /// Commits consumes in groups (one per instance).
     pub consumes: Arc<crate::payments::consume::Committer>,
+    /// Google's keys for the OIDC tokens of authenticated Pub/Sub pushes.
+    pub push_keys: Arc<crate::stores::google::push::PushKeys>,
+    /// Wakes this instance's notification worker when a notification is stored.
+    pub inbox: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

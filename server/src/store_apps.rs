@@ -174,6 +174,7 @@ pub async fn views(db: &Db, cipher: &Cipher, project_id: i64) -> Result<Vec<Stor
     let mut sql = Sql::new(SELECT);
     sql.push("project_id = ").push_bind(project_id).push(" ORDER BY store, id");
     let rows = sql.build().fetch_all(db.pool()).await?;
+    let last_notifications = crate::notifications::listing::last_received(db, project_id).await?;
     let mut views = Vec::with_capacity(rows.len());
     for row in &rows {
         let app = record(cipher, row)?;
@@ -201,6 +202,7 @@ pub async fn views(db: &Db, cipher: &Cipher, project_id: i64) -> Result<Vec<Stor
             environment_policy: app.environments.as_str().to_string(),
             enabled: app.enabled,
             fields,
+            last_notification_at: last_notifications.get(&app.id).copied(),
         });
     }
     Ok(views)
@@ -387,6 +389,7 @@ pub async fn check(app: &StoreAppRecord, http: &reqwest::Client) -> ConnectionCh
         Err(StoreError::Unavailable(detail)) => {
             ConnectionCheck { ok: false, message: format!("the store could not be reached: {detail}") }
         }
+        Err(throttled @ StoreError::Throttled { .. }) => ConnectionCheck { ok: false, message: throttled.to_string() },
         Err(StoreError::Rejected { code, message }) => {
             ConnectionCheck { ok: false, message: format!("the store refused: {code} {message}") }
         }

@@ -167,6 +167,11 @@ fn Project(p: ProjectDetail, admin: bool, changes: Changes) -> impl IntoView {
         <Keys p=p.clone() admin key=changes.key />
         <AppKeyPolicy p admin policy=changes.policy />
         <h2>"Store apps"</h2>
+        <p>
+            <a id="project-inbox" href=format!("/notifications?project={project}")>
+                "Store notifications of this project →"
+            </a>
+        </p>
         {if apps.is_empty() { Some(view! { <p class="empty">"No store apps yet."</p> }) } else { None }}
         {apps.iter().cloned().map(|app| view! { <StoreAppCard app admin project save=changes.app /> }).collect_view()}
         {admin.then(|| Store::ALL.map(|store| view! {
@@ -304,6 +309,9 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
         .fields
         .iter()
         .any(|f| f.key == "verificationMode" && matches!(f.value.as_deref(), Some("V2_AND_V1" | "V1")));
+    let push_account_set = app.fields.iter().any(|f| f.key == "pushServiceAccount" && f.is_set);
+    let unauthenticated_pushes = store == Store::Google && !push_account_set;
+    let inbox = format!("/notifications?project={project}&store={}", store.code());
     let summary = app
         .fields
         .iter()
@@ -333,6 +341,18 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
                 })}
             </h3>
             <p class="hint">{format!("{} · {}", app.environment_policy, summary)}</p>
+            <p class="hint last-notification">
+                {match app.last_notification_at {
+                    Some(at) => format!("Last store notification {} ", format::time(at)),
+                    None => "No store notification received yet ".into(),
+                }}
+                <a href=inbox>"(inbox)"</a>
+            </p>
+            {unauthenticated_pushes.then(|| view! {
+                <p class="warning push-unauthenticated">
+                    "Google's pushes to this app are not authenticated (no push service account is set): they are only hints."
+                </p>
+            })}
             {admin.then(|| view! {
                 <ActionForm action=check attr:class="inline-form check-form">
                     <CsrfField />

@@ -1,35 +1,40 @@
 //! The URLs the stores send notifications to, as NHN Cloud IAP names them. A notification is
-//! answered 200 only once it is stored; one that fails its checks is refused and not stored.
+//! answered 200 once it is stored; processing happens in the background
+//! ([`crate::notifications::worker`]). One that fails its checks is refused and not stored.
 use app::model::Store;
 use axum::{
     body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 
 use crate::{
+    crypto,
     notifications::{self, Incoming},
     state::AppState,
     store_apps,
-    stores::{client::StoreClient, google::rtdn, onestore::pns},
+    stores::{
+        client::StoreClient,
+        google::{
+            push::Expected,
+            rtdn::{self, NotificationKind},
+        },
+        onestore::pns,
+    },
 };
 
 fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
     (status, why.into()).into_response()
 }
 
-/// Stores the notification, processes it if it is new, and answers the store.
+/// Stores the notification (a redelivery maps to the stored row), wakes the worker, answers 200.
 async fn take(state: &AppState, incoming: Incoming) -> Response {
-    match notifications::receive(state, &incoming).await {
-        Ok((id, true)) => {
-            // Stored: the store gets its 200 whatever processing does; failures are retried.
-            if let Err(err) = notifications::process(state, id).await {
-                tracing::warn!(notification = id, error = %err, "processing a notification failed");
-            }
+    match notifications::receive(&state.db, &incoming).await {
+        Ok(_) => {
+            state.inbox.notify_one();
             StatusCode::OK.into_response()
         }
-        Ok((_, false)) => StatusCode::OK.into_response(),
         Err(err) => {
             tracing::error!(error = %err, "storing a notification failed");
             refuse(StatusCode::INTERNAL_SERVER_ERROR, "not stored; send it again")
@@ -48,8 +53,39 @@ async fn app(state: &AppState, store: Store, app_id: &str) -> Result<store_apps:
     }
 }
 
-/// `POST /callback/subscription/{packageName}/GG`: a Pub/Sub push of an RTDN.
-pub(super) async fn google(State(state): State<AppState>, Path(package): Path<String>, body: Bytes) -> Response {
+fn setting<'a>(app: &'a store_apps::StoreAppRecord, key: &str) -> Option<&'a str> {
+    app.settings.get(key).and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `POST /callback/subscription/{packageName}/GG`: a Pub/Sub push of an RTDN. When the app names
+/// its push service account, the push must carry that account's OIDC token for the app's audience;
+/// otherwise it is stored as an unauthenticated hint.
+pub(super) async fn google(
+    State(state): State<AppState>,
+    Path(package): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let app = match app(&state, Store::Google, &package).await {
+        Ok(app) => app,
+        Err(response) => return response,
+    };
+    let authenticated = match setting(&app, "pushServiceAccount") {
+        Some(service_account) => {
+            let default_audience = format!("{}/callback/subscription/{package}/GG", state.settings.public_url);
+            let audience = setting(&app, "pushAudience").unwrap_or(&default_audience);
+            let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            match state.push_keys.verify(authorization, &Expected { audience, service_account }).await {
+                Ok(()) => true,
+                Err(err) if err.is_ours() => {
+                    tracing::error!(error = %err, "cannot check Pub/Sub push tokens");
+                    return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again");
+                }
+                Err(err) => return refuse(StatusCode::UNAUTHORIZED, err.to_string()),
+            }
+        }
+        None => false,
+    };
     let push = match rtdn::parse_push(&body) {
         Ok(push) => push,
         Err(err) => return refuse(StatusCode::BAD_REQUEST, err.to_string()),
@@ -57,25 +93,23 @@ pub(super) async fn google(State(state): State<AppState>, Path(package): Path<St
     if push.notification.package_name != package {
         return refuse(StatusCode::BAD_REQUEST, "the notification is for another package");
     }
-    let app = match app(&state, Store::Google, &package).await {
-        Ok(app) => app,
-        Err(response) => return response,
+    let (kind, purchase_ref) = match &push.notification.kind {
+        NotificationKind::Subscription { notification_type, purchase_token, .. } => {
+            (format!("{notification_type:?}"), Some(purchase_token.clone()))
+        }
+        NotificationKind::OneTimeProduct { notification_type, purchase_token, .. } => {
+            (format!("ONE_TIME_{notification_type}"), Some(purchase_token.clone()))
+        }
+        NotificationKind::VoidedPurchase { purchase_token, .. } => ("VOIDED".into(), Some(purchase_token.clone())),
+        NotificationKind::Test => ("TEST".into(), None),
+        NotificationKind::Other(kind) => (kind.clone(), None),
     };
-    let kind = match &push.notification.kind {
-        rtdn::NotificationKind::Subscription { notification_type, .. } => format!("{notification_type:?}"),
-        rtdn::NotificationKind::OneTimeProduct { notification_type, .. } => format!("ONE_TIME_{notification_type}"),
-        rtdn::NotificationKind::VoidedPurchase { .. } => "VOIDED".into(),
-        rtdn::NotificationKind::Test => "TEST".into(),
-        rtdn::NotificationKind::Other(kind) => kind.clone(),
-    };
-    let incoming = Incoming {
-        store: Store::Google,
-        store_app_id: app.id,
-        key: push.message_id,
-        kind,
-        subtype: None,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
+    let body = String::from_utf8_lossy(&body).into_owned();
+    // Pub/Sub redelivers the same message id with the same data. Anyone can post a message id, so
+    // the data is part of the key: a squatted id cannot hide the genuine notification.
+    let key = format!("{}:{}", push.message_id, &crypto::sha256_hex(&push.data)[..16]);
+    let incoming =
+        Incoming { store: Store::Google, store_app_id: app.id, key, kind, subtype: None, body, purchase_ref, authenticated };
     take(&state, incoming).await
 }
 
@@ -99,6 +133,10 @@ pub(super) async fn apple(State(state): State<AppState>, Path(bundle): Path<Stri
         Ok(notification) => notification,
         Err(err) => return refuse(StatusCode::BAD_REQUEST, err.to_string()),
     };
+    let purchase_ref = notification
+        .purchase
+        .as_ref()
+        .map(|p| p.original_transaction_id.clone().unwrap_or_else(|| p.transaction_id.clone()));
     let incoming = Incoming {
         store: Store::Apple,
         store_app_id: app.id,
@@ -106,6 +144,8 @@ pub(super) async fn apple(State(state): State<AppState>, Path(bundle): Path<Stri
         kind: notification.notification_type,
         subtype: notification.subtype,
         body,
+        purchase_ref,
+        authenticated: true,
     };
     take(&state, incoming).await
 }
@@ -117,15 +157,16 @@ pub(super) async fn onestore(State(state): State<AppState>, Path(package): Path<
         Ok(app) => app,
         Err(response) => return response,
     };
-    let (key, kind) = if let Ok(change) = pns::parse_subscription(&body) {
+    let (key, kind, purchase_ref, authenticated) = if let Ok(change) = pns::parse_subscription(&body) {
         let kind = format!("{:?}", change.notification_type);
-        (format!("SNS:{}:{kind}:{}", change.purchase_token, change.event_time_ms), kind)
+        let key = format!("SNS:{}:{kind}:{}", change.purchase_token, change.event_time_ms);
+        (key, kind, Some(change.purchase_token), false)
     } else {
-        let license_key = app.settings.get("licenseKey").and_then(|k| k.as_str()).unwrap_or_default();
+        let license_key = setting(&app, "licenseKey").unwrap_or_default();
         match pns::verify_payment(&body, license_key) {
             Ok(payment) => {
                 let kind = if payment.cancelled { "CANCELED" } else { "COMPLETED" };
-                (format!("PNS:{}:{kind}", payment.purchase_id), kind.to_string())
+                (format!("PNS:{}:{kind}", payment.purchase_id), kind.to_string(), Some(payment.purchase_token), true)
             }
             Err(err) => return refuse(StatusCode::BAD_REQUEST, err.to_string()),
         }
@@ -137,6 +178,8 @@ pub(super) async fn onestore(State(state): State<AppState>, Path(package): Path<
         kind,
         subtype: None,
         body: String::from_utf8_lossy(&body).into_owned(),
+        purchase_ref,
+        authenticated,
     };
     take(&state, incoming).await
 }

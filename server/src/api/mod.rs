@@ -13,6 +13,7 @@ mod service;
 mod views;
 
 use axum::{
+    extract::DefaultBodyLimit,
     http::StatusCode,
     middleware::map_response,
     response::Response,
@@ -23,7 +24,7 @@ use axum::{
 use self::envelope::{ApiError, Code};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
+pub fn router(settings: &crate::config::Settings) -> Router<AppState> {
     let nhn = Router::new()
         .route("/v1/service/consume", post(service::consume))
         .route("/v1/service/consumable", post(service::consumable))
@@ -47,7 +48,9 @@ pub fn router() -> Router<AppState> {
     let callbacks = Router::new()
         .route("/callback/subscription/{package}/GG", post(callbacks::google))
         .route("/callback/subscription/{bundle}/AS/v2", post(callbacks::apple))
-        .route("/markets/ONESTORE/notification/{package}/receive", post(callbacks::onestore));
+        .route("/markets/ONESTORE/notification/{package}/receive", post(callbacks::onestore))
+        // Every store's notification is a few kilobytes; anything far larger is not one.
+        .layer(DefaultBodyLimit::max(settings.notifications.max_body_bytes));
     let docs = Router::new().route("/openapi.json", get(docs::openapi_json)).route("/docs/api", get(docs::page));
     nhn.merge(sdk).merge(callbacks).merge(docs)
 }

@@ -300,6 +300,7 @@ async fn change_subscription(
 pub(super) fn store_error(err: StoreError) -> ApiError {
     match err {
         StoreError::Unavailable(message) => ApiError::new(Code::StoreUnavailable, message),
+        throttled @ StoreError::Throttled { .. } => ApiError::new(Code::StoreUnavailable, throttled.to_string()),
         StoreError::Config(message) => ApiError::new(Code::StoreConfiguration, message),
         StoreError::Rejected { code, message } => {
             ApiError::new(Code::StoreRejected, format!("the store says {code}: {message}"))

@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use app::{
     backend::Backend,
     model::{
-        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, PaymentDetail,
-        ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest, Reverification, Role, RotatedSecret,
-        SessionInfo, Statistics, StatisticsQuery, StatusChange, Store, StoreAppForm, TransactionPage, TransactionQuery,
-        UserChange, UserInfo, WebhookSecret,
+        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, NotificationPage,
+        NotificationQuery, PaymentDetail, ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest,
+        Reverification, Role, RotatedSecret, SessionInfo, Statistics, StatisticsQuery, StatusChange, Store,
+        StoreAppForm, TransactionPage, TransactionQuery, UserChange, UserInfo, WebhookSecret,
     },
     AppError,
 };
@@ -22,7 +22,7 @@ use tower_sessions::Session;
 use crate::{
     audit,
     auth::{self, password, throttle},
-    items,
+    items, notifications,
     payments::{binding::UserBinding, manual},
     projects,
     state::AppState,
@@ -171,6 +171,33 @@ impl Backend for ConsoleBackend {
     async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError> {
         self.require(req, Role::Viewer).await?;
         Ok(crate::payments::refunds::report(&self.state.db, &query).await?)
+    }
+
+    async fn notifications(&self, req: &Parts, query: NotificationQuery) -> Result<NotificationPage, AppError> {
+        let user = self.require(req, Role::Viewer).await?;
+        let mut page = notifications::listing::list(&self.state.db, &query).await?;
+        if !user.role.allows(Role::Support) {
+            page.rows.iter_mut().for_each(|row| row.body = None);
+        }
+        Ok(page)
+    }
+
+    async fn reprocess_notification(&self, req: &Parts, id: i64) -> Result<(), AppError> {
+        let user = self.require(req, Role::Support).await?;
+        let db = &self.state.db;
+        let found = notifications::listing::summary(db, id).await?.ok_or(AppError::NotFound)?;
+        if !notifications::listing::requeue(db, id).await? {
+            return Err(AppError::NotFound);
+        }
+        let kind = found.kind.as_deref().unwrap_or("unknown kind");
+        let mut entry = audit::Entry::by(&user, "notification.reprocess")
+            .target("notification", id)
+            .detail(format!("{} {kind}, was {}", found.store, found.status))
+            .ip(client_ip(req));
+        if let Some(project) = found.project_id {
+            entry = entry.project(project);
+        }
+        Ok(audit::record(db, entry).await?)
     }
 
     async fn audit_log(&self, req: &Parts, query: AuditQuery) -> Result<AuditPage, AppError> {

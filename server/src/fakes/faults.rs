@@ -46,11 +46,18 @@ pub struct Faults {
     routes: &'static [&'static str],
     armed: Arc<Mutex<Vec<Fault>>>,
     flaky: Arc<Mutex<Vec<Flaky>>>,
+    /// Requests seen per route, faulted or not: what a test counts to bound the calls it causes.
+    seen: Arc<Mutex<std::collections::HashMap<String, u64>>>,
 }
 
 impl Faults {
     pub fn new(routes: &'static [&'static str]) -> Faults {
-        Faults { routes, armed: Arc::default(), flaky: Arc::default() }
+        Faults { routes, armed: Arc::default(), flaky: Arc::default(), seen: Arc::default() }
+    }
+
+    /// How many requests of `route` this fake has seen.
+    pub fn requests(&self, route: &str) -> u64 {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(route).copied().unwrap_or_default()
     }
 
     /// Until [`Faults::calm`], about `percent` % of the requests of `route` (chosen at random) get
@@ -115,6 +122,7 @@ impl Faults {
     /// Applies an armed fault: a response to send instead (a status gets the store's own error
     /// body from `error`), or a delay before the normal answer.
     pub async fn apply(&self, route: &str, error: impl Fn(StatusCode) -> Response) -> Option<Response> {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()).entry(route.to_string()).or_default() += 1;
         match self.take(route)? {
             FaultKind::Status(code) => {
                 Some(error(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)))

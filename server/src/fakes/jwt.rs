@@ -5,7 +5,7 @@ use base64::{
 };
 use ring::{
     rand::SystemRandom,
-    signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
+    signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256},
 };
 use serde_json::Value;
 
@@ -52,6 +52,15 @@ pub fn sign_es256(header: &Value, claims: &Value, pkcs8: &[u8]) -> String {
     let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
     let signature = key.sign(&rng, input.as_bytes()).expect("ECDSA signing does not fail");
     format!("{input}.{}", b64url(signature.as_ref()))
+}
+
+/// A compact RS256 JWS of `claims` with `header`, signed by `key`.
+pub fn sign_rs256(header: &Value, claims: &Value, key: &RsaKeyPair) -> String {
+    let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature)
+        .expect("RSA signing with a valid key does not fail");
+    format!("{input}.{}", b64url(&signature))
 }
 
 pub fn now_secs() -> i64 {

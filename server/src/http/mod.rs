@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .merge(crate::api::router())
+        .merge(crate::api::router(&state.settings))
         .with_state(state)
         .merge(console)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

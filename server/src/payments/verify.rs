@@ -143,6 +143,9 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
         Err(StoreError::Unavailable(detail)) => {
             return keep_pending(db, request, reserved, Pending::StoreUnavailable, detail).await;
         }
+        Err(throttled @ StoreError::Throttled { .. }) => {
+            return keep_pending(db, request, reserved, Pending::StoreUnavailable, throttled.to_string()).await;
+        }
         Err(StoreError::Config(detail)) => {
             tracing::warn!(store_app = request.app.id, %detail, "store credentials refused; the receipt is kept");
             return keep_pending(db, request, reserved, Pending::StoreConfiguration, detail).await;

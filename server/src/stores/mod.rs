@@ -98,9 +98,12 @@ pub enum StoreError {
     /// The store answered and says no: unknown token, wrong product, wrong app.
     #[error("the store rejected the request: {code}: {message}")]
     Rejected { code: String, message: String },
-    /// The store could not be reached, failed, timed out or asked us to slow down.
+    /// The store could not be reached, failed or timed out.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The store asked us to slow down (HTTP 429), for as long as its `Retry-After` said.
+    #[error("the store asked us to slow down{}", retry_after.map(|d| format!(" for {} s", d.as_secs())).unwrap_or_default())]
+    Throttled { retry_after: Option<Duration> },
     /// Our side is wrong: missing or refused credentials, a malformed answer we cannot read.
     #[error("store configuration: {0}")]
     Config(String),
@@ -108,7 +111,16 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(self, StoreError::Unavailable(_) | StoreError::Throttled { .. })
+    }
+
+    /// A 429 with the wait its `Retry-After` asks for (seconds; an HTTP date is read as "a while").
+    pub(crate) fn throttled(headers: &reqwest::header::HeaderMap) -> StoreError {
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().parse::<u64>().map(Duration::from_secs).unwrap_or(Duration::from_secs(60)));
+        StoreError::Throttled { retry_after }
     }
 
     /// Classifies an answer we could not read. Broken JSON (cut off, garbled) is the store or the

@@ -30,6 +30,7 @@ async fn the_client_buys_in_every_store_and_fills_a_realistic_history() {
     }
     let subscription = client.buy("player", "AS", "gem_pass_weekly", ConsumeBy::None).await.unwrap();
     let made = fill_history(&client, 60).await.unwrap();
+    shop.inbox_settled().await;
 
     assert_eq!(subscription["productType"], "CONSUMABLE_AUTO_RENEWABLE");
     assert_eq!(made, 60);

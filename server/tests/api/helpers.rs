@@ -86,6 +86,28 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp { base, client: new_client(), db, state, _data_dir: data_dir }
 }
 
+/// The app serving requests but running no background work (no jobs, no inbox worker), so a row
+/// a test changes through the console stays as the console left it until the test looks.
+pub async fn spawn_app_without_workers() -> TestApp {
+    let data_dir = temp_dir();
+    let mut settings =
+        Settings::load(&Overrides { database_url: Some(fresh_database_url(&data_dir.0)), ..Overrides::default() })
+            .expect("settings");
+    settings.data_dir = data_dir.0.clone();
+    settings.sweeps.interval_secs = 0;
+    let leptos_options = LeptosOptions::builder().output_name("iap").build();
+    let state = server::startup::prepare(settings, leptos_options).await.expect("app prepares");
+    server::demo::seed(&state.db, &state.cipher).await.expect("demo seed");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = server::http::router(state.clone());
+    tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await
+    });
+    TestApp { base, client: new_client(), db: state.db.clone(), state, _data_dir: data_dir }
+}
+
 /// A browser stand-in: keeps cookies, does not follow redirects (tests look at them).
 pub fn new_client() -> Client {
     Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()

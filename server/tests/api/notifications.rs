@@ -21,6 +21,7 @@ async fn a_google_renewal_notification_becomes_a_new_payment_to_consume() {
         .await;
 
     shop.fakes.google.change_subscription(&subscription.purchase_token, google::Change::Renew).await;
+    shop.inbox_settled().await;
 
     let unconsumed = shop.unconsumed("user-r").await;
     assert_eq!(unconsumed.len(), 2, "the first period and the renewal: {unconsumed:?}");
@@ -29,9 +30,9 @@ async fn a_google_renewal_notification_becomes_a_new_payment_to_consume() {
     assert_ne!(renewal["accessToken"], first["accessToken"]);
     assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications").await, 2, "purchase and renewal stored");
     assert_eq!(
-        shop.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'IGNORED'").await,
-        1,
-        "the purchase came before the app verified it"
+        shop.count("SELECT COUNT(*) FROM store_notifications WHERE status IN ('PROCESSED', 'IGNORED')").await,
+        2,
+        "both worked off"
     );
 }
 
@@ -49,6 +50,7 @@ async fn a_refund_after_consume_arrives_by_notification_and_flags_the_claw_back(
     .ok();
 
     assert!(shop.fakes.apple.refund(&bought.transaction_id).await);
+    shop.inbox_settled().await;
 
     let lookup = shop.server("/v1/service/payment", json!({"accessToken": payment["accessToken"]})).await;
     assert_eq!(lookup.ok()["status"], "REFUND");
@@ -83,6 +85,7 @@ async fn a_replayed_notification_changes_nothing() {
     for _ in 0..3 {
         let response = shop.http.post(&url).json(&notification).send().await.unwrap();
         assert_eq!(response.status(), 200);
+        shop.inbox_settled().await;
     }
 
     assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications").await, 1);
@@ -106,6 +109,7 @@ async fn a_forged_app_store_notification_is_refused_and_not_stored() {
     let garbage = shop
         .http
         .post(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE)))
+        .bearer_auth(google::FakeGoogle::push_token(demo::PUSH_AUDIENCE))
         .body("not json")
         .send()
         .await
@@ -144,6 +148,7 @@ async fn a_google_voided_purchase_and_a_one_store_cancellation_refund_their_paym
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    shop.inbox_settled().await;
     assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'VOID'").await, 1);
     assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'REFUND'").await, 1);
     assert!(shop.unconsumed("user-v").await.is_empty());
@@ -159,6 +164,7 @@ async fn an_app_store_renewal_notification_adds_the_new_period_to_the_active_sub
 
     let renewal =
         shop.fakes.apple.change_subscription(&bought.original_transaction_id, apple::Change::Renew).await.unwrap();
+    shop.inbox_settled().await;
 
     let active =
         shop.sdk_as("user-a", "/v1/sdk/subscriptions/active", json!({"userId": "user-a", "storeCode": "AS"})).await;
@@ -182,6 +188,7 @@ async fn a_google_subscription_and_an_app_store_consumable_subscription_renew_to
 
     shop.fakes.google.change_subscription(&monthly.purchase_token, google::Change::Renew).await;
     shop.fakes.apple.change_subscription(&pass.original_transaction_id, apple::Change::Renew).await;
+    shop.inbox_settled().await;
 
     assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'RENEW'").await, 2);
     let unconsumed = shop.unconsumed("user-m").await;
@@ -189,4 +196,48 @@ async fn a_google_subscription_and_an_app_store_consumable_subscription_renew_to
     assert!(unconsumed.iter().all(|p| p["marketId"] == "AS"));
     let active = shop.sdk("/v1/sdk/subscriptions/active", json!({"userId": "user-m"})).await;
     assert_eq!(active.ok().as_array().unwrap().len(), 2, "one entry per subscription: its latest period");
+}
+
+#[tokio::test]
+async fn a_redelivery_of_a_notification_whose_processing_failed_processes_it_at_once() {
+    let shop = shop().await;
+    let gem = shop.google_gem().await;
+    shop.verify("user-d", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    let (sender, mut caught) = tokio::sync::mpsc::unbounded_channel::<(String, Value)>();
+    let catcher = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| async move {
+            sender.send((headers["authorization"].to_str().unwrap().to_string(), body)).unwrap();
+        }),
+    );
+    shop.fakes.google.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
+    shop.fakes.google.void(&gem.purchase_token, 0, 1).await;
+    let (bearer, push) = caught.recv().await.unwrap();
+    let url = shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE));
+    let deliver = || shop.http.post(&url).header("authorization", &bearer).json(&push).send();
+    // Google is down when the first delivery is processed: the next attempt is due later.
+    shop.fakes.google.faults().inject("voided", server::fakes::faults::FaultKind::Status(503), 1);
+    deliver().await.unwrap();
+    for _ in 0..200 {
+        if shop.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'FAILED'").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let next: i64 = sqlx::query_scalar("SELECT next_attempt_at FROM store_notifications")
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert!(next > server::now_ms() + 10_000, "the retry waits");
+
+    deliver().await.unwrap();
+    for _ in 0..200 {
+        if shop.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'PROCESSED'").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'VOID'").await, 1);
+    assert_eq!(shop.count("SELECT attempts FROM store_notifications").await, 2);
 }

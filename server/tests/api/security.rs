@@ -66,6 +66,8 @@ const FUNCTIONS: &[(&str, Option<Role>, &[(&str, &str)])] = &[
     ),
     ("/api/refunds", Some(Role::Viewer), &[]),
     ("/api/abuse/clear", Some(Role::Support), &[("id", "1")]),
+    ("/api/notifications", Some(Role::Viewer), &[]),
+    ("/api/notification/reprocess", Some(Role::Support), &[("id", "1")]),
     ("/api/webhooks/create", Some(Role::Admin), &[("project", "1"), ("url", "https://example.com/hook")]),
     ("/api/webhooks/rotate", Some(Role::Admin), &[("endpoint", "1"), ("grace_hours", "0")]),
     ("/api/webhooks/enabled", Some(Role::Admin), &[("endpoint", "1"), ("enabled", "false")]),

@@ -21,9 +21,13 @@ pub async fn shop() -> Shop {
 
 /// The shop with settings changed by `configure`.
 pub async fn shop_with(configure: impl FnOnce(&mut server::config::Settings)) -> Shop {
-    let app = spawn_app_with(configure).await;
     let fakes = Fakes::new();
     let base = fakes::serve(fakes.router(), 0).await.unwrap();
+    let app = spawn_app_with(|settings| {
+        settings.stores.google_push_keys_url = demo::push_keys_url(&base);
+        configure(settings)
+    })
+    .await;
     demo::connect_fakes(&app.state, &fakes, &base).await.unwrap();
     Shop { app, fakes, http: reqwest::Client::new() }
 }
@@ -121,6 +125,18 @@ impl Shop {
 impl Shop {
     pub fn callback(&self, path: &str) -> String {
         format!("{}{path}", self.app.base)
+    }
+
+    /// Waits until the background worker has worked off every stored notification (none is left
+    /// waiting), as an app's server would wait for the webhook.
+    pub async fn inbox_settled(&self) {
+        for _ in 0..400 {
+            if self.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'RECEIVED'").await == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("notifications still waiting after 10 s");
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

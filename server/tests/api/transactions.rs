@@ -114,6 +114,7 @@ async fn the_detail_shows_history_the_stores_answer_other_periods_and_the_users_
     shop.server("/v1/service/consume", json!({"paymentSeq": other["paymentSeq"], "accessToken": other["accessToken"]}))
         .await
         .ok();
+    shop.inbox_settled().await;
     shop.app.login_as_demo_admin().await;
 
     let detail: app::model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
@@ -180,6 +181,7 @@ async fn the_refunds_report_lists_refunds_and_the_users_with_the_most() {
     let gem = shop.google_gem().await;
     shop.verify("amy", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
     shop.fakes.google.void(&gem.purchase_token, 0, 1).await;
+    shop.inbox_settled().await;
     shop.app.login_as_demo_admin().await;
 
     // The browser sends no parameter at all for an empty query.

@@ -15,6 +15,7 @@ mod process;
 mod crash;
 mod exactly_once;
 mod flaky_store;
+mod inbox;
 mod secrets;
 
 /// The PostgreSQL server to use, when the suite runs on PostgreSQL.

@@ -26,6 +26,7 @@ const APP: &str = "/androidpublisher/v3/applications/{package}";
 pub(super) fn router() -> Router<FakeGoogle> {
     Router::new()
         .route("/token", post(token))
+        .route("/oauth2/v3/certs", get(push_keys))
         .route(&format!("{APP}/purchases/products/{{product}}/tokens/{{token}}"), get(product).post(product_action))
         .route(
             &format!("{APP}/purchases/subscriptionsv2/tokens/{{token}}"),
@@ -34,6 +35,11 @@ pub(super) fn router() -> Router<FakeGoogle> {
         .route(&format!("{APP}/purchases/subscriptions/{{product}}/tokens/{{token}}"), post(subscription_acknowledge))
         .route(&format!("{APP}/purchases/voidedpurchases"), get(voided))
         .route(&format!("{APP}/orders/{{order}}"), post(refund_order))
+}
+
+/// The keys Pub/Sub push tokens are signed with, as Google publishes them.
+async fn push_keys() -> Response {
+    ([("cache-control", "public, max-age=3600")], Json(FakeGoogle::push_keys())).into_response()
 }
 
 async fn fault(store: &FakeGoogle, route: &str) -> Option<Response> {

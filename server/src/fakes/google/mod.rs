@@ -22,7 +22,7 @@ use axum::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
 
-use super::{faults::Faults, keys, tokens::AccessTokens};
+use super::{faults::Faults, jwt, keys, tokens::AccessTokens};
 
 /// The routes faults can be armed for.
 pub const ROUTES: &[&str] = &[
@@ -39,6 +39,10 @@ pub const ROUTES: &[&str] = &[
 ];
 
 pub const KEY_ID: &str = "fake-play-key-1";
+/// The key id of the OIDC tokens the fake's pushes carry, published at `/google/oauth2/v3/certs`.
+pub const PUSH_KEY_ID: &str = "fake-google-oidc-1";
+/// The service account the fake's Pub/Sub pushes are authenticated as.
+pub const PUSH_SERVICE_ACCOUNT: &str = "rtdn-push@fake-play-project.iam.gserviceaccount.com";
 const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
 /// Google answers 410 for a subscription that expired longer ago than this.
@@ -65,6 +69,8 @@ struct Inner {
     voided: Vec<Voided>,
     next_id: u64,
     notify_url: Option<String>,
+    /// The audience of the pushes' OIDC tokens; Pub/Sub's default is the push URL.
+    push_audience: Option<String>,
 }
 
 struct Purchase {
@@ -398,15 +404,27 @@ impl FakeGoogle {
         self.push(package, notification).await;
     }
 
-    /// Posts a Pub/Sub push envelope with `notification` to the configured URL, as Google does for
-    /// RTDN. Delivery failures are logged, not retried: the sweeps exist for lost notifications.
-    async fn push(&self, package: &str, notification: Value) {
-        let (url, message_id) = {
-            let mut inner = self.lock();
-            let Some(url) = inner.notify_url.clone() else { return };
-            inner.next_id += 1;
-            (url, format!("{}", 136_969_346_945u64 + inner.next_id))
-        };
+    /// The audience the pushes' OIDC tokens are for, as set on an authenticated push subscription;
+    /// `None` is Pub/Sub's default, the push URL.
+    pub fn set_push_audience(&self, audience: Option<&str>) {
+        self.lock().push_audience = audience.map(String::from);
+    }
+
+    /// An OIDC token as Pub/Sub puts in an authenticated push: RS256 with the key published at
+    /// `/google/oauth2/v3/certs`, for `audience` and the push service account.
+    pub fn push_token(audience: &str) -> String {
+        let now = jwt::now_secs();
+        let header = json!({"alg": "RS256", "kid": PUSH_KEY_ID, "typ": "JWT"});
+        let claims = json!({
+            "iss": "https://accounts.google.com", "aud": audience, "azp": "104776541830934517040",
+            "sub": "104776541830934517040", "email": PUSH_SERVICE_ACCOUNT, "email_verified": true,
+            "iat": now, "exp": now + 3600,
+        });
+        jwt::sign_rs256(&header, &claims, keys::rsa_key_pair())
+    }
+
+    /// A Pub/Sub push envelope of `notification` about `package`, as Google posts it for RTDN.
+    pub fn push_body(package: &str, message_id: &str, notification: &Value) -> Value {
         let mut developer_notification = json!({
             "version": "1.0", "packageName": package, "eventTimeMillis": crate::now_ms().to_string()});
         developer_notification
@@ -414,7 +432,7 @@ impl FakeGoogle {
             .expect("an object")
             .extend(notification.as_object().cloned().unwrap_or_default());
         let publish_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let envelope = json!({
+        json!({
             "message": {
                 "attributes": {},
                 "data": STANDARD.encode(developer_notification.to_string()),
@@ -422,11 +440,35 @@ impl FakeGoogle {
                 "publishTime": publish_time, "publish_time": publish_time,
             },
             "subscription": "projects/fake-play-project/subscriptions/play-rtdn",
-        });
+        })
+    }
+
+    /// Posts a Pub/Sub push envelope with `notification` to the configured URL, as Google does for
+    /// RTDN, authenticated with an OIDC token. Delivery failures are logged, not retried: the sweeps
+    /// exist for lost notifications.
+    async fn push(&self, package: &str, notification: Value) {
+        let (url, message_id, audience) = {
+            let mut inner = self.lock();
+            let Some(url) = inner.notify_url.clone() else { return };
+            inner.next_id += 1;
+            let audience = inner.push_audience.clone().unwrap_or_else(|| url.clone());
+            (url, format!("{}", 136_969_346_945u64 + inner.next_id), audience)
+        };
+        let envelope = FakeGoogle::push_body(package, &message_id, &notification);
         let client = crate::stores::http_client(Duration::from_secs(5));
-        if let Err(err) = client.post(&url).json(&envelope).send().await.and_then(|r| r.error_for_status()) {
+        let request = client.post(&url).bearer_auth(FakeGoogle::push_token(&audience)).json(&envelope);
+        if let Err(err) = request.send().await.and_then(|r| r.error_for_status()) {
             tracing::warn!(error = %err, "the Google fake could not deliver an RTDN push");
         }
+    }
+
+    /// Google's published keys (JWKS) with the one the fake signs push tokens with.
+    pub fn push_keys() -> Value {
+        let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(keys::rsa_key_pair().public());
+        json!({"keys": [{
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": PUSH_KEY_ID,
+            "n": jwt::b64url(&public.n), "e": jwt::b64url(&public.e),
+        }]})
     }
 }
 
@@ -492,7 +534,12 @@ fn error(status: StatusCode, reason: &str, message: &str) -> Response {
 /// The error body a faulted route answers with: what Google sends for that status.
 fn fault_error(status: StatusCode) -> Response {
     match status.as_u16() {
-        429 => error(status, "rateLimitExceeded", "Rate Limit Exceeded"),
+        // Google's quota errors say when to come back.
+        429 => {
+            let mut response = error(status, "rateLimitExceeded", "Rate Limit Exceeded");
+            response.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            response
+        }
         401 => error(status, "authError", "Invalid Credentials"),
         code if code >= 500 => error(status, "backendError", "Backend Error"),
         _ => error(status, "invalid", "Invalid Value"),

@@ -183,6 +183,9 @@ impl GoogleClient {
             }
             let response = request.send().await.map_err(StoreError::transport)?;
             let status = response.status();
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                return Err(StoreError::throttled(response.headers()));
+            }
             let text = response.text().await.map_err(StoreError::transport)?;
             if status.is_success() {
                 if text.trim().is_empty() {

@@ -2,6 +2,7 @@
 pub mod client;
 pub mod error;
 pub mod products;
+pub mod push;
 pub mod rtdn;
 pub mod subscriptions;
 pub mod voided;

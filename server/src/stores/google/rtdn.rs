@@ -13,6 +13,8 @@ pub struct PushMessage {
     pub message_id: String,
     pub publish_time: Option<String>,
     pub subscription: Option<String>,
+    /// The decoded message data, as Google sent it.
+    pub data: Vec<u8>,
     pub notification: DeveloperNotification,
 }
 
@@ -144,6 +146,7 @@ pub fn parse_push(body: &[u8]) -> Result<PushMessage, RtdnError> {
         publish_time: message.publish_time.or(message.publish_time_snake),
         subscription: push.subscription,
         notification: parse_notification(&data)?,
+        data,
     })
 }
 

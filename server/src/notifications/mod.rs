@@ -1,0 +1,271 @@
+//! Store notifications in: Google RTDN, App Store Server Notifications V2 and ONE store PNS/SNS.
+//!
+//! The callback checks what it can (Apple's and ONE store's signatures, the OIDC token of an
+//! authenticated Google push), stores the notification raw in the inbox and answers; nothing is
+//! processed on the request path. The background worker ([`worker`]) takes each stored row under a
+//! lease and works it off: a row whose worker died is taken again when the lease runs out, a
+//! failure is retried with a growing delay, and a redelivery of an unfinished row makes it due at
+//! once. So a notification answered 200 is processed at least once, and processing it again
+//! changes nothing.
+//!
+//! No body is the truth on its own: a Google notification only says which purchase to ask Google
+//! about, and one answer of Google covers every notification about that purchase received before
+//! it was asked ([`google`]).
+mod google;
+pub mod listing;
+pub mod worker;
+
+use app::model::Store;
+
+use crate::{
+    db::Db,
+    now_ms,
+    payments::sync::{self, Applied, RefundSource},
+    payments::verify::retry_delay,
+    state::AppState,
+    store_apps::{self, StoreAppRecord},
+    stores::{
+        client::StoreClient,
+        onestore::pns,
+        StoreError,
+    },
+    Error,
+};
+
+/// A notification that passed its checks, ready for the inbox.
+pub struct Incoming {
+    pub store: Store,
+    pub store_app_id: i64,
+    /// The same on every redelivery of one notification, and unique per store app.
+    pub key: String,
+    pub kind: String,
+    pub subtype: Option<String>,
+    pub body: String,
+    /// The purchase token or transaction id the notification is about, when it names one.
+    pub purchase_ref: Option<String>,
+    /// False for a Google push that carried no verified OIDC token: a hint only.
+    pub authenticated: bool,
+}
+
+/// Stores `incoming` unless it is there already, due for processing now; returns its inbox id and
+/// whether it is new. A redelivery of a notification that is not finished makes it due now.
+pub async fn receive(db: &Db, incoming: &Incoming) -> Result<(i64, bool), Error> {
+    let now = now_ms();
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO store_notifications (store, store_app_id, notification_key, notification_type, subtype, body, \
+         received_at, next_attempt_at, purchase_ref, authenticated) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) \
+         ON CONFLICT (store_app_id, notification_key) DO NOTHING RETURNING id",
+    )
+    .bind(incoming.store.code())
+    .bind(incoming.store_app_id)
+    .bind(&incoming.key)
+    .bind(&incoming.kind)
+    .bind(&incoming.subtype)
+    .bind(&incoming.body)
+    .bind(now)
+    .bind(&incoming.purchase_ref)
+    .bind(i64::from(incoming.authenticated))
+    .fetch_optional(db.pool())
+    .await?;
+    if let Some(id) = inserted {
+        return Ok((id, true));
+    }
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM store_notifications WHERE store_app_id = $1 AND notification_key = $2")
+            .bind(incoming.store_app_id)
+            .bind(&incoming.key)
+            .fetch_one(db.pool())
+            .await?;
+    // The store sends again what it thinks we did not take: if it is still waiting, take it now.
+    sqlx::query(
+        "UPDATE store_notifications SET next_attempt_at = $1 WHERE id = $2 AND status IN ('RECEIVED', 'FAILED')",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok((id, false))
+}
+
+/// A stored notification as processing reads it.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    id: i64,
+    store: String,
+    store_app_id: Option<i64>,
+    body: String,
+    status: String,
+    attempts: i64,
+    received_at: i64,
+    purchase_ref: Option<String>,
+    authenticated: i64,
+}
+
+/// What processing one notification came to.
+enum Handled {
+    /// Applied to this payment (or to none: the store's answer changed nothing we record).
+    Applied(Option<i64>),
+    /// Nothing to do, and why: kept and shown, never silently dropped.
+    Ignored(String),
+    /// Another notification's look-up, made after this one arrived, answered it.
+    Covered(i64),
+    /// Not worked on yet: try again at this time (an unauthenticated hint about a purchase that was
+    /// just looked up). Not an attempt.
+    Deferred(i64),
+}
+
+/// Processes inbox row `id` once and records the outcome: PROCESSED, IGNORED (nothing to do, with
+/// why), or FAILED with the time of the next attempt. Returns the store's `Retry-After` when the
+/// store asked us to slow down, so the worker holds back the app's other notifications.
+pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Duration>, Error> {
+    let row: Stored = sqlx::query_as(
+        "SELECT id, store, store_app_id, body, status, attempts, received_at, purchase_ref, authenticated \
+         FROM store_notifications WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(state.db.pool())
+    .await?;
+    if matches!(row.status.as_str(), "PROCESSED" | "IGNORED") {
+        return Ok(None);
+    }
+    let started = now_ms();
+    let outcome = handle(state, &row).await;
+    let now = now_ms();
+    let mut throttled = None;
+    let (status, error, payment, next, covered_by, looked_up) = match outcome {
+        Ok(Handled::Applied(payment)) => ("PROCESSED", None, payment, None, None, Some(started)),
+        Ok(Handled::Ignored(why)) => ("IGNORED", Some(why), None, None, None, Some(started)),
+        Ok(Handled::Covered(by)) => ("PROCESSED", None, None, None, Some(by), None),
+        Ok(Handled::Deferred(at)) => {
+            sqlx::query("UPDATE store_notifications SET next_attempt_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id)
+                .execute(state.db.pool())
+                .await?;
+            return Ok(None);
+        }
+        Err(err) => {
+            let mut next = now + retry_delay(row.attempts).as_millis() as i64;
+            if let Error::Store(StoreError::Throttled { retry_after }) = &err {
+                let wait = retry_after.unwrap_or(std::time::Duration::from_secs(60));
+                next = next.max(now + wait.as_millis() as i64);
+                throttled = Some(wait);
+            }
+            ("FAILED", Some(err.to_string()), None, Some(next), None, None)
+        }
+    };
+    sqlx::query(
+        "UPDATE store_notifications SET status = $1, last_error = $2, payment_id = COALESCE($3, payment_id), \
+         attempts = attempts + 1, next_attempt_at = $4, processed_at = $5, covered_by = $6, \
+         looked_up_at = COALESCE($7, looked_up_at) WHERE id = $8",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(payment)
+    .bind(next)
+    .bind(now)
+    .bind(covered_by)
+    .bind(looked_up)
+    .bind(id)
+    .execute(state.db.pool())
+    .await?;
+    if let (Some(started), Some(reference), Some(app)) = (looked_up, &row.purchase_ref, row.store_app_id) {
+        cover_waiting(&state.db, app, reference, id, started).await?;
+    }
+    Ok(throttled)
+}
+
+/// The notifications about the same purchase that arrived before notification `by` asked the store
+/// are answered by that answer: they are finished without another look-up.
+async fn cover_waiting(db: &Db, store_app_id: i64, reference: &str, by: i64, asked_at: i64) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE store_notifications SET status = 'PROCESSED', covered_by = $1, next_attempt_at = NULL, \
+         processed_at = $2 WHERE store_app_id = $3 AND purchase_ref = $4 AND status IN ('RECEIVED', 'FAILED') \
+         AND received_at <= $5 AND id <> $1",
+    )
+    .bind(by)
+    .bind(now_ms())
+    .bind(store_app_id)
+    .bind(reference)
+    .bind(asked_at)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+async fn handle(state: &AppState, row: &Stored) -> Result<Handled, Error> {
+    let app = match row.store_app_id {
+        Some(app_id) => store_apps::by_id(&state.db, &state.cipher, app_id).await?,
+        None => None,
+    };
+    let (Some(store), Some(app)) = (Store::parse(&row.store), app) else {
+        return Ok(Handled::Ignored("no store app for this notification".into()));
+    };
+    let client = state.store_client(&app)?;
+    match store {
+        Store::Google => google::handle(state, &app, &client, row).await,
+        Store::Apple => apple(state, &app, &client, &row.body).await,
+        Store::OneStore => onestore(state, &app, &row.body).await,
+    }
+}
+
+impl From<Applied> for Handled {
+    fn from(applied: Applied) -> Handled {
+        match applied {
+            Applied::Updated(id) | Applied::Renewed(id) | Applied::Refunded(id) => Handled::Applied(Some(id)),
+            Applied::Unknown => Handled::Ignored("no payment is recorded for this purchase yet".into()),
+        }
+    }
+}
+
+/// ASSN v2 is signed by Apple: its transaction and renewal info are proof, applied as they are.
+async fn apple(state: &AppState, app: &StoreAppRecord, client: &StoreClient, body: &str) -> Result<Handled, Error> {
+    let StoreClient::Apple { client, .. } = client else { return Ok(Handled::Ignored("not an App Store app".into())) };
+    let signed = signed_payload(body).ok_or_else(|| Error::Other("no signedPayload".into()))?;
+    let notification = client.verify_notification(&signed)?;
+    let Some(purchase) = notification.purchase else {
+        return Ok(Handled::Ignored(format!("{} carries no transaction", notification.notification_type)));
+    };
+    Ok(sync::apply(state, app.id, &purchase, RefundSource::Notification).await?.into())
+}
+
+pub fn signed_payload(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value.get("signedPayload")?.as_str().map(String::from)
+}
+
+/// A PNS is signed with the app's license key: a cancellation refunds the payment; a completed
+/// payment is the app's to verify. An SNS (unsigned) is kept and shown.
+async fn onestore(state: &AppState, app: &StoreAppRecord, body: &str) -> Result<Handled, Error> {
+    if let Ok(change) = pns::parse_subscription(body.as_bytes()) {
+        return Ok(Handled::Ignored(format!("subscription notification {:?} recorded", change.notification_type)));
+    }
+    let license_key = app.settings.get("licenseKey").and_then(|k| k.as_str()).unwrap_or_default();
+    let payment = pns::verify_payment(body.as_bytes(), license_key).map_err(|e| Error::Other(e.to_string()))?;
+    if !payment.cancelled {
+        return Ok(Handled::Ignored("payment completed: verified when the app reports it".into()));
+    }
+    let Some(recorded) = sync::by_reference(&state.db, app.id, &payment.purchase_token).await? else {
+        return Ok(Handled::Ignored("no payment is recorded for the cancelled purchase".into()));
+    };
+    sync::refund(state, &recorded, RefundSource::Notification, "REFUND", Some("cancelled at ONE store")).await?;
+    Ok(Handled::Applied(Some(recorded.id)))
+}
+
+/// Empties the raw bodies of notifications finished more than `keep_days` days ago; returns how
+/// many. What was done with them (kind, status, payment, error) stays.
+pub async fn prune_bodies(db: &Db, keep_days: i64) -> Result<u64, Error> {
+    if keep_days <= 0 {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let pruned = sqlx::query(
+        "UPDATE store_notifications SET body = '', body_pruned_at = $1 WHERE body_pruned_at IS NULL \
+         AND status IN ('PROCESSED', 'IGNORED') AND processed_at < $2",
+    )
+    .bind(now)
+    .bind(now - keep_days * 86_400_000)
+    .execute(db.pool())
+    .await?;
+    Ok(pruned.rows_affected())
+}
