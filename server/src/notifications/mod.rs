@@ -169,7 +169,12 @@ pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Dura
     .bind(id)
     .execute(state.db.pool())
     .await?;
-    if let (Some(started), Some(reference), Some(app)) = (looked_up, &row.purchase_ref, row.store_app_id) {
+    // Only a Google answer is the purchase's state now; Apple's and ONE store's notifications each
+    // carry their own signed state and are all applied.
+    let shares_look_ups = row.store == Store::Google.code();
+    if let (true, Some(started), Some(reference), Some(app)) =
+        (shares_look_ups, looked_up, &row.purchase_ref, row.store_app_id)
+    {
         cover_waiting(&state.db, app, reference, id, started).await?;
     }
     Ok(throttled)
