@@ -57,7 +57,8 @@ pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Resul
     let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.clone()));
     let store_clients = Arc::default();
     let consumes = Arc::new(crate::payments::consume::Committer::start(db.clone()));
-    let push_keys = Arc::new(crate::stores::google::push::PushKeys::new(&settings.stores.google_push_keys_url, http.clone()));
+    let push_keys =
+        Arc::new(crate::stores::google::push::PushKeys::new(&settings.stores.google_push_keys_url, http.clone()));
     let settings = Arc::new(settings);
     let inbox = Arc::default();
     Ok(AppState { leptos_options, db, settings, cipher, http, limiter, store_clients, consumes, push_keys, inbox })

@@ -108,8 +108,16 @@ pub(super) async fn google(
     // Pub/Sub redelivers the same message id with the same data. Anyone can post a message id, so
     // the data is part of the key: a squatted id cannot hide the genuine notification.
     let key = format!("{}:{}", push.message_id, &crypto::sha256_hex(&push.data)[..16]);
-    let incoming =
-        Incoming { store: Store::Google, store_app_id: app.id, key, kind, subtype: None, body, purchase_ref, authenticated };
+    let incoming = Incoming {
+        store: Store::Google,
+        store_app_id: app.id,
+        key,
+        kind,
+        subtype: None,
+        body,
+        purchase_ref,
+        authenticated,
+    };
     take(&state, incoming).await
 }
 

@@ -56,7 +56,8 @@ pub(super) async fn handle(
         NotificationKind::Test => return Ok(Handled::Ignored("test notification".into())),
         NotificationKind::Other(kind) => return Ok(Handled::Ignored(format!("{kind}: kept, not acted on"))),
     };
-    let product_id = if product_id.is_empty() { product_of_token(&state.db, app.id, &token).await? } else { product_id };
+    let product_id =
+        if product_id.is_empty() { product_of_token(&state.db, app.id, &token).await? } else { product_id };
     let proof = Proof::Google { product_id, purchase_token: token, subscription };
     let purchase = match client.verify(&proof).await {
         Ok(purchase) => purchase,

@@ -24,11 +24,7 @@ use crate::{
     payments::verify::retry_delay,
     state::AppState,
     store_apps::{self, StoreAppRecord},
-    stores::{
-        client::StoreClient,
-        onestore::pns,
-        StoreError,
-    },
+    stores::{client::StoreClient, onestore::pns, StoreError},
     Error,
 };
 

@@ -32,7 +32,8 @@ async fn ledger(shop: &Shop) -> Vec<String> {
 /// The victim's verified Google gem and its purchase token and order id.
 async fn victims_gem(shop: &Shop) -> (Value, String, String) {
     let gem = shop.google_gem().await;
-    let payment = shop.verify("victim", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+    let payment =
+        shop.verify("victim", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
     (payment, gem.purchase_token, gem.order_id)
 }
 
@@ -42,7 +43,8 @@ fn void_of(token: &str, order_id: &str) -> Value {
 
 /// A push as Pub/Sub would post it, with `token` as its bearer token (or none).
 async fn post_push(shop: &Shop, message_id: &str, notification: &Value, token: Option<&str>) -> StatusCode {
-    let mut request = shop.http.post(rtdn_url(shop)).json(&FakeGoogle::push_body(demo::PACKAGE, message_id, notification));
+    let mut request =
+        shop.http.post(rtdn_url(shop)).json(&FakeGoogle::push_body(demo::PACKAGE, message_id, notification));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -84,9 +86,16 @@ async fn forged_google_pushes_without_a_token_with_another_key_or_for_another_au
 
     let without = post_push(&shop, "1", &void, None).await;
     let other_key = post_push(&shop, "2", &void, Some(&token_signed_by_attacker(demo::PUSH_AUDIENCE))).await;
-    let other_audience = post_push(&shop, "3", &void, Some(&FakeGoogle::push_token("https://attacker.example/push"))).await;
+    let other_audience =
+        post_push(&shop, "3", &void, Some(&FakeGoogle::push_token("https://attacker.example/push"))).await;
     let garbage = post_push(&shop, "4", &void, Some("not-a-jwt")).await;
-    let genuine = post_push(&shop, "5", &json!({"testNotification": {"version": "1.0"}}), Some(&FakeGoogle::push_token(demo::PUSH_AUDIENCE))).await;
+    let genuine = post_push(
+        &shop,
+        "5",
+        &json!({"testNotification": {"version": "1.0"}}),
+        Some(&FakeGoogle::push_token(demo::PUSH_AUDIENCE)),
+    )
+    .await;
     shop.inbox_settled().await;
 
     assert_eq!([without, other_key, other_audience, garbage], [StatusCode::UNAUTHORIZED; 4]);
@@ -139,20 +148,32 @@ async fn a_genuine_void_refunds_the_payment_once_however_often_it_is_delivered()
     let (bearer, push) = caught.recv().await.unwrap();
 
     for _ in 0..3 {
-        let response =
-            shop.http.post(rtdn_url(&shop)).header("authorization", bearer.clone().unwrap()).json(&push).send().await.unwrap();
+        let response = shop
+            .http
+            .post(rtdn_url(&shop))
+            .header("authorization", bearer.clone().unwrap())
+            .json(&push)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
     shop.inbox_settled().await;
 
-    let refunded: (String, String) = sqlx::query_as("SELECT p.status, r.kind FROM payments p JOIN refunds r ON r.payment_id = p.id WHERE p.store_txn_key = $1")
-        .bind(&order_id)
-        .fetch_one(shop.app.db.pool())
-        .await
-        .unwrap();
+    let refunded: (String, String) = sqlx::query_as(
+        "SELECT p.status, r.kind FROM payments p JOIN refunds r ON r.payment_id = p.id WHERE p.store_txn_key = $1",
+    )
+    .bind(&order_id)
+    .fetch_one(shop.app.db.pool())
+    .await
+    .unwrap();
     assert_eq!(refunded, ("REFUND".to_string(), "VOID".to_string()));
     assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 1);
-    assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications").await, 1, "one notification, delivered three times");
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM store_notifications").await,
+        1,
+        "one notification, delivered three times"
+    );
     assert_eq!(shop.count("SELECT COUNT(*) FROM webhook_events WHERE event_type = 'payment.refunded'").await, 1);
 }
 
@@ -163,7 +184,8 @@ async fn a_thousand_forged_pushes_about_one_purchase_cost_google_a_bounded_numbe
     let (_, token, _) = victims_gem(&shop).await;
     let before = ledger(&shop).await;
     let looked_up_before = shop.fakes.google.faults().requests("products.get");
-    let renewal = json!({"oneTimeProductNotification": {"notificationType": 1, "purchaseToken": token, "sku": "gem_100"}});
+    let renewal =
+        json!({"oneTimeProductNotification": {"notificationType": 1, "purchaseToken": token, "sku": "gem_100"}});
 
     let started = Instant::now();
     let mut sent = tokio::task::JoinSet::new();
@@ -187,14 +209,18 @@ async fn a_thousand_forged_pushes_about_one_purchase_cost_google_a_bounded_numbe
     let bound = burst.as_secs() / 2 + 2 + 4;
     assert!(look_ups <= bound, "{look_ups} look-ups for 1,000 pushes over {burst:?} (at most {bound})");
     assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'PROCESSED'").await, 1000);
-    assert!(shop.count("SELECT COUNT(*) FROM store_notifications WHERE covered_by IS NOT NULL").await >= 1000 - look_ups as i64);
+    assert!(
+        shop.count("SELECT COUNT(*) FROM store_notifications WHERE covered_by IS NOT NULL").await
+            >= 1000 - look_ups as i64
+    );
     assert_eq!(ledger(&shop).await, before);
 }
 
 /// Waits until `count` notifications are finished (processed or ignored).
 async fn wait_until_finished(shop: &Shop, count: i64, within: Duration) {
     let started = Instant::now();
-    while shop.count("SELECT COUNT(*) FROM store_notifications WHERE status IN ('PROCESSED', 'IGNORED')").await < count {
+    while shop.count("SELECT COUNT(*) FROM store_notifications WHERE status IN ('PROCESSED', 'IGNORED')").await < count
+    {
         assert!(started.elapsed() < within, "notifications still unfinished after {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -222,7 +248,11 @@ async fn a_squatted_message_id_does_not_hide_the_genuine_notification() {
 
     assert_eq!((squat, delivered), (StatusCode::OK, StatusCode::OK));
     assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications").await, 2);
-    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'VOID'").await, 1, "the genuine void was processed");
+    assert_eq!(
+        shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'VOID'").await,
+        1,
+        "the genuine void was processed"
+    );
 }
 
 #[tokio::test]
@@ -286,7 +316,8 @@ async fn a_notification_google_throttles_waits_for_its_retry_after_and_is_then_p
     let shop = shop().await;
     shop.fakes.google.set_notify_url(Some(rtdn_url(&shop)));
     let subscription = shop.google_subscription("premium_monthly", 30).await;
-    shop.verify("user-t", "GG", json!({"productId": "premium_monthly", "purchaseToken": subscription.purchase_token})).await;
+    shop.verify("user-t", "GG", json!({"productId": "premium_monthly", "purchaseToken": subscription.purchase_token}))
+        .await;
     shop.inbox_settled().await;
     shop.fakes.google.faults().inject("subscriptions.get", FaultKind::Status(429), 1);
 
@@ -330,7 +361,11 @@ async fn processed_notifications_lose_their_raw_body_after_the_retention_time_an
     let day: i64 = 86_400_000;
 
     let kept = server::notifications::prune_bodies(&shop.app.db, 30).await.unwrap();
-    sqlx::query("UPDATE store_notifications SET processed_at = processed_at - $1").bind(31 * day).execute(shop.app.db.pool()).await.unwrap();
+    sqlx::query("UPDATE store_notifications SET processed_at = processed_at - $1")
+        .bind(31 * day)
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
     let pruned = server::notifications::prune_bodies(&shop.app.db, 30).await.unwrap();
 
     assert_eq!(kept, 0, "nothing is pruned before its time");

@@ -205,7 +205,8 @@ fn check_claims(claims: &Value, expected: &Expected<'_>, now: i64) -> Result<(),
     if exp + SKEW_SECS < now || iat > now + SKEW_SECS {
         return Err(PushAuthError::Expired);
     }
-    let verified = matches!(claims.get("email_verified"), Some(Value::Bool(true))) || text("email_verified") == Some("true");
+    let verified =
+        matches!(claims.get("email_verified"), Some(Value::Bool(true))) || text("email_verified") == Some("true");
     if !verified || !text("email").is_some_and(|e| e.eq_ignore_ascii_case(expected.service_account)) {
         return Err(PushAuthError::ServiceAccount);
     }
