@@ -201,6 +201,8 @@ pub struct TransactionRow {
     pub refunded_at: Option<i64>,
     pub developer_payload: Option<String>,
     pub test: bool,
+    /// Reported by the store before any verify and not claimed by its buyer yet: no user.
+    pub unclaimed: bool,
     /// Which identifier the search text matched, when there was one.
     pub matched: Option<String>,
 }

@@ -43,6 +43,10 @@ pub struct NotificationSettings {
     pub hint_interval_secs: u64,
     /// Raw bodies of finished notifications are emptied after this many days (0: kept).
     pub keep_bodies_days: i64,
+    /// A notification about a purchase no payment records waits this long for the app's own
+    /// verify (which usually comes seconds after the purchase) before the purchase is recorded
+    /// from the store's answer as an unclaimed payment.
+    pub unknown_purchase_wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +175,7 @@ impl Settings {
             .set_default("notifications.per_app_concurrency", 4)?
             .set_default("notifications.hint_interval_secs", 60)?
             .set_default("notifications.keep_bodies_days", 30)?
+            .set_default("notifications.unknown_purchase_wait_secs", 300)?
             .set_default("jobs.interval_secs", 5)?
             .set_default("api.app_per_second", 2000)?
             .set_default("api.app_per_address_per_second", 100)?

@@ -86,7 +86,7 @@ fn Inbox() -> impl IntoView {
             {move || reprocess.value().get().map(|result| match result {
                 Ok(id) => view! {
                     <p class="callout" id="reprocessed">
-                        {format!("Notification {id} is due again: the background job processes it at its next run.")}
+                        {format!("Notification {id} is due again: the background worker takes it at its next pass.")}
                     </p>
                 }.into_any(),
                 Err(error) => view! { <Notice error /> }.into_any(),
@@ -225,7 +225,7 @@ fn InboxLine(row: NotificationRow, support: bool, reprocess: ServerAction<Reproc
                 {purchase}
             </td>
             <td class="count">{row.attempts}</td>
-            <td class="error">{row.last_error.clone().unwrap_or_default()}</td>
+            <td class:error=row.status == "FAILED">{row.last_error.clone().unwrap_or_default()}</td>
             {support.then(|| view! {
                 <td class="inbox-actions">
                     <ActionForm action=reprocess attr:class="inline-form">

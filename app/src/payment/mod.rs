@@ -191,7 +191,10 @@ fn Detail(detail: PaymentDetail) -> impl IntoView {
             {field("Failed because", detail.failure_reason.clone())}
             {field("Project", Some(s.project.clone()))}
             {field("Store", Some(format!("{} — {}", s.store, detail.app_id)))}
-            {field("User ID", Some(s.user_id.clone()))}
+            {field("User ID", Some(match s.unclaimed {
+                true => "unclaimed: reported by the store before any verify; its buyer's verify claims it".into(),
+                false => s.user_id.clone(),
+            }))}
             {field("Product", Some(product))}
             {field("Price", Some(format::price(s.price, s.currency.as_deref())))}
             {field("Consumed", Some(consumed))}

@@ -214,7 +214,10 @@ fn ResultTable(rows: Vec<TransactionRow>) -> impl IntoView {
                                     {row.matched.clone().map(|m| view! { <span class="matched">{format!("matched {m}")}</span> })}
                                 </td>
                                 <td>{row.store.clone()}</td>
-                                <td>{row.user_id.clone()}</td>
+                                <td>
+                                    {row.user_id.clone()}
+                                    {row.unclaimed.then(|| view! { <span class="badge unclaimed">"unclaimed"</span> })}
+                                </td>
                                 <td>{product}</td>
                                 <td>{row.product_type.clone()}</td>
                                 <td>{format::price(row.price, row.currency.as_deref())}</td>

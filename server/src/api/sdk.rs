@@ -261,7 +261,13 @@ async fn verify_one(
         user_authenticated: caller.authenticates(&state.cipher, user)?,
     };
     match payments::verify::verify(&state.db, &state.cipher, &client, &request).await? {
-        Outcome::Verified { payment, access_token, .. } => {
+        Outcome::Verified { payment, access_token, new } => {
+            if new {
+                // The verify is answered whatever happens here: a waiting notification is only late.
+                if let Err(err) = crate::notifications::verified(state, &payment).await {
+                    tracing::warn!(payment = %payment.payment_seq, error = %err, "waiting notifications not woken");
+                }
+            }
             Ok(PaymentView::new(&payment, request.proves_possession().then_some(access_token)))
         }
         Outcome::Pending { payment, reason, .. } => {

@@ -64,7 +64,7 @@ pub(super) async fn handle(
         Err(StoreError::Rejected { code, message }) => return Ok(Handled::Ignored(format!("{code}: {message}"))),
         Err(err) => return Err(err.into()),
     };
-    Ok(sync::apply(state, app.id, &purchase, RefundSource::Notification).await?.into())
+    super::apply(state, app, &purchase).await
 }
 
 /// Whether this notification needs no look-up of its own: one made after it arrived answered it,

@@ -20,11 +20,19 @@ use app::model::Store;
 use crate::{
     db::Db,
     now_ms,
-    payments::sync::{self, Applied, RefundSource},
     payments::verify::retry_delay,
+    payments::{
+        reported::{self, Reported},
+        sync::{self, Applied, RefundSource},
+        Payment,
+    },
     state::AppState,
     store_apps::{self, StoreAppRecord},
-    stores::{client::StoreClient, onestore::pns, StoreError},
+    stores::{
+        client::{Proof, StoreClient},
+        onestore::pns,
+        StoreError, StorePurchase,
+    },
     Error,
 };
 
@@ -108,6 +116,9 @@ enum Handled {
     /// Not worked on yet: try again at this time (an unauthenticated hint about a purchase that was
     /// just looked up). Not an attempt.
     Deferred(i64),
+    /// About a purchase no payment records yet: waits until this time for the app's verify, which
+    /// makes it due at once. Not an attempt.
+    AwaitingVerify(i64),
 }
 
 /// Processes inbox row `id` once and records the outcome: PROCESSED, IGNORED (nothing to do, with
@@ -133,11 +144,19 @@ pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Dura
         Ok(Handled::Ignored(why)) => ("IGNORED", Some(why), None, None, None, Some(started)),
         Ok(Handled::Covered(by)) => ("PROCESSED", None, None, None, Some(by), None),
         Ok(Handled::Deferred(at)) => {
-            sqlx::query("UPDATE store_notifications SET next_attempt_at = $1 WHERE id = $2")
-                .bind(at)
-                .bind(id)
-                .execute(state.db.pool())
-                .await?;
+            reschedule(&state.db, id, at).await?;
+            return Ok(None);
+        }
+        Ok(Handled::AwaitingVerify(at)) => {
+            reschedule(&state.db, id, at).await?;
+            // A verify that recorded the purchase after it was looked for, but before this row was
+            // rescheduled, could not wake it: look once more.
+            if let (Some(reference), Some(app)) = (&row.purchase_ref, row.store_app_id) {
+                if sync::is_known(&state.db, app, reference).await? {
+                    reschedule(&state.db, id, now_ms()).await?;
+                    state.inbox.notify_one();
+                }
+            }
             return Ok(None);
         }
         Err(err) => {
@@ -176,6 +195,15 @@ pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Dura
     Ok(throttled)
 }
 
+async fn reschedule(db: &Db, id: i64, at: i64) -> Result<(), Error> {
+    sqlx::query("UPDATE store_notifications SET next_attempt_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 /// The notifications about the same purchase that arrived before notification `by` asked the store
 /// are answered by that answer: they are finished without another look-up.
 async fn cover_waiting(db: &Db, store_app_id: i64, reference: &str, by: i64, asked_at: i64) -> Result<(), Error> {
@@ -202,21 +230,39 @@ async fn handle(state: &AppState, row: &Stored) -> Result<Handled, Error> {
     let (Some(store), Some(app)) = (Store::parse(&row.store), app) else {
         return Ok(Handled::Ignored("no store app for this notification".into()));
     };
+    // A notification often comes before the app's own verify of the same purchase: give the
+    // verify its time, so the purchase is recorded as its buyer's and not as unclaimed.
+    if let Some(reference) = &row.purchase_ref {
+        let wait_until = row.received_at + state.settings.notifications.unknown_purchase_wait_secs as i64 * 1000;
+        if wait_until > now_ms() && !sync::is_known(&state.db, app.id, reference).await? {
+            return Ok(Handled::AwaitingVerify(wait_until));
+        }
+    }
     let client = state.store_client(&app)?;
     match store {
         Store::Google => google::handle(state, &app, &client, row).await,
         Store::Apple => apple(state, &app, &client, &row.body).await,
-        Store::OneStore => onestore(state, &app, &row.body).await,
+        Store::OneStore => onestore(state, &app, &client, &row.body).await,
     }
 }
 
-impl From<Applied> for Handled {
-    fn from(applied: Applied) -> Handled {
-        match applied {
-            Applied::Updated(id) | Applied::Renewed(id) | Applied::Refunded(id) => Handled::Applied(Some(id)),
-            Applied::Unknown => Handled::Ignored("no payment is recorded for this purchase yet".into()),
+/// Applies the store's answer about `purchase`; a purchase no payment records is recorded as an
+/// unclaimed payment for its buyer to claim.
+async fn apply(state: &AppState, app: &StoreAppRecord, purchase: &StorePurchase) -> Result<Handled, Error> {
+    let mut applied = sync::apply(state, app.id, purchase, RefundSource::Notification).await?;
+    if applied == Applied::Unknown {
+        match reported::record(state, app, purchase).await? {
+            Reported::Recorded(id) => return Ok(Handled::Applied(Some(id))),
+            Reported::Skipped(why) => return Ok(Handled::Ignored(why)),
+            Reported::RecordedMeanwhile => {
+                applied = sync::apply(state, app.id, purchase, RefundSource::Notification).await?;
+            }
         }
     }
+    Ok(match applied {
+        Applied::Updated(id) | Applied::Renewed(id) | Applied::Refunded(id) => Handled::Applied(Some(id)),
+        Applied::Unknown => Handled::Ignored("no payment is recorded for this purchase".into()),
+    })
 }
 
 /// ASSN v2 is signed by Apple: its transaction and renewal info are proof, applied as they are.
@@ -227,7 +273,7 @@ async fn apple(state: &AppState, app: &StoreAppRecord, client: &StoreClient, bod
     let Some(purchase) = notification.purchase else {
         return Ok(Handled::Ignored(format!("{} carries no transaction", notification.notification_type)));
     };
-    Ok(sync::apply(state, app.id, &purchase, RefundSource::Notification).await?.into())
+    apply(state, app, &purchase).await
 }
 
 pub fn signed_payload(body: &str) -> Option<String> {
@@ -235,22 +281,54 @@ pub fn signed_payload(body: &str) -> Option<String> {
     value.get("signedPayload")?.as_str().map(String::from)
 }
 
-/// A PNS is signed with the app's license key: a cancellation refunds the payment; a completed
-/// payment is the app's to verify. An SNS (unsigned) is kept and shown.
-async fn onestore(state: &AppState, app: &StoreAppRecord, body: &str) -> Result<Handled, Error> {
+/// A PNS is signed with the app's license key: a cancellation refunds the payment. A purchase no
+/// payment records is recorded from ONE store's own answer. An SNS (unsigned) is kept and shown.
+async fn onestore(state: &AppState, app: &StoreAppRecord, client: &StoreClient, body: &str) -> Result<Handled, Error> {
     if let Ok(change) = pns::parse_subscription(body.as_bytes()) {
         return Ok(Handled::Ignored(format!("subscription notification {:?} recorded", change.notification_type)));
     }
     let license_key = app.settings.get("licenseKey").and_then(|k| k.as_str()).unwrap_or_default();
     let payment = pns::verify_payment(body.as_bytes(), license_key).map_err(|e| Error::Other(e.to_string()))?;
-    if !payment.cancelled {
-        return Ok(Handled::Ignored("payment completed: verified when the app reports it".into()));
+    match sync::by_reference(&state.db, app.id, &payment.purchase_token).await? {
+        Some(recorded) if payment.cancelled => {
+            sync::refund(state, &recorded, RefundSource::Notification, "REFUND", Some("cancelled at ONE store"))
+                .await?;
+            Ok(Handled::Applied(Some(recorded.id)))
+        }
+        Some(recorded) => Ok(Handled::Applied(Some(recorded.id))),
+        None => {
+            let proof = Proof::OneStore { product_id: payment.product_id, purchase_token: payment.purchase_token };
+            match client.verify(&proof).await {
+                Ok(purchase) => apply(state, app, &purchase).await,
+                Err(StoreError::Rejected { code, message }) => Ok(Handled::Ignored(format!("{code}: {message}"))),
+                Err(err) => Err(err.into()),
+            }
+        }
     }
-    let Some(recorded) = sync::by_reference(&state.db, app.id, &payment.purchase_token).await? else {
-        return Ok(Handled::Ignored("no payment is recorded for the cancelled purchase".into()));
-    };
-    sync::refund(state, &recorded, RefundSource::Notification, "REFUND", Some("cancelled at ONE store")).await?;
-    Ok(Handled::Applied(Some(recorded.id)))
+}
+
+/// A verify has just recorded `payment`: notifications about its purchase that were waiting for
+/// that verify are due now. (Rows under a worker's lease are left to their worker.)
+pub async fn verified(state: &AppState, payment: &Payment) -> Result<(), Error> {
+    let now = now_ms();
+    let leased_until = now + state.settings.notifications.lease_secs as i64 * 1000;
+    let woken = sqlx::query(
+        "UPDATE store_notifications SET next_attempt_at = $1 WHERE store_app_id = $2 AND status = 'RECEIVED' \
+         AND purchase_ref IN ($3, $4, $5) AND next_attempt_at > $6",
+    )
+    .bind(now)
+    .bind(payment.store_app_id)
+    .bind(&payment.purchase_token)
+    .bind(&payment.original_payment_id)
+    .bind(&payment.payment_id)
+    .bind(leased_until)
+    .execute(state.db.pool())
+    .await?
+    .rows_affected();
+    if woken > 0 {
+        state.inbox.notify_one();
+    }
+    Ok(())
 }
 
 /// Empties the raw bodies of notifications finished more than `keep_days` days ago; returns how

@@ -4,6 +4,7 @@ pub mod binding;
 pub mod consume;
 pub mod manual;
 pub mod refunds;
+pub mod reported;
 pub mod retry;
 pub mod search;
 pub mod statistics;
@@ -98,6 +99,11 @@ pub struct Payment {
     pub auto_renewing: Option<bool>,
     pub sandbox: bool,
     pub store_initiated: bool,
+    /// Reported by the store before any verify, and not yet claimed by its buyer: it has no user
+    /// (an empty user id) and no access token.
+    pub unclaimed: bool,
+    /// The account value the store keeps on the purchase (see [`binding`]).
+    pub store_account_id: Option<String>,
     pub developer_payload: Option<String>,
     pub reserved_at: Option<i64>,
     pub verify_attempts: i64,
@@ -109,8 +115,8 @@ pub struct Payment {
 pub(crate) const COLUMNS: &str = "id, payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \
     product_type, user_id, status, pending_reason, consumed, price_micros, currency, payment_id, original_payment_id, \
     linked_payment_id, purchase_token, access_token_hash, access_token_enc, purchase_time, expiry_time, renew_time, \
-    subscription_state, auto_renewing, environment, store_initiated, developer_payload, reserved_at, verify_attempts, \
-    receipt, created_at";
+    subscription_state, auto_renewing, environment, store_initiated, claim_state, store_account_id, developer_payload, \
+    reserved_at, verify_attempts, receipt, created_at";
 
 impl Payment {
     pub(crate) fn from_row(row: &AnyRow) -> Result<Payment, Error> {
@@ -145,6 +151,8 @@ impl Payment {
             auto_renewing: row.try_get::<Option<i64>, _>("auto_renewing")?.map(|v| v != 0),
             sandbox: row.try_get::<String, _>("environment")? == "SANDBOX",
             store_initiated: row.try_get::<i64, _>("store_initiated")? != 0,
+            unclaimed: row.try_get::<Option<String>, _>("claim_state")?.as_deref() == Some("UNCLAIMED"),
+            store_account_id: row.try_get("store_account_id")?,
             developer_payload: row.try_get("developer_payload")?,
             reserved_at: row.try_get("reserved_at")?,
             verify_attempts: row.try_get("verify_attempts")?,

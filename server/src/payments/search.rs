@@ -121,7 +121,7 @@ const SELECT: &str = "SELECT p.id, p.payment_seq, pr.name AS project, p.store, p
      p.refund_time, p.developer_payload, p.is_test, p.created_at, p.project_id, p.product_seq, \
      p.linked_payment_id, p.purchase_time, p.expiry_time, p.renew_time, p.subscription_state, p.auto_renewing, \
      p.pending_reason, p.failure_reason, p.consumed_at, p.consume_source, p.verify_attempts, p.ack_state, \
-     p.store_response, a.store_app_id AS app_id \
+     p.store_response, p.claim_state, a.store_app_id AS app_id \
      FROM payments p JOIN projects pr ON pr.id = p.project_id JOIN store_apps a ON a.id = p.store_app_id \
      LEFT JOIN products i ON i.product_seq = p.product_seq WHERE 1 = 1";
 
@@ -199,6 +199,7 @@ fn read_row(row: &sqlx::any::AnyRow, q: Option<&str>) -> Result<TransactionRow, 
         refunded_at: row.try_get("refund_time")?,
         developer_payload: text("developer_payload")?,
         test: row.try_get::<i64, _>("is_test")? != 0,
+        unclaimed: text("claim_state")?.as_deref() == Some("UNCLAIMED"),
         matched: matched.filter(|m| !m.is_empty()),
     })
 }

@@ -64,8 +64,12 @@ pub async fn apply(
         || purchase.subscription_state == Some(SubscriptionState::Revoked);
     if let Some(payment) = by_txn_key(db, store_app_id, &purchase.transaction_id).await? {
         if refunded {
-            let kind =
-                if purchase.subscription_state == Some(SubscriptionState::Revoked) { "REVOKE" } else { "REFUND" };
+            // Google calls every refund, chargeback and cancellation of a purchase a void.
+            let kind = match (purchase.subscription_state, purchase.store) {
+                (Some(SubscriptionState::Revoked), _) => "REVOKE",
+                (_, Store::Google) => "VOID",
+                _ => "REFUND",
+            };
             refund(state, &payment, source, kind, None).await?;
             return Ok(Applied::Refunded(payment.id));
         }
@@ -160,9 +164,9 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
         "INSERT INTO payments (payment_seq, project_id, store_app_id, store, product_seq, store_product_id, product_type, \
          user_id, status, price_micros, currency, store_txn_key, payment_id, original_payment_id, \
          purchase_token, access_token_hash, access_token_enc, verified_at, purchase_time, expiry_time, renew_time, \
-         subscription_state, auto_renewing, environment, is_test, store_response, reserved_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $16, $19, $20, $21, $22, $23, $16, $16, $16) RETURNING id",
+         subscription_state, auto_renewing, environment, is_test, store_response, claim_state, reserved_at, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $16, $19, $20, $21, $22, $23, $24, $16, $16, $16) RETURNING id",
     )
     .bind(super::new_payment_seq())
     .bind(previous.project_id)
@@ -187,6 +191,8 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     .bind(if purchase.sandbox { "SANDBOX" } else { "PRODUCTION" })
     .bind(i64::from(purchase.sandbox))
     .bind(purchase.raw.to_string())
+    // A period of a subscription nobody has claimed waits for the same claim.
+    .bind(previous.unclaimed.then_some("UNCLAIMED"))
     .fetch_one(&mut *tx)
     .await;
     let id = match inserted.map_err(Error::from) {
@@ -218,8 +224,10 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     Ok(id)
 }
 
-/// Marks the payment REFUND (final) and records the refund once per kind, with whether the item
-/// had been consumed already (a claw-back is needed then).
+/// Marks the payment REFUND (final) and records its refund, with whether the item had been
+/// consumed already (a claw-back is needed then). A payment is refunded once: a second report of
+/// the refund (a void after a refund, or one store answer applied by two notifications) changes
+/// nothing, whatever kind it names.
 pub async fn refund(
     state: &AppState,
     payment: &Payment,
@@ -229,31 +237,33 @@ pub async fn refund(
 ) -> Result<(), Error> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
-    let recorded = record_refund(&mut tx, payment, source, kind, reason, now).await?;
-    if recorded {
-        sqlx::query(
-            "UPDATE payments SET status = 'REFUND', refund_time = $1, subscription_state = \
-             CASE WHEN subscription_state IS NULL THEN NULL ELSE 'REVOKED' END, updated_at = $1 WHERE id = $2",
-        )
-        .bind(now)
-        .bind(payment.id)
-        .execute(&mut *tx)
-        .await?;
-        let entry = HistoryEntry {
-            payment_id: payment.id,
-            from: Some(payment.status),
-            to: Status::Refund,
-            event: kind,
-            source: if source == RefundSource::Sweep { Source::Sweep } else { Source::Store },
-            actor: None,
-            reason,
-            detail: Some(format!("consumed before: {}", payment.consumed)),
-        };
-        append_history(&mut tx, entry).await?;
-        if payment.status != Status::Refund {
-            announce_refund(&mut tx, &state.settings.abuse, payment, source, kind).await?;
-        }
+    let changed = sqlx::query(
+        "UPDATE payments SET status = 'REFUND', refund_time = $1, subscription_state = \
+         CASE WHEN subscription_state IS NULL THEN NULL ELSE 'REVOKED' END, updated_at = $1 \
+         WHERE id = $2 AND status <> 'REFUND'",
+    )
+    .bind(now)
+    .bind(payment.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        tx.rollback().await?;
+        return Ok(());
     }
+    record_refund(&mut tx, payment, source, kind, reason, now).await?;
+    let entry = HistoryEntry {
+        payment_id: payment.id,
+        from: Some(payment.status),
+        to: Status::Refund,
+        event: kind,
+        source: if source == RefundSource::Sweep { Source::Sweep } else { Source::Store },
+        actor: None,
+        reason,
+        detail: Some(format!("consumed before: {}", payment.consumed)),
+    };
+    append_history(&mut tx, entry).await?;
+    announce_refund(&mut tx, &state.settings.abuse, payment, source, kind).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -269,6 +279,10 @@ pub(crate) async fn announce_refund(
 ) -> Result<(), Error> {
     let extra = json!({"alreadyConsumed": payment.consumed, "refundKind": kind, "refundSource": source.as_str()});
     webhooks::emit_for_payment(tx, EventType::PaymentRefunded, payment.id, extra).await?;
+    // A purchase nobody claimed counts against no user.
+    if payment.unclaimed {
+        return Ok(());
+    }
     abuse::after_refund(tx, rules, payment.project_id, &payment.user_id).await
 }
 
@@ -301,6 +315,20 @@ pub(crate) async fn record_refund(
     .execute(&mut **tx)
     .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Whether any payment of `store_app_id` is about the purchase `reference` names: its purchase
+/// token, store transaction or original transaction.
+pub async fn is_known(db: &Db, store_app_id: i64, reference: &str) -> Result<bool, Error> {
+    let known: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM payments WHERE store_app_id = $1 AND (purchase_token = $2 OR store_txn_key = $2 \
+         OR original_payment_id = $2) LIMIT 1",
+    )
+    .bind(store_app_id)
+    .bind(reference)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(known.is_some())
 }
 
 /// The payment of `store_app_id` with this purchase token or store transaction id, for refunds

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::{
     append_history,
     binding::{self, Binding, UserBinding},
-    by_seq, new_access_token, HistoryEntry, Payment, Product, Source, Status, COLUMNS,
+    by_seq, new_access_token, reported, HistoryEntry, Payment, Product, Source, Status, COLUMNS,
 };
 use crate::{
     crypto::{self, Cipher},
@@ -259,6 +259,14 @@ async fn answer_existing(
     reserved: Option<&Payment>,
 ) -> Result<Outcome, Error> {
     let reserved = reserved.filter(|p| p.id != existing.id);
+    let existing = match existing.unclaimed {
+        true => match reported::claim(db, cipher, &existing, request, reserved).await? {
+            Some(outcome) => return Ok(outcome),
+            // Claimed by a concurrent verify: answered as any recorded payment.
+            None => super::by_id(db, existing.id).await?,
+        },
+        false => existing,
+    };
     if existing.user_id != request.user_id {
         let mut tx = db.begin_write().await?;
         let first = sqlx::query(
@@ -289,7 +297,12 @@ async fn answer_existing(
 }
 
 /// Marks the reservation FAILURE (when there is one that still waits) and returns the refusal.
-async fn refuse(db: &Db, reserved: Option<&Payment>, refusal: Refusal, source: Source) -> Result<Outcome, Error> {
+pub(super) async fn refuse(
+    db: &Db,
+    reserved: Option<&Payment>,
+    refusal: Refusal,
+    source: Source,
+) -> Result<Outcome, Error> {
     if let Some(p) = reserved {
         fail_waiting(db, p, &format!("{refusal:?}"), "VERIFY", source).await?;
     }
@@ -298,7 +311,12 @@ async fn refuse(db: &Db, reserved: Option<&Payment>, refusal: Refusal, source: S
 
 /// Ends a waiting payment whose purchase turned out to be recorded as `existing`: it stops being
 /// verified again.
-async fn close_duplicate(db: &Db, waiting: &Payment, existing: &Payment, source: Source) -> Result<(), Error> {
+pub(super) async fn close_duplicate(
+    db: &Db,
+    waiting: &Payment,
+    existing: &Payment,
+    source: Source,
+) -> Result<(), Error> {
     let reason = format!("the purchase is recorded as payment {}", existing.payment_seq);
     fail_waiting(db, waiting, &reason, "VERIFY_DUPLICATE", source).await
 }
@@ -468,24 +486,21 @@ async fn record(
         let mut tx = db.begin_write().await?;
         let raw = purchase.raw.to_string();
         let linked = linked_payment_id(&mut tx, request.app.id, purchase).await?;
-        let ack_state = if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
-            "PENDING"
-        } else {
-            "NOT_REQUIRED"
-        };
+        let ack_state = ack_state(purchase);
         let fields = Fields {
             product,
             purchase,
             linked,
-            token_hash: crypto::sha256_hex(&token),
-            token_enc: cipher.encrypt(&token),
+            token: Some((crypto::sha256_hex(&token), cipher.encrypt(&token))),
             raw: &raw,
             ack_state,
+            acknowledge_at: (ack_state == "PENDING").then_some(now),
+            claim_state: None,
             now,
         };
         let written = match reserved {
             Some(p) => update_reserved(&mut tx, p.id, &fields).await.map(|done| done.then_some(p.id)),
-            None => insert_verified(&mut tx, request, &fields).await.map(Some),
+            None => insert_verified(&mut tx, request.project_id, request.app, request.user_id, &fields).await.map(Some),
         };
         let id = match written {
             Ok(Some(id)) => id,
@@ -523,16 +538,28 @@ async fn record(
     Err(Error::Other(format!("store transaction {} could not be recorded", purchase.transaction_id)))
 }
 
-struct Fields<'a> {
-    product: &'a Product,
-    purchase: &'a StorePurchase,
+/// A Google purchase must be acknowledged within three days; the other stores need nothing.
+pub(super) fn ack_state(purchase: &StorePurchase) -> &'static str {
+    match purchase.store == Store::Google && purchase.acknowledged == Some(false) {
+        true => "PENDING",
+        false => "NOT_REQUIRED",
+    }
+}
+
+/// What a verified (or store-reported) purchase writes on its payment.
+pub(super) struct Fields<'a> {
+    pub product: &'a Product,
+    pub purchase: &'a StorePurchase,
     /// The store payment id of the purchase this one replaces (a Google re-subscription).
-    linked: Option<String>,
-    token_hash: String,
-    token_enc: String,
-    raw: &'a str,
-    ack_state: &'a str,
-    now: i64,
+    pub linked: Option<String>,
+    /// The access token's hash and ciphertext; none for a payment nobody has claimed.
+    pub token: Option<(String, String)>,
+    pub raw: &'a str,
+    pub ack_state: &'a str,
+    /// When the acknowledgement job takes it (none: not until it is claimed).
+    pub acknowledge_at: Option<i64>,
+    pub claim_state: Option<&'a str>,
+    pub now: i64,
 }
 
 /// Completes a payment that still waits; `false` when it no longer does.
@@ -549,8 +576,8 @@ async fn update_reserved(
          linked_payment_id = $9, purchase_token = $10, access_token_hash = $11, access_token_enc = $12, \
          verified_at = $13, purchase_time = $14, expiry_time = $15, subscription_state = $16, auto_renewing = $17, \
          environment = $18, is_test = $19, store_initiated = $20, store_account_id = $21, store_response = $22, \
-         ack_state = $23, next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), updated_at = $13 \
-         WHERE id = $26 AND status IN ('RESERVED', 'FAILURE')",
+         ack_state = $23, next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), claim_state = $26, \
+         updated_at = $13 WHERE id = $27 AND status IN ('RESERVED', 'FAILURE')",
     )
     .bind(f.product.product_seq)
     .bind(&f.product.store_product_id)
@@ -562,8 +589,8 @@ async fn update_reserved(
     .bind(p.original_transaction_id.as_deref().or(Some(p.transaction_id.as_str())))
     .bind(&f.linked)
     .bind(&p.purchase_token)
-    .bind(&f.token_hash)
-    .bind(&f.token_enc)
+    .bind(f.token.as_ref().map(|(hash, _)| hash))
+    .bind(f.token.as_ref().map(|(_, enc)| enc))
     .bind(f.now)
     .bind(p.purchase_time_ms)
     .bind(p.expiry_time_ms)
@@ -575,17 +602,21 @@ async fn update_reserved(
     .bind(&p.account_id)
     .bind(f.raw)
     .bind(f.ack_state)
-    .bind((f.ack_state == "PENDING").then_some(f.now))
+    .bind(f.acknowledge_at)
     .bind(&p.developer_payload)
+    .bind(f.claim_state)
     .bind(id)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-async fn insert_verified(
+/// A new payment of `user_id` with `f` written on it.
+pub(super) async fn insert_verified(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    request: &Request<'_>,
+    project_id: i64,
+    app: &StoreAppRecord,
+    user_id: &str,
     f: &Fields<'_>,
 ) -> Result<i64, Error> {
     let seq = super::new_payment_seq();
@@ -595,12 +626,12 @@ async fn insert_verified(
          RETURNING id",
     )
     .bind(&seq)
-    .bind(request.project_id)
-    .bind(request.app.id)
-    .bind(request.app.store.code())
+    .bind(project_id)
+    .bind(app.id)
+    .bind(app.store.code())
     .bind(&f.product.store_product_id)
     .bind(f.product.product_type.as_str())
-    .bind(request.user_id)
+    .bind(user_id)
     .bind(f.now)
     .fetch_one(&mut **tx)
     .await?;
@@ -610,7 +641,7 @@ async fn insert_verified(
 
 /// Google names the purchase a re-subscription or plan change replaces by its token; the payment
 /// shows that purchase's store payment id, as NHN's `linkedPaymentId`.
-async fn linked_payment_id(
+pub(super) async fn linked_payment_id(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     store_app_id: i64,
     purchase: &StorePurchase,

@@ -28,6 +28,8 @@ pub const PAYLOAD_VERSION: i64 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     PaymentSucceeded,
+    /// The store reported a purchase no verify had recorded: it waits for its buyer's verify.
+    PaymentUnclaimed,
     PaymentConsumed,
     /// Refunded, voided or revoked; `alreadyConsumed` says whether the item must be clawed back.
     PaymentRefunded,
@@ -41,8 +43,9 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::PaymentSucceeded,
+        EventType::PaymentUnclaimed,
         EventType::PaymentConsumed,
         EventType::PaymentRefunded,
         EventType::SubscriptionRenewed,
@@ -57,6 +60,7 @@ impl EventType {
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PaymentSucceeded => "payment.succeeded",
+            EventType::PaymentUnclaimed => "payment.unclaimed",
             EventType::PaymentConsumed => "payment.consumed",
             EventType::PaymentRefunded => "payment.refunded",
             EventType::SubscriptionRenewed => "subscription.renewed",

@@ -25,5 +25,6 @@ mod statistics;
 mod stores;
 mod sweeps;
 mod transactions;
+mod unclaimed;
 mod users_admin;
 mod webhooks;

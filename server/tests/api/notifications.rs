@@ -5,8 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use server::{
     demo,
-    fakes::{apple, google, onestore, Notifies},
-    stores::onestore::Market,
+    fakes::{apple, google, Notifies},
 };
 
 use crate::shop::shop;
@@ -129,13 +128,7 @@ async fn a_google_voided_purchase_and_a_one_store_cancellation_refund_their_paym
         .set_notify_url(Some(shop.callback(&format!("/markets/ONESTORE/notification/{}/receive", demo::PACKAGE))));
     let gem = shop.google_gem().await;
     shop.verify("user-v", "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
-    let one_token = shop.fakes.onestore.add_purchase(onestore::NewPurchase {
-        market: Market::Korea,
-        package: demo::PACKAGE,
-        product: "gem_100",
-        sandbox: true,
-        developer_payload: None,
-    });
+    let one_token = shop.onestore_gem();
     shop.verify("user-v", "ONESTORE", json!({"productId": "gem_100", "purchaseToken": one_token})).await;
 
     shop.fakes.google.void(&gem.purchase_token, 0, 1).await;

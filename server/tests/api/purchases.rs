@@ -5,8 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::{
     demo,
-    fakes::{apple, faults::FaultKind, google, onestore},
-    stores::onestore::Market,
+    fakes::{apple, faults::FaultKind, google},
 };
 
 use crate::shop::shop;
@@ -76,13 +75,7 @@ async fn an_app_store_purchase_verifies_from_its_signed_transaction_and_from_its
 async fn a_one_store_purchase_is_verified_and_consumed_in_the_build_in_model() {
     let shop = shop().await;
     let seq = shop.reserve("user-3", "ONESTORE", "gem_100").await;
-    let token = shop.fakes.onestore.add_purchase(onestore::NewPurchase {
-        market: Market::Korea,
-        package: demo::PACKAGE,
-        product: "gem_100",
-        sandbox: true,
-        developer_payload: None,
-    });
+    let token = shop.onestore_gem();
 
     let verified = shop
         .sdk(
