@@ -241,6 +241,8 @@ pub struct PaymentDetail {
     pub related: Vec<TransactionRow>,
     /// The same user's other payments in the project, newest first.
     pub user_payments: Vec<TransactionRow>,
+    /// The store notifications about its purchase, oldest first (without their raw bodies).
+    pub notifications: Vec<NotificationRow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

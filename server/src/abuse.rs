@@ -58,7 +58,7 @@ pub async fn after_refund(
     // PostgreSQL sums BIGINT into NUMERIC, which the Any driver cannot read: cast it back.
     let rows = sqlx::query(
         "SELECT COALESCE(currency, '') AS currency, COUNT(*) AS n, CAST(COALESCE(SUM(amount_micros), 0) AS BIGINT) \
-         AS amount FROM refunds WHERE project_id = $1 AND user_id = $2 AND refunded_at >= $3 \
+         AS amount FROM refunds WHERE project_id = $1 AND user_id = $2 AND refunded_at >= $3 AND reversed_at IS NULL \
          GROUP BY COALESCE(currency, '')",
     )
     .bind(project_id)

@@ -241,6 +241,40 @@ fn Detail(detail: PaymentDetail) -> impl IntoView {
                 })
                 .collect_view()}
         </ol>
+        <h2>"Store notifications"</h2>
+        {if detail.notifications.is_empty() {
+            view! { <p class="empty">"None about this purchase."</p> }.into_any()
+        } else {
+            view! {
+                <table class="payment-notifications">
+                    <thead>
+                        <tr><th>"Received"</th><th>"Kind"</th><th>"Status"</th><th>"Last error"</th></tr>
+                    </thead>
+                    <tbody>
+                        {detail
+                            .notifications
+                            .iter()
+                            .map(|n| {
+                                let kind = [n.notification_type.clone(), n.subtype.clone()]
+                                    .into_iter()
+                                    .flatten()
+                                    .collect::<Vec<_>>()
+                                    .join(" ");
+                                view! {
+                                    <tr class="payment-notification">
+                                        <td>{format::time(n.received_at)}</td>
+                                        <td class="kind">{kind}</td>
+                                        <td class="status">{n.status.clone()}</td>
+                                        <td>{n.last_error.clone().unwrap_or_default()}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+                .into_any()
+        }}
         {(!detail.related.is_empty()).then(|| view! {
             <h2>"Other periods of this subscription"</h2>
             <PaymentList rows=detail.related.clone() />

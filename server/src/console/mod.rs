@@ -165,7 +165,10 @@ impl Backend for ConsoleBackend {
 
     async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError> {
         self.require(req, Role::Viewer).await?;
-        crate::payments::search::detail(&self.state.db, payment_seq).await?.ok_or(AppError::NotFound)
+        let mut detail =
+            crate::payments::search::detail(&self.state.db, payment_seq).await?.ok_or(AppError::NotFound)?;
+        detail.notifications = crate::notifications::listing::about_payment(&self.state.db, payment_seq).await?;
+        Ok(detail)
     }
 
     async fn refund_report(&self, req: &Parts, query: RefundQuery) -> Result<RefundReport, AppError> {

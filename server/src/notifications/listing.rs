@@ -65,17 +65,41 @@ impl Listed {
     }
 }
 
+const LISTED: &str = "SELECT n.id, n.store, pr.name AS project, a.name AS app_name, n.notification_type, \
+     n.subtype, n.status, n.attempts, n.next_attempt_at, n.last_error, p.payment_seq, n.received_at, n.processed_at, \
+     n.purchase_ref, n.authenticated, n.covered_by, n.body, n.body_pruned_at \
+     FROM store_notifications n LEFT JOIN store_apps a ON a.id = n.store_app_id \
+     LEFT JOIN projects pr ON pr.id = a.project_id LEFT JOIN payments p ON p.id = n.payment_id WHERE 1 = 1";
+
+/// The most notifications the payment page lists.
+const ABOUT_PAYMENT: i64 = 200;
+
+/// The notifications about the purchase of payment `payment_seq` (its token, transaction or
+/// original transaction), or that changed it, oldest first; the raw bodies stay in the inbox.
+pub async fn about_payment(db: &Db, payment_seq: &str) -> Result<Vec<NotificationRow>, Error> {
+    let payment: Option<(i64, i64, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT id, store_app_id, purchase_token, original_payment_id, payment_id FROM payments WHERE payment_seq = $1",
+    )
+    .bind(payment_seq)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some((id, app, token, original, transaction)) = payment else { return Ok(Vec::new()) };
+    let mut sql = Sql::new(LISTED);
+    sql.push(" AND n.store_app_id = ").push_bind(app);
+    sql.push(" AND (n.payment_id = ").push_bind(id);
+    for reference in [token, original, transaction].into_iter().flatten() {
+        sql.push(" OR n.purchase_ref = ").push_bind(reference);
+    }
+    sql.push(format!(") ORDER BY n.id LIMIT {ABOUT_PAYMENT}"));
+    let rows = sql.build().fetch_all(db.pool()).await?;
+    rows.iter().map(|row| Ok(NotificationRow { body: None, ..Listed::from_row(row)?.into_dto() })).collect()
+}
+
 /// One page of the inbox matching `query`, newest first. A notification that named no store app
 /// of ours belongs to no project: it is listed only when no project is asked for.
 pub async fn list(db: &Db, query: &NotificationQuery) -> Result<NotificationPage, Error> {
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
-    let mut sql = Sql::new(
-        "SELECT n.id, n.store, pr.name AS project, a.name AS app_name, n.notification_type, n.subtype, n.status, \
-         n.attempts, n.next_attempt_at, n.last_error, p.payment_seq, n.received_at, n.processed_at, n.purchase_ref, \
-         n.authenticated, n.covered_by, n.body, n.body_pruned_at \
-         FROM store_notifications n LEFT JOIN store_apps a ON a.id = n.store_app_id \
-         LEFT JOIN projects pr ON pr.id = a.project_id LEFT JOIN payments p ON p.id = n.payment_id WHERE 1 = 1",
-    );
+    let mut sql = Sql::new(LISTED);
     if let Some(project) = query.project {
         sql.push(" AND a.project_id = ").push_bind(project);
     }

@@ -33,6 +33,7 @@ use crate::{
         onestore::pns,
         StoreError, StorePurchase,
     },
+    webhooks::{self, EventType},
     Error,
 };
 
@@ -265,15 +266,53 @@ async fn apply(state: &AppState, app: &StoreAppRecord, purchase: &StorePurchase)
     })
 }
 
-/// ASSN v2 is signed by Apple: its transaction and renewal info are proof, applied as they are.
+/// ASSN v2 is signed by Apple: its transaction and renewal info are proof, applied as they are,
+/// with what the type adds: a reversed refund, a revoked Family Sharing entitlement, a withdrawn
+/// parental consent.
 async fn apple(state: &AppState, app: &StoreAppRecord, client: &StoreClient, body: &str) -> Result<Handled, Error> {
     let StoreClient::Apple { client, .. } = client else { return Ok(Handled::Ignored("not an App Store app".into())) };
     let signed = signed_payload(body).ok_or_else(|| Error::Other("no signedPayload".into()))?;
     let notification = client.verify_notification(&signed)?;
+    let kind = notification.notification_type.as_str();
+    match kind {
+        "TEST" => return Ok(Handled::Ignored("App Store test notification: the callback URL works".into())),
+        "RESCIND_CONSENT" => return consent_rescinded(state, app, &notification).await,
+        _ => {}
+    }
     let Some(purchase) = notification.purchase else {
-        return Ok(Handled::Ignored(format!("{} carries no transaction", notification.notification_type)));
+        return Ok(Handled::Ignored(format!("{kind} carries no transaction")));
     };
+    let recorded = sync::by_reference(&state.db, app.id, &purchase.transaction_id).await?;
+    match (kind, recorded) {
+        ("REFUND_REVERSED", Some(payment)) => {
+            sync::reverse_refund(state, &payment, "Apple reversed the refund").await?;
+        }
+        ("REVOKE", Some(payment)) => {
+            let reason = "Family Sharing: the purchaser stopped sharing it or was refunded";
+            sync::refund(state, &payment, RefundSource::Notification, "REVOKE", Some(reason)).await?;
+            return Ok(Handled::Applied(Some(payment.id)));
+        }
+        _ => {}
+    }
     apply(state, app, &purchase).await
+}
+
+/// A parent withdrew consent (Declared Age Range): Apple stops the app from launching, and the
+/// app's server is told so it can end the minor's sessions and delete what the consent covered.
+async fn consent_rescinded(
+    state: &AppState,
+    app: &StoreAppRecord,
+    notification: &crate::stores::apple::Notification,
+) -> Result<Handled, Error> {
+    let data = serde_json::json!({
+        "storeCode": Store::Apple.code(),
+        "appTransactionId": notification.app_transaction_id,
+        "signedDate": notification.signed_date_ms,
+    });
+    let mut tx = state.db.begin_write().await?;
+    webhooks::emit(&mut tx, app.project_id, EventType::ConsentRescinded, None, None, data).await?;
+    tx.commit().await?;
+    Ok(Handled::Applied(None))
 }
 
 pub fn signed_payload(body: &str) -> Option<String> {

@@ -26,6 +26,8 @@ fn push_conditions(sql: &mut Sql, query: &RefundQuery) -> Result<(), Error> {
     if let Some(to) = text(&query.to) {
         sql.push(" AND r.refunded_at < ").push_bind(day_start_ms(&to, "to")? + 86_400_000);
     }
+    // A reversed refund is no refund: it stays on the payment's history.
+    sql.push(" AND r.reversed_at IS NULL");
     if query.missed_only {
         sql.push(" AND r.missed_notification = 1");
     }

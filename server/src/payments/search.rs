@@ -269,6 +269,8 @@ pub async fn detail(db: &Db, payment_seq: &str) -> Result<Option<PaymentDetail>,
         history,
         related: not_this(related),
         user_payments: not_this(user_payments),
+        // The notifications domain reads its own table: the console adds them.
+        notifications: Vec::new(),
         summary,
     }))
 }

@@ -268,6 +268,50 @@ pub async fn refund(
     Ok(())
 }
 
+/// The store took a refund back (Apple `REFUND_REVERSED`): the payment is SUCCESS again, its refund
+/// records when and why it was reversed (and stops counting in reports and abuse rules), and the
+/// app's server is told, so it can give back what it clawed back. `false` when the payment was not
+/// refunded.
+pub async fn reverse_refund(state: &AppState, payment: &Payment, reason: &str) -> Result<bool, Error> {
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    let changed = sqlx::query(
+        "UPDATE payments SET status = 'SUCCESS', refund_time = NULL, updated_at = $1 WHERE id = $2 AND status = 'REFUND'",
+    )
+    .bind(now)
+    .bind(payment.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE refunds SET reversed_at = $1, reversed_reason = $2 WHERE payment_id = $3 AND reversed_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(payment.id)
+    .execute(&mut *tx)
+    .await?;
+    let entry = HistoryEntry {
+        payment_id: payment.id,
+        from: Some(Status::Refund),
+        to: Status::Success,
+        event: "REFUND_REVERSED",
+        source: Source::Store,
+        actor: None,
+        reason: Some(reason),
+        detail: Some(format!("consumed before: {}", payment.consumed)),
+    };
+    append_history(&mut tx, entry).await?;
+    let extra = json!({"alreadyConsumed": payment.consumed, "reason": reason});
+    webhooks::emit_for_payment(&mut tx, EventType::PaymentRefundReversed, payment.id, extra).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Tells the app's server about a payment's first refund and applies the abuse rules to its user,
 /// in the refund's transaction.
 pub(crate) async fn announce_refund(
@@ -286,7 +330,8 @@ pub(crate) async fn announce_refund(
     abuse::after_refund(tx, rules, payment.project_id, &payment.user_id).await
 }
 
-/// Records one refund of `payment` (once per kind); returns whether it was new.
+/// Records the refund of `payment`, once per kind; a refund of a kind that was reversed is in
+/// force again.
 pub(crate) async fn record_refund(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     payment: &Payment,
@@ -294,11 +339,13 @@ pub(crate) async fn record_refund(
     kind: &str,
     reason: Option<&str>,
     now: i64,
-) -> Result<bool, Error> {
-    let inserted = sqlx::query(
+) -> Result<(), Error> {
+    sqlx::query(
         "INSERT INTO refunds (payment_id, project_id, user_id, source, kind, refunded_at, reason, was_consumed, \
          amount_micros, currency, missed_notification, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6) ON CONFLICT (payment_id, kind) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6) ON CONFLICT (payment_id, kind) DO UPDATE SET \
+         reversed_at = NULL, reversed_reason = NULL, refunded_at = excluded.refunded_at, source = excluded.source, \
+         reason = excluded.reason, was_consumed = excluded.was_consumed WHERE refunds.reversed_at IS NOT NULL",
     )
     .bind(payment.id)
     .bind(payment.project_id)
@@ -314,7 +361,7 @@ pub(crate) async fn record_refund(
     .bind(i64::from(source == RefundSource::Sweep))
     .execute(&mut **tx)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok(())
 }
 
 /// Whether any payment of `store_app_id` is about the purchase `reference` names: its purchase

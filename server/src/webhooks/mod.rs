@@ -33,6 +33,8 @@ pub enum EventType {
     PaymentConsumed,
     /// Refunded, voided or revoked; `alreadyConsumed` says whether the item must be clawed back.
     PaymentRefunded,
+    /// The store took a refund back: the payment is SUCCESS again.
+    PaymentRefundReversed,
     SubscriptionRenewed,
     SubscriptionCancelled,
     SubscriptionInGrace,
@@ -40,14 +42,17 @@ pub enum EventType {
     SubscriptionExpired,
     SubscriptionRevoked,
     AbuseFlagged,
+    /// A parent withdrew consent for a minor's use of the app (Apple `RESCIND_CONSENT`).
+    ConsentRescinded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 13] = [
         EventType::PaymentSucceeded,
         EventType::PaymentUnclaimed,
         EventType::PaymentConsumed,
         EventType::PaymentRefunded,
+        EventType::PaymentRefundReversed,
         EventType::SubscriptionRenewed,
         EventType::SubscriptionCancelled,
         EventType::SubscriptionInGrace,
@@ -55,6 +60,7 @@ impl EventType {
         EventType::SubscriptionExpired,
         EventType::SubscriptionRevoked,
         EventType::AbuseFlagged,
+        EventType::ConsentRescinded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +69,7 @@ impl EventType {
             EventType::PaymentUnclaimed => "payment.unclaimed",
             EventType::PaymentConsumed => "payment.consumed",
             EventType::PaymentRefunded => "payment.refunded",
+            EventType::PaymentRefundReversed => "payment.refund_reversed",
             EventType::SubscriptionRenewed => "subscription.renewed",
             EventType::SubscriptionCancelled => "subscription.cancelled",
             EventType::SubscriptionInGrace => "subscription.in_grace",
@@ -70,6 +77,7 @@ impl EventType {
             EventType::SubscriptionExpired => "subscription.expired",
             EventType::SubscriptionRevoked => "subscription.revoked",
             EventType::AbuseFlagged => "abuse.flagged",
+            EventType::ConsentRescinded => "consent.rescinded",
         }
     }
 

@@ -234,3 +234,112 @@ async fn a_redelivery_of_a_notification_whose_processing_failed_processes_it_at_
     assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE kind = 'VOID'").await, 1);
     assert_eq!(shop.count("SELECT attempts FROM store_notifications").await, 2);
 }
+
+/// The shop with the App Store fake notifying it, and a consumable `user` bought, verified and
+/// consumed: (the fake's purchase, the payment as verified).
+async fn consumed_apple_gem(user: &str) -> (crate::shop::Shop, apple::Created, Value) {
+    let shop = shop().await;
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let payment = shop.verify(user, "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+    shop.server(
+        "/v1/service/consume",
+        json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]}),
+    )
+    .await
+    .ok();
+    (shop, bought, payment)
+}
+
+async fn status_of(shop: &crate::shop::Shop, payment: &Value) -> String {
+    let lookup = shop.server("/v1/service/payment", json!({"accessToken": payment["accessToken"]})).await;
+    lookup.ok()["status"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_app_store_refund_reversal_makes_the_payment_successful_again_and_tells_the_app_server() {
+    let (shop, bought, payment) = consumed_apple_gem("user-rr").await;
+    shop.fakes.apple.refund(&bought.transaction_id).await;
+    shop.inbox_settled().await;
+    assert_eq!(status_of(&shop, &payment).await, "REFUND");
+
+    assert!(shop.fakes.apple.reverse_refund(&bought.transaction_id).await);
+    shop.inbox_settled().await;
+
+    assert_eq!(status_of(&shop, &payment).await, "SUCCESS");
+    let reversed: (Option<i64>, Option<String>) =
+        sqlx::query_as("SELECT reversed_at, reversed_reason FROM refunds").fetch_one(shop.app.db.pool()).await.unwrap();
+    assert!(reversed.0.is_some());
+    assert_eq!(reversed.1.as_deref(), Some("Apple reversed the refund"));
+    assert_eq!(shop.count("SELECT COUNT(*) FROM webhook_events WHERE event_type = 'payment.refund_reversed'").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'REFUND_REVERSED'").await, 1);
+    shop.app.login_as_demo_admin().await;
+    let report: app::model::RefundReport = shop.app.get_fn("/api/refunds").await.unwrap();
+    assert!(report.refunds.is_empty(), "a reversed refund is no refund: {:?}", report.refunds);
+}
+
+#[tokio::test]
+async fn a_family_sharing_revocation_is_recorded_as_a_revoke_with_its_reason() {
+    let (shop, bought, payment) = consumed_apple_gem("user-fs").await;
+
+    assert!(shop.fakes.apple.revoke_family_sharing(&bought.transaction_id).await);
+    shop.inbox_settled().await;
+
+    assert_eq!(status_of(&shop, &payment).await, "REFUND");
+    let refund: (String, Option<String>, i64) =
+        sqlx::query_as("SELECT kind, reason, was_consumed FROM refunds").fetch_one(shop.app.db.pool()).await.unwrap();
+    assert_eq!(refund.0, "REVOKE");
+    assert!(refund.1.unwrap().contains("Family Sharing"));
+    assert_eq!(refund.2, 1, "consumed: a claw-back");
+}
+
+#[tokio::test]
+async fn a_withdrawn_parental_consent_reaches_the_app_server_as_an_event() {
+    let shop = shop().await;
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+
+    shop.fakes.apple.rescind_consent(demo::PACKAGE, "7000000000000001").await;
+    shop.inbox_settled().await;
+
+    let payload: String =
+        sqlx::query_scalar("SELECT payload FROM webhook_events WHERE event_type = 'consent.rescinded'")
+            .fetch_one(shop.app.db.pool())
+            .await
+            .unwrap();
+    let event: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(event["data"]["appTransactionId"], "7000000000000001", "{event}");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'PROCESSED'").await, 1);
+}
+
+#[tokio::test]
+async fn a_test_notification_and_a_price_increase_are_kept_and_the_payment_page_lists_its_notifications() {
+    let shop = shop().await;
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let bought =
+        shop.fakes.apple.add_purchase(apple::NewPurchase::subscription(demo::PACKAGE, "premium_monthly")).await;
+    let payment = shop.verify("user-pi", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+
+    shop.fakes.apple.test_notification(demo::PACKAGE).await;
+    assert!(shop.fakes.apple.send_notification(&bought.transaction_id, "PRICE_INCREASE", Some("ACCEPTED")).await);
+    shop.inbox_settled().await;
+
+    let test: (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM store_notifications WHERE notification_type = 'TEST'")
+            .fetch_one(shop.app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(test.0, "IGNORED");
+    assert!(test.1.unwrap().contains("callback URL works"));
+    shop.app.login_as_demo_admin().await;
+    let seq = payment["paymentSeq"].as_str().unwrap();
+    let detail: app::model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
+    let kinds: Vec<String> = detail
+        .notifications
+        .iter()
+        .map(|n| {
+            format!("{} {}", n.notification_type.clone().unwrap_or_default(), n.subtype.clone().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(kinds, ["SUBSCRIBED INITIAL_BUY", "PRICE_INCREASE ACCEPTED"], "{kinds:?}");
+    assert!(detail.notifications.iter().all(|n| n.status == "PROCESSED" && n.body.is_none()));
+}

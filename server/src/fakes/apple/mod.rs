@@ -434,6 +434,38 @@ impl FakeApple {
         true
     }
 
+    /// Takes back the refund of one transaction and sends REFUND_REVERSED.
+    pub async fn reverse_refund(&self, transaction_id: &str) -> bool {
+        {
+            let mut inner = self.lock();
+            let Some(t) = inner.transactions.iter_mut().find(|t| t.transaction_id == transaction_id) else {
+                return false;
+            };
+            t.revocation_ms = None;
+            t.revocation_reason = None;
+            let original = t.original_transaction_id.clone();
+            if let Some(sub) = inner.subscriptions.get_mut(&original) {
+                sub.status = 1;
+            }
+        }
+        self.notify(transaction_id, "REFUND_REVERSED", None).await;
+        true
+    }
+
+    /// Ends a Family Sharing member's access to one transaction and sends REVOKE.
+    pub async fn revoke_family_sharing(&self, transaction_id: &str) -> bool {
+        {
+            let mut inner = self.lock();
+            let Some(t) = inner.transactions.iter_mut().find(|t| t.transaction_id == transaction_id) else {
+                return false;
+            };
+            t.revocation_ms = Some(crate::now_ms());
+            t.revocation_reason = Some(0);
+        }
+        self.notify(transaction_id, "REVOKE", None).await;
+        true
+    }
+
     /// The transaction signed with `defect`, for tests of the verifier; `None` if unknown.
     pub fn defective_transaction(&self, transaction_id: &str, defect: Defect) -> Option<String> {
         let inner = self.lock();
@@ -494,9 +526,8 @@ impl FakeApple {
     /// Posts `{"signedPayload": …}` about `transaction_id` to the configured URL, as Apple does.
     /// A failed delivery is logged; Apple's own retries are not modelled, the sweeps cover them.
     async fn notify(&self, transaction_id: &str, kind: &str, subtype: Option<&str>) {
-        let (url, body) = {
+        let data = {
             let inner = self.lock();
-            let Some(url) = inner.notify_url.clone() else { return };
             let Some(t) = inner.transactions.iter().find(|t| t.transaction_id == transaction_id) else { return };
             let app = inner.apps.get(&t.bundle_id).cloned().unwrap_or_default();
             let mut data = json!({
@@ -510,13 +541,68 @@ impl FakeApple {
                 data["status"] = json!(sub.status);
                 data["signedRenewalInfo"] = json!(self.signed_renewal_info(&inner, &t.original_transaction_id));
             }
+            data
+        };
+        self.deliver(kind, subtype, "data", data).await;
+    }
+
+    /// Sends a notification of `kind` about `transaction_id` as the transaction stands, for the
+    /// types whose effect is outside the transaction (`PRICE_INCREASE`, `RENEWAL_EXTENDED`,
+    /// `CONSUMPTION_REQUEST`, …). `false` if the transaction is unknown.
+    pub async fn send_notification(&self, transaction_id: &str, kind: &str, subtype: Option<&str>) -> bool {
+        if !self.lock().transactions.iter().any(|t| t.transaction_id == transaction_id) {
+            return false;
+        }
+        self.notify(transaction_id, kind, subtype).await;
+        true
+    }
+
+    /// Sends `TEST`, as Apple's "Request a Test Notification" does: no transaction, the app only.
+    pub async fn test_notification(&self, bundle_id: &str) {
+        let mut data = self.app_data(bundle_id, Environment::Sandbox);
+        data["bundleVersion"] = json!("1.0");
+        self.deliver("TEST", None, "data", data).await;
+    }
+
+    /// A parent withdrew consent for the customer's use of the app (Declared Age Range): Apple sends
+    /// `RESCIND_CONSENT` with the customer's signed app transaction.
+    pub async fn rescind_consent(&self, bundle_id: &str, app_transaction_id: &str) {
+        let mut data = self.app_data(bundle_id, Environment::Sandbox);
+        let app_apple_id = self.lock().apps.get(bundle_id).and_then(|a| a.app_apple_id);
+        let now = crate::now_ms();
+        let app_transaction = json!({
+            "receiptType": Environment::Sandbox.wire(),
+            "appAppleId": app_apple_id,
+            "bundleId": bundle_id,
+            "applicationVersion": "1.0",
+            "receiptCreationDate": now,
+            "originalPurchaseDate": now,
+            "originalApplicationVersion": "1.0",
+            "appTransactionId": app_transaction_id,
+            "originalPlatform": "iOS",
+            "signedDate": now,
+        });
+        data["signedAppTransactionInfo"] = json!(self.chains.good.sign(&app_transaction));
+        self.deliver("RESCIND_CONSENT", None, "appData", data).await;
+    }
+
+    /// The app part of a notification that is about no transaction.
+    fn app_data(&self, bundle_id: &str, environment: Environment) -> Value {
+        let app = self.lock().apps.get(bundle_id).cloned().unwrap_or_default();
+        json!({"environment": environment.wire(), "appAppleId": app.app_apple_id, "bundleId": bundle_id})
+    }
+
+    async fn deliver(&self, kind: &str, subtype: Option<&str>, part: &str, data: Value) {
+        let (url, body) = {
+            let inner = self.lock();
+            let Some(url) = inner.notify_url.clone() else { return };
             let mut payload = json!({
                 "notificationType": kind,
                 "notificationUUID": uuid_like(&crate::crypto::random_token(16)),
                 "version": "2.0",
                 "signedDate": crate::now_ms(),
-                "data": data,
             });
+            payload[part] = data;
             if let Some(subtype) = subtype {
                 payload["subtype"] = json!(subtype);
             }

@@ -103,6 +103,9 @@ pub struct Notification {
     pub signed_date_ms: Option<i64>,
     /// The purchase it is about, with the subscription's status and renewal info applied.
     pub purchase: Option<StorePurchase>,
+    /// The customer's app transaction, for notifications about the app rather than a purchase
+    /// (`RESCIND_CONSENT`): stable per Apple Account and app.
+    pub app_transaction_id: Option<String>,
     pub raw: serde_json::Value,
 }
 
@@ -287,12 +290,18 @@ impl AppleClient {
             }
             None => None,
         };
+        let app_transaction_id = match payload.app_data.as_ref().and_then(|d| d.signed_app_transaction_info.as_deref())
+        {
+            Some(jws) => verifier.verify_and_decode_app_transaction(jws).map_err(rejection)?.app_transaction_id,
+            None => None,
+        };
         Ok(Notification {
             notification_type: wire_name(&payload.notification_type),
             subtype: payload.subtype.as_ref().map(|s| wire_name(&Some(s))),
             uuid: payload.notification_uuid.clone().unwrap_or_default(),
             signed_date_ms: payload.signed_date.map(|d| d.timestamp_millis()),
             purchase,
+            app_transaction_id,
             raw,
         })
     }
@@ -343,6 +352,7 @@ impl AppleClient {
         let environment = claims
             .get("environment")
             .or_else(|| claims.get("data").and_then(|d| d.get("environment")))
+            .or_else(|| claims.get("appData").and_then(|d| d.get("environment")))
             .and_then(|e| e.as_str());
         Ok(match environment {
             Some("Production") => &self.production,
