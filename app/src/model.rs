@@ -355,6 +355,8 @@ pub struct NotificationRow {
     pub authenticated: bool,
     /// The notification whose look-up at the store answered this one too.
     pub covered_by: Option<i64>,
+    /// When a sweep found it in the store's notification history: the store could not deliver it.
+    pub recovered_at: Option<i64>,
     /// The body as the store sent it: only for support and admins, and `None` once pruned.
     pub body: Option<String>,
     pub body_pruned_at: Option<i64>,

@@ -15,6 +15,7 @@ use sqlx::Row;
 
 use crate::{
     db::Db,
+    notifications::{self, Incoming},
     now_ms,
     payments::{
         sync::{self, RefundSource},
@@ -40,8 +41,10 @@ pub struct Found {
     pub missed_refunds: usize,
     /// Subscriptions whose state or period changed.
     pub subscription_changes: usize,
-    /// Purchases asked about.
+    /// Purchases (or notifications) asked about.
     pub checked: usize,
+    /// Notifications the store could not deliver, found in its history and stored in the inbox.
+    pub recovered_notifications: usize,
 }
 
 impl std::ops::AddAssign for Found {
@@ -49,6 +52,7 @@ impl std::ops::AddAssign for Found {
         self.missed_refunds += other.missed_refunds;
         self.subscription_changes += other.subscription_changes;
         self.checked += other.checked;
+        self.recovered_notifications += other.recovered_notifications;
     }
 }
 
@@ -90,9 +94,11 @@ pub async fn run_every(state: AppState, every: Duration) {
     loop {
         ticks.tick().await;
         match run_once(&state).await {
-            Ok(found) if found.missed_refunds > 0 => {
-                tracing::warn!(missed = found.missed_refunds, "sweeps found refunds no notification reported")
-            }
+            Ok(found) if found.missed_refunds > 0 || found.recovered_notifications > 0 => tracing::warn!(
+                missed = found.missed_refunds,
+                recovered = found.recovered_notifications,
+                "sweeps found refunds or notifications that never reached us"
+            ),
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "sweep pass failed"),
         }
@@ -149,7 +155,11 @@ async fn sweep_leased(state: &AppState, store_app_id: i64, job: &str) -> Result<
     let sweep = Sweep { state, app: &app, client: &client, job };
     let mut found = match (&*client, app.store) {
         (StoreClient::Google(_), _) => sweep.google_voided().await?,
-        (StoreClient::Apple { client, .. }, _) if client.has_api_key() => sweep.apple_refunds().await?,
+        (StoreClient::Apple { client, .. }, _) if client.has_api_key() => {
+            let mut found = sweep.apple_notification_history().await?;
+            found += sweep.apple_refunds().await?;
+            found
+        }
         (_, Store::OneStore) => sweep.recent_purchases().await?,
         _ => Found::default(),
     };
@@ -174,6 +184,21 @@ struct Cursor {
     /// Where in it: a store page token, or the last row handled.
     page: Option<String>,
     after: Option<String>,
+}
+
+impl Cursor {
+    /// The window a windowed sweep reads: the one it was cut short in, or from where the last pass
+    /// ended (an hour earlier: the store records some things a little after they happen) to now,
+    /// reaching back no further than the store keeps, `keep_ms`.
+    fn window(saved: Option<Cursor>, last_end: Option<i64>, now: i64, keep_ms: i64) -> Cursor {
+        match saved {
+            Some(c) if c.start.is_some() && c.end.is_some() => c,
+            _ => {
+                let start = last_end.map_or(now - keep_ms, |end| end - 3_600_000).max(now - keep_ms + 60_000);
+                Cursor { start: Some(start), end: Some(now), ..Cursor::default() }
+            }
+        }
+    }
 }
 
 impl Sweep<'_> {
@@ -226,16 +251,7 @@ impl Sweep<'_> {
         let kind = "google.voided";
         let now = now_ms();
         let (cursor, last_end) = self.cursor(kind).await?;
-        let mut cursor = match cursor {
-            Some(c) if c.start.is_some() && c.end.is_some() => c,
-            _ => {
-                // Voids are recorded a little after they happen: each window overlaps the last by an hour.
-                let start = last_end
-                    .map_or(now - GOOGLE_MAX_WINDOW_MS, |end| end - 3_600_000)
-                    .max(now - GOOGLE_MAX_WINDOW_MS + 60_000);
-                Cursor { start: Some(start), end: Some(now), ..Cursor::default() }
-            }
-        };
+        let mut cursor = Cursor::window(cursor, last_end, now, GOOGLE_MAX_WINDOW_MS);
         self.save(kind, Some(&cursor), None).await?;
         let mut found = Found::default();
         loop {
@@ -265,6 +281,60 @@ impl Sweep<'_> {
             }
             self.save(kind, Some(&cursor), None).await?;
         }
+    }
+
+    /// Apple's notification history, failures only, per environment the app takes: what Apple
+    /// could not deliver (our outage, a refused delivery) goes into the inbox as if it had just
+    /// arrived, deduplicated by its notification id, and is processed as usual.
+    async fn apple_notification_history(&self) -> Result<Found, Error> {
+        let StoreClient::Apple { client, .. } = self.client else { return Ok(Found::default()) };
+        let mut found = Found::default();
+        for sandbox in [false, true] {
+            if sandbox && !self.app.environments.allows(true) {
+                continue;
+            }
+            let (kind, keep_ms) = if sandbox {
+                ("apple.notifications.sandbox", 30 * DAY_MS)
+            } else {
+                ("apple.notifications", 180 * DAY_MS)
+            };
+            let (saved, last_end) = self.cursor(kind).await?;
+            let mut cursor = Cursor::window(saved, last_end, now_ms(), keep_ms);
+            self.save(kind, Some(&cursor), None).await?;
+            loop {
+                let (start, end) = (cursor.start.unwrap_or_default(), cursor.end.unwrap_or_default());
+                let (payloads, next) = client
+                    .failed_notifications(sandbox, start, end, cursor.page.as_deref())
+                    .await
+                    .map_err(|e| Error::Other(e.to_string()))?;
+                for signed in payloads {
+                    found.checked += 1;
+                    let body = serde_json::json!({"signedPayload": signed}).to_string();
+                    match Incoming::apple(self.app.id, client, &signed, body) {
+                        Ok(incoming) => {
+                            let (id, new) = notifications::receive(&self.state.db, &incoming).await?;
+                            if new {
+                                notifications::recovered(&self.state.db, id).await?;
+                                found.recovered_notifications += 1;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(store_app = self.app.id, error = %err, "a notification in Apple's history does not verify")
+                        }
+                    }
+                }
+                cursor.page = next;
+                if cursor.page.is_none() {
+                    self.save(kind, None, cursor.end).await?;
+                    break;
+                }
+                self.save(kind, Some(&cursor), None).await?;
+            }
+        }
+        if found.recovered_notifications > 0 {
+            self.state.inbox.notify_one();
+        }
+        Ok(found)
     }
 
     /// The app's recently paid Apple payments, one per subscription or purchase history, in order of

@@ -207,6 +207,11 @@ fn InboxLine(row: NotificationRow, support: bool, reprocess: ServerAction<Reproc
             </td>
             <td>
                 <span class="kind">{kind}</span>
+                {row.recovered_at.map(|at| view! {
+                    <span class="badge recovered" title=format!("the store could not deliver it; a sweep found it in the store's history at {}", format::time(at))>
+                        "recovered"
+                    </span>
+                })}
                 {(!row.authenticated).then(|| view! {
                     <span class="badge weaker hint-only" title="a Google push without a verified OIDC token: only a hint to ask Google">
                         "hint only"

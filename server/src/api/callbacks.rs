@@ -132,30 +132,15 @@ pub(super) async fn apple(State(state): State<AppState>, Path(bundle): Path<Stri
         Ok(app) => app,
         Err(response) => return response,
     };
-    let notification = match state.store_client(&app).as_deref() {
-        Ok(StoreClient::Apple { client, .. }) => client.verify_notification(&signed),
+    let incoming = match state.store_client(&app).as_deref() {
+        Ok(StoreClient::Apple { client, .. }) => Incoming::apple(app.id, client, &signed, body),
         Ok(_) => return refuse(StatusCode::NOT_FOUND, "not an App Store app"),
         Err(err) => return refuse(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
     };
-    let notification = match notification {
-        Ok(notification) => notification,
-        Err(err) => return refuse(StatusCode::BAD_REQUEST, err.to_string()),
-    };
-    let purchase_ref = notification
-        .purchase
-        .as_ref()
-        .map(|p| p.original_transaction_id.clone().unwrap_or_else(|| p.transaction_id.clone()));
-    let incoming = Incoming {
-        store: Store::Apple,
-        store_app_id: app.id,
-        key: notification.uuid,
-        kind: notification.notification_type,
-        subtype: notification.subtype,
-        body,
-        purchase_ref,
-        authenticated: true,
-    };
-    take(&state, incoming).await
+    match incoming {
+        Ok(incoming) => take(&state, incoming).await,
+        Err(err) => refuse(StatusCode::BAD_REQUEST, err.to_string()),
+    }
 }
 
 /// `POST /markets/ONESTORE/notification/{packageName}/receive`: a signed payment notification

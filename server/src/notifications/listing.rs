@@ -35,6 +35,7 @@ struct Listed {
     purchase_ref: Option<String>,
     authenticated: i64,
     covered_by: Option<i64>,
+    recovered_at: Option<i64>,
     body: String,
     body_pruned_at: Option<i64>,
 }
@@ -59,6 +60,7 @@ impl Listed {
             purchase_ref: self.purchase_ref,
             authenticated: self.authenticated != 0,
             covered_by: self.covered_by,
+            recovered_at: self.recovered_at,
             body: (!pruned).then_some(self.body),
             body_pruned_at: self.body_pruned_at,
         }
@@ -67,7 +69,7 @@ impl Listed {
 
 const LISTED: &str = "SELECT n.id, n.store, pr.name AS project, a.name AS app_name, n.notification_type, \
      n.subtype, n.status, n.attempts, n.next_attempt_at, n.last_error, p.payment_seq, n.received_at, n.processed_at, \
-     n.purchase_ref, n.authenticated, n.covered_by, n.body, n.body_pruned_at \
+     n.purchase_ref, n.authenticated, n.covered_by, n.recovered_at, n.body, n.body_pruned_at \
      FROM store_notifications n LEFT JOIN store_apps a ON a.id = n.store_app_id \
      LEFT JOIN projects pr ON pr.id = a.project_id LEFT JOIN payments p ON p.id = n.payment_id WHERE 1 = 1";
 

@@ -52,6 +52,34 @@ pub struct Incoming {
     pub authenticated: bool,
 }
 
+impl Incoming {
+    /// An App Store notification of the store app `store_app_id` whose `signedPayload` (in
+    /// `body`) `client` has verified; the same whether Apple posted it or the notification-history
+    /// sweep found it.
+    pub fn apple(
+        store_app_id: i64,
+        client: &crate::stores::apple::AppleClient,
+        signed: &str,
+        body: String,
+    ) -> Result<Incoming, StoreError> {
+        let notification = client.verify_notification(signed)?;
+        let purchase_ref = notification
+            .purchase
+            .as_ref()
+            .map(|p| p.original_transaction_id.clone().unwrap_or_else(|| p.transaction_id.clone()));
+        Ok(Incoming {
+            store: Store::Apple,
+            store_app_id,
+            key: notification.uuid,
+            kind: notification.notification_type,
+            subtype: notification.subtype,
+            body,
+            purchase_ref,
+            authenticated: true,
+        })
+    }
+}
+
 /// Stores `incoming` unless it is there already, due for processing now; returns its inbox id and
 /// whether it is new. A redelivery of a notification that is not finished makes it due now.
 pub async fn receive(db: &Db, incoming: &Incoming) -> Result<(i64, bool), Error> {
@@ -90,6 +118,16 @@ pub async fn receive(db: &Db, incoming: &Incoming) -> Result<(i64, bool), Error>
     .execute(db.pool())
     .await?;
     Ok((id, false))
+}
+
+/// Marks notification `id` as recovered from the store's notification history by a sweep.
+pub async fn recovered(db: &Db, id: i64) -> Result<(), Error> {
+    sqlx::query("UPDATE store_notifications SET recovered_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
 }
 
 /// A stored notification as processing reads it.

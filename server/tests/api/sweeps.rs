@@ -8,6 +8,7 @@ use server::{
         apple::{self, Environment},
         faults::FaultKind,
         google::Change,
+        Notifies,
     },
     store_apps,
     sweeps::{self, Found},
@@ -198,4 +199,29 @@ async fn each_app_is_swept_on_its_own_schedule() {
     let before_the_next_hour = shop.count("SELECT COUNT(*) FROM refunds").await;
 
     assert_eq!((while_off, when_due, before_the_next_hour), (0, 1, 1));
+}
+
+#[tokio::test]
+async fn an_app_store_notification_apple_could_not_deliver_is_recovered_from_its_history_and_applied_once() {
+    let shop = shop().await;
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let paid = shop.verify("lea", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+    // Apple sends the refund while our server cannot be reached.
+    shop.fakes.apple.set_notify_url(Some("http://127.0.0.1:9/unreachable".into()));
+    assert!(shop.fakes.apple.refund(&bought.transaction_id).await);
+    let apple = app_id(&shop, Store::Apple).await;
+
+    let found = sweeps::sweep_app(&shop.app.state, apple).await.unwrap();
+    shop.inbox_settled().await;
+    let again = sweeps::sweep_app(&shop.app.state, apple).await.unwrap();
+
+    assert_eq!(found.recovered_notifications, 1);
+    assert_eq!(again.recovered_notifications, 0, "stored once, however often the history lists it");
+    let processed =
+        "SELECT COUNT(*) FROM store_notifications WHERE notification_type = 'REFUND' AND status = 'PROCESSED'";
+    assert_eq!(shop.count(processed).await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications WHERE recovered_at IS NOT NULL").await, 1);
+    let lookup = shop.server("/v1/service/payment", json!({"accessToken": paid["accessToken"]})).await;
+    assert_eq!(lookup.ok()["status"], "REFUND");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 1);
 }

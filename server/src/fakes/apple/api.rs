@@ -31,6 +31,7 @@ pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
         .route("/inApps/v2/refund/lookup/{id}", get(refunds))
         .route("/inApps/v1/transactions/consumption/{id}", put(consumption))
         .route("/inApps/v2/transactions/consumption/{id}", put(consumption))
+        .route("/inApps/v1/notifications/history", post(notification_history))
         .route("/verifyReceipt", post(receipts::verify))
         .with_state(Api { fake, environment })
 }
@@ -276,6 +277,61 @@ async fn refunds(
         }
     })
     .await
+}
+
+/// Get Notification History: the notifications sent for the key's app in this environment within
+/// `startDate`..`endDate` (at most 180 days back), only the undelivered ones when `onlyFailures`,
+/// 20 a page.
+async fn notification_history(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Option<Json<Value>>,
+) -> Response {
+    if let Some(response) = fault(&api, "notifications").await {
+        return response;
+    }
+    let bundle = match authorize(&api, &headers) {
+        Ok(bundle) => bundle,
+        Err(response) => return response,
+    };
+    let Some(Json(body)) = body else { return error(4_000_000, "Bad request.") };
+    let (Some(start), Some(end)) = (body["startDate"].as_i64(), body["endDate"].as_i64()) else {
+        return error(4_000_015, "Invalid start date.");
+    };
+    if start >= end || start < crate::now_ms() - 180 * 86_400_000 {
+        return error(4_000_015, "Invalid start date.");
+    }
+    let only_failures = body["onlyFailures"].as_bool().unwrap_or(false);
+    let offset: usize = match first(&query_pairs(&q), "paginationToken") {
+        None => 0,
+        Some(token) => match token.parse() {
+            Ok(offset) => offset,
+            Err(_) => return error(4_000_014, "Invalid pagination token."),
+        },
+    };
+    let inner = api.fake.lock();
+    let matching: Vec<&super::Sent> = inner
+        .sent
+        .iter()
+        .filter(|n| n.bundle_id == bundle && n.environment == api.environment)
+        .filter(|n| n.sent_ms >= start && n.sent_ms < end && !(only_failures && n.delivered))
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(PAGE)
+        .map(|n| {
+            let result = if n.delivered { "SUCCESS" } else { "NO_RESPONSE" };
+            json!({"signedPayload": n.signed_payload, "sendAttempts": [{"attemptDate": n.sent_ms, "sendAttemptResult": result}]})
+        })
+        .collect();
+    let has_more = offset + PAGE < matching.len();
+    let mut answer = json!({"notificationHistory": page, "hasMore": has_more});
+    if has_more {
+        answer["paginationToken"] = json!((offset + PAGE).to_string());
+    }
+    Json(answer).into_response()
 }
 
 /// Send Consumption Information (v1 and v2): only for consumables, answered 202.

@@ -22,7 +22,7 @@ use super::faults::Faults;
 use chain::Chains;
 
 pub const ROUTES: &[&str] =
-    &["transactions", "history", "subscriptions", "lookup", "refunds", "consumption", "verifyReceipt"];
+    &["transactions", "history", "subscriptions", "lookup", "refunds", "consumption", "notifications", "verifyReceipt"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Environment {
@@ -79,6 +79,18 @@ struct Inner {
     consumption: Vec<(String, Value)>,
     next_id: u64,
     notify_url: Option<String>,
+    /// Every notification sent, for Get Notification History.
+    sent: Vec<Sent>,
+}
+
+/// One notification the fake sent, and whether the server took it (answered 2xx).
+#[derive(Clone)]
+struct Sent {
+    bundle_id: String,
+    environment: Environment,
+    signed_payload: String,
+    sent_ms: i64,
+    delivered: bool,
 }
 
 #[derive(Clone, Default)]
@@ -593,7 +605,13 @@ impl FakeApple {
     }
 
     async fn deliver(&self, kind: &str, subtype: Option<&str>, part: &str, data: Value) {
-        let (url, body) = {
+        let bundle_id = data["bundleId"].as_str().unwrap_or_default().to_string();
+        let environment = if data["environment"] == Environment::Production.wire() {
+            Environment::Production
+        } else {
+            Environment::Sandbox
+        };
+        let (url, signed_payload) = {
             let inner = self.lock();
             let Some(url) = inner.notify_url.clone() else { return };
             let mut payload = json!({
@@ -606,12 +624,17 @@ impl FakeApple {
             if let Some(subtype) = subtype {
                 payload["subtype"] = json!(subtype);
             }
-            (url, json!({"signedPayload": self.chains.good.sign(&payload)}))
+            (url, self.chains.good.sign(&payload))
         };
         let client = crate::stores::http_client(Duration::from_secs(5));
-        if let Err(err) = client.post(&url).json(&body).send().await.and_then(|r| r.error_for_status()) {
+        let body = json!({"signedPayload": signed_payload});
+        let sent = client.post(&url).json(&body).send().await.and_then(|r| r.error_for_status());
+        if let Err(err) = &sent {
             tracing::warn!(error = %err, "the Apple fake could not deliver a notification");
         }
+        let delivered = sent.is_ok();
+        let sent = Sent { bundle_id, environment, signed_payload, sent_ms: crate::now_ms(), delivered };
+        self.lock().sent.push(sent);
     }
 }
 

@@ -18,7 +18,8 @@ use app_store_server_library::{
     models::{
         app_store_environment::Environment, auto_renew_status::AutoRenewStatus,
         consumption_request::ConsumptionRequest, jws_renewal_info_decoded_payload::JWSRenewalInfoDecodedPayload,
-        jws_transaction_decoded_payload::JWSTransactionDecodedPayload, offer_type::OfferType,
+        jws_transaction_decoded_payload::JWSTransactionDecodedPayload,
+        notification_history_request::NotificationHistoryRequest, offer_type::OfferType,
         order_lookup_status::OrderLookupStatus, product_type::ProductType, status::Status,
         transaction_history_request::TransactionHistoryRequest,
     },
@@ -237,6 +238,33 @@ impl AppleClient {
             Ok((response.signed_transactions, response.revision, response.has_more))
         })
         .await
+    }
+
+    /// Get Notification History, failures only: the signed payloads of the notifications Apple
+    /// sent between `start_ms` and `end_ms` in one environment and could not deliver, a page at a
+    /// time (`page` from the previous answer), with the token of the next page. Apple keeps 180
+    /// days of production history and 30 of the sandbox.
+    pub async fn failed_notifications(
+        &self,
+        sandbox: bool,
+        start_ms: i64,
+        end_ms: i64,
+        page: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let side = if sandbox { &self.sandbox } else { &self.production };
+        let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        let request = NotificationHistoryRequest {
+            start_date: time(start_ms),
+            end_date: time(end_ms),
+            notification_type: None,
+            notification_subtype: None,
+            transaction_id: None,
+            only_failures: Some(true),
+        };
+        let response = api(side)?.get_notification_history(page.unwrap_or(""), &request).await.map_err(api_error)?;
+        let payloads = response.notification_history.unwrap_or_default().into_iter().filter_map(|n| n.signed_payload);
+        let next = response.pagination_token.filter(|_| response.has_more == Some(true));
+        Ok((payloads.collect(), next))
     }
 
     /// Look Up Order ID: the transactions of the order a customer's receipt email shows.
