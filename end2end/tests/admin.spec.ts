@@ -1,14 +1,10 @@
 import { test, expect } from "@playwright/test";
-import { buyGoogleGem, consoleProblems, FAKES, hydrated, signIn } from "./helpers";
+import { buyGoogleGem, consoleProblems, FAKES, hydrated, openDemoProject, signIn } from "./helpers";
 
 test("an admin rotates the SecretKey, sees the new one once, and tests a store connection", async ({ page }) => {
   const problems = consoleProblems(page);
 
-  await signIn(page);
-  await hydrated(page);
-  await page.getByRole("link", { name: "Demo Game" }).click();
-  await expect(page).toHaveURL(/\/projects\/\d+$/);
-  await hydrated(page);
+  await openDemoProject(page);
   await expect(page.locator("#key-status")).toHaveText("active");
   await expect(page.locator(".store-app")).toHaveCount(3);
 
@@ -32,10 +28,7 @@ test("an admin rotates the SecretKey, sees the new one once, and tests a store c
 });
 
 test("an admin adds an item, stops it, and filters the list by status", async ({ page }) => {
-  await signIn(page);
-  await hydrated(page);
-  await page.getByRole("link", { name: "Demo Game" }).click();
-  await hydrated(page);
+  await openDemoProject(page);
 
   const add = page.locator("#add-item");
   await add.getByLabel("Store item ID").fill("e2e_crystal");
@@ -89,10 +82,7 @@ test("an admin adds a webhook endpoint, sees its signing secret once, and the de
   request,
 }) => {
   const problems = consoleProblems(page);
-  await signIn(page);
-  await hydrated(page);
-  await page.getByRole("link", { name: "Demo Game" }).click();
-  await hydrated(page);
+  await openDemoProject(page);
 
   const add = page.locator("#add-webhook");
   await add.getByLabel("Endpoint URL").fill(`${FAKES}/no-such-receiver`);
@@ -120,10 +110,7 @@ test("an admin adds a webhook endpoint, sees its signing secret once, and the de
 
 test("the project page marks what the AppKey may do that is weaker than a new project's defaults", async ({ page }) => {
   const problems = consoleProblems(page);
-  await signIn(page);
-  await hydrated(page);
-  await page.getByRole("link", { name: "Demo Game" }).click();
-  await hydrated(page);
+  await openDemoProject(page);
 
   // The demo is laxer than a new project, so that the store fakes' examples work as pasted.
   await expect(page.locator("#user-binding .badge.weaker")).toHaveText("weaker");

@@ -29,6 +29,15 @@ export async function signIn(page: Page, next = "/projects") {
   await expect(page).toHaveURL(new RegExp(`${next}$`));
 }
 
+/** Signs in and opens the demo project's page, hydrated. */
+export async function openDemoProject(page: Page) {
+  await signIn(page);
+  await hydrated(page);
+  await page.getByRole("link", { name: "Demo Game" }).click();
+  await expect(page).toHaveURL(/\/projects\/\d+$/);
+  await hydrated(page);
+}
+
 export const APP_KEY = "DEMOAPPKEY0000000001";
 /** The demo's store fakes, served by the server under test (on 4010 when that port is free). */
 export const FAKES = process.env.E2E_FAKES ?? "http://127.0.0.1:4010";

@@ -160,7 +160,7 @@ fn InboxTable(
     reprocess: ServerAction<ReprocessNotification>,
 ) -> impl IntoView {
     view! {
-        <table class="results inbox">
+        <table class="grid results inbox">
             <thead>
                 <tr>
                     <th>"Received"</th>
@@ -195,7 +195,7 @@ fn InboxLine(row: NotificationRow, support: bool, reprocess: ServerAction<Reproc
     let next_try = row.next_attempt_at.filter(|_| waiting).map(|at| format!("next try {}", format::time(at)));
     let purchase = row.purchase_ref.clone().map(|reference| {
         let href = format!("/transactions?q={}&include_test=true", encode(&reference));
-        view! { <a class="purchase-ref" href=href title=reference>"purchase"</a> }
+        view! { <a class="purchase-ref" href=href title=reference>" purchase"</a> }
     });
     let id = row.id;
     view! {

@@ -246,7 +246,7 @@ fn Detail(detail: PaymentDetail) -> impl IntoView {
             view! { <p class="empty">"None about this purchase."</p> }.into_any()
         } else {
             view! {
-                <table class="payment-notifications">
+                <table class="grid results payment-notifications">
                     <thead>
                         <tr><th>"Received"</th><th>"Kind"</th><th>"Status"</th><th>"Last error"</th></tr>
                     </thead>

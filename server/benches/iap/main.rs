@@ -1,12 +1,13 @@
 //! `make bench`: the figures of BENCHMARKS.md, measured in one run on this machine. Prints a table
 //! and writes every figure as JSON (default `bench-results.json`).
 //!
-//! cargo bench -p server --bench iap -- [--quick] [--only consume,apple,verify,search,page]
+//! cargo bench -p server --bench iap -- [--quick] [--only consume,apple,verify,notifications,search,page]
 //!     [--engines sqlite,postgres] [--out FILE]
 //! PostgreSQL: IAP_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432; "" skips it).
 mod apple;
 mod consume;
 mod load;
+mod notifications;
 mod page;
 // Shared with the reliability suite, which also restarts servers and reads their logs.
 #[allow(dead_code)]
@@ -186,6 +187,13 @@ async fn main() {
         for &engine in &engines {
             println!("\n## verify end to end ({})", engine.label());
             verify::run(&mut report, engine, args.quick).await;
+            report.save(&args.out);
+        }
+    }
+    if wants("notifications") {
+        for &engine in &engines {
+            println!("\n## notifications burst ({})", engine.label());
+            notifications::run(&mut report, engine, args.quick).await;
             report.save(&args.out);
         }
     }

@@ -53,6 +53,8 @@ pub async fn record(state: &AppState, app: &StoreAppRecord, purchase: &StorePurc
             return Ok(Reported::Skipped("the store still waits for the payment: recorded once it is paid".into()))
         }
     };
+    // No reservation of ours started it: to the app it is a purchase that started in the store.
+    let purchase = &StorePurchase { store_initiated: true, ..purchase.clone() };
     let now = now_ms();
     let raw = purchase.raw.to_string();
     let mut tx = state.db.begin_write().await?;

@@ -343,3 +343,33 @@ async fn a_test_notification_and_a_price_increase_are_kept_and_the_payment_page_
     assert_eq!(kinds, ["SUBSCRIBED INITIAL_BUY", "PRICE_INCREASE ACCEPTED"], "{kinds:?}");
     assert!(detail.notifications.iter().all(|n| n.status == "PROCESSED" && n.body.is_none()));
 }
+
+#[tokio::test]
+async fn a_google_price_step_up_consent_is_looked_up_kept_and_listed_on_the_payment() {
+    let shop = shop().await;
+    let monthly = shop.google_subscription("premium_monthly", 30).await;
+    let payment = shop
+        .verify("user-su", "GG", json!({"productId": "premium_monthly", "purchaseToken": monthly.purchase_token}))
+        .await;
+    let notification = json!({"subscriptionNotification": {
+        "version": "1.0", "notificationType": 22, "purchaseToken": monthly.purchase_token}});
+    let body = google::FakeGoogle::push_body(demo::PACKAGE, "step-up-1", &notification);
+
+    let pushed = shop
+        .http
+        .post(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE)))
+        .bearer_auth(google::FakeGoogle::push_token(demo::PUSH_AUDIENCE))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    shop.inbox_settled().await;
+
+    assert_eq!(pushed.status(), 200);
+    shop.app.login_as_demo_admin().await;
+    let seq = payment["paymentSeq"].as_str().unwrap();
+    let detail: app::model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
+    let listed: Vec<(Option<String>, String)> =
+        detail.notifications.iter().map(|n| (n.notification_type.clone(), n.status.clone())).collect();
+    assert_eq!(listed, [(Some("PriceStepUpConsentUpdated".to_string()), "PROCESSED".to_string())]);
+}
