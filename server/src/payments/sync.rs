@@ -270,9 +270,9 @@ pub async fn refund(
 
 /// The store took a refund back (Apple `REFUND_REVERSED`): the payment is SUCCESS again, its refund
 /// records when and why it was reversed (and stops counting in reports and abuse rules), and the
-/// app's server is told, so it can give back what it clawed back. `false` when the payment was not
-/// refunded.
-pub async fn reverse_refund(state: &AppState, payment: &Payment, reason: &str) -> Result<bool, Error> {
+/// app's server is told, so it can give back what it clawed back. A payment that is not refunded is
+/// left alone.
+pub async fn reverse_refund(state: &AppState, payment: &Payment, reason: &str) -> Result<(), Error> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
     let changed = sqlx::query(
@@ -285,7 +285,7 @@ pub async fn reverse_refund(state: &AppState, payment: &Payment, reason: &str) -
     .rows_affected();
     if changed == 0 {
         tx.rollback().await?;
-        return Ok(false);
+        return Ok(());
     }
     sqlx::query(
         "UPDATE refunds SET reversed_at = $1, reversed_reason = $2 WHERE payment_id = $3 AND reversed_at IS NULL",
@@ -309,7 +309,7 @@ pub async fn reverse_refund(state: &AppState, payment: &Payment, reason: &str) -
     let extra = json!({"alreadyConsumed": payment.consumed, "reason": reason});
     webhooks::emit_for_payment(&mut tx, EventType::PaymentRefundReversed, payment.id, extra).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Tells the app's server about a payment's first refund and applies the abuse rules to its user,

@@ -428,53 +428,38 @@ impl FakeApple {
 
     /// Refunds one transaction (a consumable, or one period of a subscription) and sends REFUND.
     pub async fn refund(&self, transaction_id: &str) -> bool {
-        {
-            let mut inner = self.lock();
-            let now = crate::now_ms();
-            let Some(t) = inner.transactions.iter_mut().find(|t| t.transaction_id == transaction_id) else {
-                return false;
-            };
-            t.revocation_ms = Some(now);
-            t.revocation_reason = Some(1);
-            let original = t.original_transaction_id.clone();
-            if let Some(sub) = inner.subscriptions.get_mut(&original) {
-                sub.status = 5;
-                sub.auto_renew = false;
-            }
-        }
-        self.notify(transaction_id, "REFUND", None).await;
-        true
+        self.revoke(transaction_id, Some(1), "REFUND").await
     }
 
     /// Takes back the refund of one transaction and sends REFUND_REVERSED.
     pub async fn reverse_refund(&self, transaction_id: &str) -> bool {
-        {
-            let mut inner = self.lock();
-            let Some(t) = inner.transactions.iter_mut().find(|t| t.transaction_id == transaction_id) else {
-                return false;
-            };
-            t.revocation_ms = None;
-            t.revocation_reason = None;
-            let original = t.original_transaction_id.clone();
-            if let Some(sub) = inner.subscriptions.get_mut(&original) {
-                sub.status = 1;
-            }
-        }
-        self.notify(transaction_id, "REFUND_REVERSED", None).await;
-        true
+        self.revoke(transaction_id, None, "REFUND_REVERSED").await
     }
 
     /// Ends a Family Sharing member's access to one transaction and sends REVOKE.
     pub async fn revoke_family_sharing(&self, transaction_id: &str) -> bool {
+        self.revoke(transaction_id, Some(0), "REVOKE").await
+    }
+
+    /// Revokes one transaction for `reason` (Apple's `revocationReason`: 1 a refund for an issue, 0
+    /// other, as Family Sharing), or takes a revocation back (`None`), with its subscription's status,
+    /// and sends `kind`. `false` if the transaction is unknown.
+    async fn revoke(&self, transaction_id: &str, reason: Option<i32>, kind: &str) -> bool {
         {
             let mut inner = self.lock();
             let Some(t) = inner.transactions.iter_mut().find(|t| t.transaction_id == transaction_id) else {
                 return false;
             };
-            t.revocation_ms = Some(crate::now_ms());
-            t.revocation_reason = Some(0);
+            t.revocation_ms = reason.map(|_| crate::now_ms());
+            t.revocation_reason = reason;
+            let original = t.original_transaction_id.clone();
+            // A Family Sharing revoke ends one member's access, not the subscription.
+            if let (Some(sub), false) = (inner.subscriptions.get_mut(&original), reason == Some(0)) {
+                sub.status = if reason.is_some() { 5 } else { 1 };
+                sub.auto_renew &= reason.is_none();
+            }
         }
-        self.notify(transaction_id, "REVOKE", None).await;
+        self.notify(transaction_id, kind, None).await;
         true
     }
 
