@@ -10,12 +10,17 @@ pub struct Settings {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Defaults to `<data_dir>/iap.db`.
     pub database_url: Option<String>,
     pub site_addr: SocketAddr,
-    /// Where the SQLite file and a generated encryption key live.
+    /// Where the SQLite file lives.
     pub data_dir: PathBuf,
     /// The URL browsers use; an `https` URL makes the session cookie `Secure`.
     pub public_url: String,
-    /// Base64 of 32 bytes. When absent, a key is generated into `<data_dir>/encryption.key`.
+    /// Base64 of 32 bytes. Every instance on one database must have the same key; one started
+    /// with another refuses to start.
     pub encryption_key: Option<Secret>,
+    /// Where the key is read from (and generated into on first run) when `encryption_key` is not
+    /// set: by default `$XDG_CONFIG_HOME/iap-server/encryption.key` (`~/.config/…`), away from
+    /// the data folder so that a backup of the database does not carry its key.
+    pub encryption_key_file: Option<PathBuf>,
     pub log: LogSettings,
     pub session: SessionSettings,
     pub login: LoginSettings,
@@ -26,6 +31,13 @@ pub struct Settings {
     pub sweeps: SweepSettings,
     pub abuse: AbuseSettings,
     pub notifications: NotificationSettings,
+    /// Where the server's own calls (stores, webhooks) may go.
+    pub outbound: crate::outbound::OutboundSettings,
+    /// Addresses of the reverse proxies in front of the server. A request from one of them is
+    /// taken to come from the address it reports in `X-Forwarded-For`; any other request from the
+    /// connecting socket's address, whatever its headers say.
+    #[serde(deserialize_with = "list")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// How store notifications are taken in and worked off.
@@ -113,6 +125,9 @@ pub struct LogSettings {
 pub struct SessionSettings {
     /// A console session ends after this long without a request.
     pub idle_minutes: i64,
+    /// Whether the session cookie is `Secure`. Unset, it is, unless `public_url` is plain http on
+    /// a loopback address (development); `false` is the explicit opt-out for plain http elsewhere.
+    pub secure_cookie: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,11 +138,29 @@ pub struct LoginSettings {
     pub max_ip_failures: u32,
     pub window_secs: i64,
     pub lockout_secs: i64,
+    /// A username that signed in from an address within this many days is not locked out by that
+    /// address's lockout (users behind one proxy share an address).
+    pub known_days: i64,
 }
 
 /// 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, then 12 h five times: about 76 hours in all.
 const DEFAULT_RETRY_DELAYS_SECS: [u64; 13] =
     [30, 120, 600, 1800, 3600, 7200, 14_400, 28_800, 43_200, 43_200, 43_200, 43_200, 43_200];
+
+/// A list of strings, written in TOML as a list or (as an environment variable must be) as one
+/// comma-separated string: `IAP_OUTBOUND__ALLOW_HOSTS=127.0.0.1,fakes.internal`.
+pub fn list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Given::deserialize(deserializer)? {
+        Given::List(list) => list,
+        Given::Text(text) => text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    })
+}
 
 /// A configured secret: never printed by `Debug`.
 #[derive(Clone, Deserialize)]
@@ -168,8 +201,12 @@ impl Settings {
             .set_default("login.max_ip_failures", 50)?
             .set_default("login.window_secs", 900)?
             .set_default("login.lockout_secs", 900)?
+            .set_default("login.known_days", 30)?
+            .set_default("trusted_proxies", Vec::<String>::new())?
             .set_default("stores.timeout_secs", 10)?
             .set_default("stores.google_push_keys_url", crate::stores::google::push::GOOGLE_KEYS_URL)?
+            .set_default("outbound.allow_hosts", Vec::<String>::new())?
+            .set_default("outbound.store_url_overrides", false)?
             .set_default("notifications.max_body_bytes", 64 * 1024)?
             .set_default("notifications.lease_secs", 60)?
             .set_default("notifications.per_app_concurrency", 4)?
@@ -219,8 +256,40 @@ impl Settings {
         }
     }
 
+    /// The encryption key file in effect.
+    pub fn key_file(&self) -> Result<PathBuf, crate::Error> {
+        if let Some(path) = &self.encryption_key_file {
+            return Ok(path.clone());
+        }
+        let config_home = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+            .ok_or_else(|| {
+                crate::Error::Crypto(
+                    "no encryption key configured and no home folder to keep one in: set IAP_ENCRYPTION_KEY or \
+                     IAP_ENCRYPTION_KEY_FILE"
+                        .into(),
+                )
+            })?;
+        Ok(config_home.join("iap-server").join("encryption.key"))
+    }
+
+    /// Whether the session cookie is `Secure`: by default, unless the console is served over plain
+    /// http on this machine; a TLS proxy in front with `public_url` left at http keeps it Secure.
     pub fn secure_cookies(&self) -> bool {
-        self.public_url.starts_with("https://")
+        if let Some(choice) = self.session.secure_cookie {
+            return choice;
+        }
+        let local_http = url::Url::parse(&self.public_url).is_ok_and(|url| {
+            url.scheme() == "http"
+                && match url.host() {
+                    Some(url::Host::Domain(name)) => name == "localhost",
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                }
+        });
+        !local_http
     }
 }
 
@@ -240,6 +309,35 @@ mod tests {
         if std::env::var("DATABASE_URL").is_err() && std::env::var("IAP_DATABASE_URL").is_err() {
             assert_eq!(settings.database_url(), "sqlite://data/iap.db");
         }
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_unless_served_over_plain_http_on_this_machine() {
+        let mut settings = Settings::load(&Overrides::default()).unwrap();
+        for (url, secure) in [
+            ("http://127.0.0.1:3000", false),
+            ("http://localhost:3000", false),
+            ("https://iap.example.com", true),
+            ("http://iap.example.com", true),
+        ] {
+            settings.public_url = url.into();
+            assert_eq!(settings.secure_cookies(), secure, "{url}");
+        }
+        settings.session.secure_cookie = Some(false);
+        assert!(!settings.secure_cookies(), "the explicit opt-out");
+    }
+
+    #[test]
+    fn lists_are_read_from_one_comma_separated_variable() {
+        #[derive(Deserialize)]
+        struct Holder {
+            #[serde(deserialize_with = "list")]
+            hosts: Vec<String>,
+        }
+        let from_env: Holder = serde_json::from_str(r#"{"hosts": "127.0.0.1, fakes.test"}"#).unwrap();
+        let from_toml: Holder = serde_json::from_str(r#"{"hosts": ["127.0.0.1"]}"#).unwrap();
+        assert_eq!(from_env.hosts, ["127.0.0.1", "fakes.test"]);
+        assert_eq!(from_toml.hosts, ["127.0.0.1"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod fakes;
 pub mod http;
 pub mod items;
 pub mod notifications;
+pub mod outbound;
 pub mod payments;
 pub mod projects;
 pub mod seed;

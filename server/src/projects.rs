@@ -29,8 +29,8 @@ pub struct ApiProject {
     pub last_used_at: Option<i64>,
     pub policy: Policy,
     /// The keys user tokens are signed with (the current SecretKey's, then the previous one's while
-    /// it is valid), encrypted.
-    pub user_token_keys: Vec<String>,
+    /// it is valid), encrypted, each with the hash of its SecretKey that it is bound to.
+    pub user_token_keys: Vec<(String, String)>,
 }
 
 /// The key an app's server signs user tokens with: HMAC-SHA256 of `iap-user-token` under the
@@ -40,9 +40,11 @@ pub fn user_token_key(secret_key: &str) -> Vec<u8> {
     ring::hmac::sign(&key, b"iap-user-token").as_ref().to_vec()
 }
 
+/// The user-token key of `secret_key`, sealed to the SecretKey's hash (the row's `secret_hash`).
 fn sealed_user_token_key(cipher: &Cipher, secret_key: &str) -> String {
     use base64::Engine;
-    cipher.encrypt(&base64::engine::general_purpose::STANDARD.encode(user_token_key(secret_key)))
+    let key = base64::engine::general_purpose::STANDARD.encode(user_token_key(secret_key));
+    cipher.encrypt(crypto::Column::UserTokenKey, &crypto::sha256_hex(secret_key), &key)
 }
 
 /// A new project's keys. The secret exists in clear only here, to be shown once.
@@ -103,20 +105,27 @@ pub async fn by_app_key(db: &Db, app_key: &str) -> Result<Option<ApiProject>, Er
     let Some(row) = row else { return Ok(None) };
     let previous_secret_expires_at: Option<i64> = row.try_get("previous_secret_expires_at")?;
     let previous_valid = previous_secret_expires_at.is_some_and(|t| t > now_ms());
+    let previous_hash: Option<String> = row.try_get("previous_secret_hash")?;
     let user_token_keys = [
-        row.try_get::<Option<String>, _>("user_token_key_enc")?,
-        row.try_get::<Option<String>, _>("previous_user_token_key_enc")?.filter(|_| previous_valid),
+        row.try_get::<Option<String>, _>("user_token_key_enc")?.map(|k| (row.try_get("secret_hash"), k)),
+        row.try_get::<Option<String>, _>("previous_user_token_key_enc")?
+            .filter(|_| previous_valid)
+            .and_then(|k| previous_hash.clone().map(|h| (Ok(h), k))),
     ];
     Ok(Some(ApiProject {
         id: row.try_get("id")?,
         enabled: row.try_get::<String, _>("key_status")? == "ACTIVE",
         secret_hash: row.try_get("secret_hash")?,
-        previous_secret_hash: row.try_get("previous_secret_hash")?,
+        previous_secret_hash: previous_hash,
         previous_secret_expires_at,
         require_secret: row.try_get::<i64, _>("require_secret")? != 0,
         last_used_at: row.try_get("key_last_used_at")?,
         policy: policy_from_row(&row)?,
-        user_token_keys: user_token_keys.into_iter().flatten().collect(),
+        user_token_keys: user_token_keys
+            .into_iter()
+            .flatten()
+            .map(|(hash, sealed)| Ok((hash?, sealed)))
+            .collect::<Result<_, sqlx::Error>>()?,
     }))
 }
 

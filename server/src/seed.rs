@@ -277,7 +277,7 @@ impl Generator<'_> {
             payment_id: paid.then(|| reference.clone()),
             original_payment_id: original.filter(|_| paid),
             purchase_token: (paid && item.store == Store::Google).then(|| crypto::random_token(48)),
-            access_token_enc: token.as_deref().map(|t| self.cipher.encrypt(t)),
+            access_token_enc: token.as_deref().map(|t| crate::payments::sealed_access_token(&self.cipher, t).1),
             access_token: token,
             verified_at: paid.then_some(created_at + 2_000),
             expiry_time: (paid && subscription).then_some(created_at + 30 * DAY_MS),

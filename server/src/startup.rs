@@ -50,10 +50,12 @@ impl Application {
 
 /// The shared state without a listener, for commands that use the database but serve nothing.
 pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, Error> {
+    http::client_addr::trusted(&settings.trusted_proxies)?;
     let db = Db::connect(&settings.database_url()).await?;
     db.migrate().await?;
     let cipher = Cipher::from_settings(&settings)?;
-    let http = crate::stores::http_client(Duration::from_secs(settings.stores.timeout_secs));
+    crate::db::at_rest::prepare(&db, &cipher).await?;
+    let http = crate::outbound::Http::new(&settings.outbound, Duration::from_secs(settings.stores.timeout_secs));
     let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.clone()));
     let store_clients = Arc::default();
     let consumes = Arc::new(crate::payments::consume::Committer::start(db.clone()));

@@ -14,7 +14,7 @@ pub struct AppState {
     /// Encrypts store credentials and access tokens at rest.
     pub cipher: Cipher,
     /// The one pooled HTTP client every store call goes through.
-    pub http: reqwest::Client,
+    pub http: crate::outbound::Http,
     pub limiter: Arc<crate::api::limit::RateLimiter>,
     pub store_clients: Arc<crate::store_apps::ClientCache>,
     /// Commits consumes in groups (one per instance).

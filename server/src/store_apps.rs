@@ -8,12 +8,13 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::{
-    crypto::Cipher,
+    crypto::{Cipher, Column},
     db::{sql::Sql, Db},
     now_ms,
+    outbound::Http,
     stores::{
-        client::{StoreApp, StoreClient},
-        EnvironmentPolicy, StoreError,
+        client::{check_destinations, is_destination, StoreApp, StoreClient},
+        scrub, EnvironmentPolicy, StoreError,
     },
     Error,
 };
@@ -33,7 +34,7 @@ pub struct StoreAppRecord {
 
 impl StoreAppRecord {
     /// The client of this app's store, configured with its settings and credentials.
-    pub fn client(&self, http: &reqwest::Client) -> Result<StoreClient, StoreError> {
+    pub fn client(&self, http: &Http) -> Result<StoreClient, StoreError> {
         StoreClient::for_app(
             http,
             &StoreApp {
@@ -57,7 +58,7 @@ pub struct ClientCache {
 }
 
 impl ClientCache {
-    pub fn client(&self, app: &StoreAppRecord, http: &reqwest::Client) -> Result<Arc<StoreClient>, StoreError> {
+    pub fn client(&self, app: &StoreAppRecord, http: &Http) -> Result<Arc<StoreClient>, StoreError> {
         let fingerprint = crate::crypto::sha256_hex(&format!(
             "{}\n{}\n{}\n{}\n{}",
             app.store.code(),
@@ -114,14 +115,15 @@ async fn load(db: &Db, cipher: &Cipher, sql: Sql) -> Result<Option<StoreAppRecor
 
 fn record(cipher: &Cipher, row: &sqlx::any::AnyRow) -> Result<StoreAppRecord, Error> {
     let json = |text: &str| serde_json::from_str(text).map_err(|e| Error::Other(format!("store app settings: {e}")));
+    let id: i64 = row.try_get("id")?;
     let credentials = match row.try_get::<Option<String>, _>("credentials_enc")? {
-        Some(sealed) => json(&cipher.decrypt(&sealed)?)?,
+        Some(sealed) => json(&cipher.decrypt(Column::StoreAppCredentials, &id.to_string(), &sealed)?)?,
         None => Value::Object(Default::default()),
     };
     let store: String = row.try_get("store")?;
     let policy: String = row.try_get("environment_policy")?;
     Ok(StoreAppRecord {
-        id: row.try_get("id")?,
+        id,
         project_id: row.try_get("project_id")?,
         store: Store::parse(&store).ok_or_else(|| Error::Other(format!("stored store {store}")))?,
         name: row.try_get("name")?,
@@ -144,27 +146,24 @@ pub async fn connect(
     credentials: &Value,
 ) -> Result<(), Error> {
     let mut tx = db.begin_write().await?;
-    let current: Option<String> =
-        sqlx::query_scalar("SELECT settings FROM store_apps WHERE store = $1 AND store_app_id = $2")
+    let current: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, settings FROM store_apps WHERE store = $1 AND store_app_id = $2")
             .bind(store.code())
             .bind(store_app_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let current = current.ok_or(Error::NotFound)?;
+    let (id, current) = current.ok_or(Error::NotFound)?;
     let mut merged: Value = serde_json::from_str(&current).unwrap_or_else(|_| Value::Object(Default::default()));
     if let (Some(merged), Some(new)) = (merged.as_object_mut(), settings.as_object()) {
         merged.extend(new.clone());
     }
-    sqlx::query(
-        "UPDATE store_apps SET settings = $1, credentials_enc = $2, updated_at = $3 WHERE store = $4 AND store_app_id = $5",
-    )
-    .bind(merged.to_string())
-    .bind(cipher.encrypt(&credentials.to_string()))
-    .bind(now_ms())
-    .bind(store.code())
-    .bind(store_app_id)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("UPDATE store_apps SET settings = $1, credentials_enc = $2, updated_at = $3 WHERE id = $4")
+        .bind(merged.to_string())
+        .bind(cipher.encrypt(Column::StoreAppCredentials, &id.to_string(), &credentials.to_string()))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -224,7 +223,11 @@ pub struct AppForm<'a> {
 
 /// Adds or updates a store app; returns its id and the names of the fields that changed (for the
 /// audit log: names only, never values).
-pub async fn save(db: &Db, cipher: &Cipher, form: AppForm<'_>) -> Result<(i64, Vec<String>), Error> {
+///
+/// A store URL is taken only when the configuration allows overrides and the server may call it;
+/// changing one clears every stored secret the same form does not enter again, so secrets given
+/// for one destination are never sent to another.
+pub async fn save(db: &Db, cipher: &Cipher, http: &Http, form: AppForm<'_>) -> Result<(i64, Vec<String>), Error> {
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::Invalid("an app name has 1 to 100 characters".into()));
@@ -257,10 +260,15 @@ pub async fn save(db: &Db, cipher: &Cipher, form: AppForm<'_>) -> Result<(i64, V
     let mut settings = existing.as_ref().and_then(|a| a.settings.as_object().cloned()).unwrap_or_default();
     let mut credentials = existing.as_ref().and_then(|a| a.credentials.as_object().cloned()).unwrap_or_default();
     let mut changed = Vec::new();
+    let mut destination_changed = false;
     for spec in specs {
         // A field the form did not send is left as it is.
         let Some(given) = form.fields.get(spec.key) else { continue };
         let new = field_value(spec, given.trim())?;
+        if let (true, Some(Value::String(url))) = (is_destination(spec.key), &new) {
+            check_url(http, spec, url)?;
+            destination_changed |= settings.get(spec.key) != new.as_ref();
+        }
         let target = if spec.secret { &mut credentials } else { &mut settings };
         match new {
             // An empty secret field means "keep"; an empty setting means "use the default".
@@ -278,64 +286,80 @@ pub async fn save(db: &Db, cipher: &Cipher, form: AppForm<'_>) -> Result<(i64, V
             }
         }
     }
-    let now = now_ms();
-    let settings = Value::Object(settings).to_string();
-    let sealed = (!credentials.is_empty()).then(|| cipher.encrypt(&Value::Object(credentials).to_string()));
-    let written = match &existing {
-        Some(app) => {
-            let policy_changed = app.environments.as_str() != form.environment_policy;
-            for (field, changes) in [
-                ("storeAppId", app.store_app_id != store_app_id),
-                ("environmentPolicy", policy_changed),
-                ("enabled", app.enabled != form.enabled),
-            ] {
-                if changes {
-                    changed.push(field.to_string());
-                }
-            }
-            sqlx::query(
-                "UPDATE store_apps SET name = $1, store_app_id = $2, settings = $3, credentials_enc = $4, \
-                 environment_policy = $5, enabled = $6, updated_at = $7 WHERE id = $8",
-            )
-            .bind(name)
-            .bind(store_app_id)
-            .bind(&settings)
-            .bind(&sealed)
-            .bind(form.environment_policy)
-            .bind(i64::from(form.enabled))
-            .bind(now)
-            .bind(app.id)
-            .execute(db.pool())
-            .await
-            .map(|_| app.id)
+    if destination_changed {
+        let entered = |key: &str| form.fields.get(key).is_some_and(|v| !v.trim().is_empty());
+        let cleared: Vec<String> = credentials.keys().filter(|k| !entered(k)).cloned().collect();
+        for key in cleared {
+            credentials.remove(&key);
+            changed.push(format!("{key} cleared"));
         }
-        None => {
-            sqlx::query_scalar(
-                "INSERT INTO store_apps (project_id, store, name, store_app_id, settings, credentials_enc, \
-                 environment_policy, enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                 RETURNING id",
-            )
-            .bind(form.project_id)
-            .bind(form.store.code())
-            .bind(name)
-            .bind(store_app_id)
-            .bind(&settings)
-            .bind(&sealed)
-            .bind(form.environment_policy)
-            .bind(i64::from(form.enabled))
-            .bind(now)
-            .fetch_one(db.pool())
-            .await
-        }
-    };
-    match written.map_err(Error::from) {
-        Ok(id) => Ok((id, changed)),
-        Err(e) if e.is_unique_violation() => Err(Error::Invalid(format!(
-            "another app in {} already has the Store App ID {store_app_id}",
-            form.store.label()
-        ))),
-        Err(e) => Err(e),
     }
+    let (settings, credentials) = (Value::Object(settings), Value::Object(credentials));
+    let candidate = StoreApp {
+        store: form.store,
+        store_app_id,
+        settings: &settings,
+        credentials: &credentials,
+        environments: EnvironmentPolicy::default(),
+    };
+    check_destinations(http, &candidate).map_err(|refused| Error::Invalid(refused.to_string()))?;
+    let credentials = (credentials.as_object().is_some_and(|c| !c.is_empty())).then(|| credentials.to_string());
+    let now = now_ms();
+    let settings = settings.to_string();
+    if let Some(app) = &existing {
+        for (field, changes) in [
+            ("storeAppId", app.store_app_id != store_app_id),
+            ("environmentPolicy", app.environments.as_str() != form.environment_policy),
+            ("enabled", app.enabled != form.enabled),
+        ] {
+            if changes {
+                changed.push(field.to_string());
+            }
+        }
+    }
+    // The credentials are sealed to the app's id, so a new app's row is made first; one update
+    // then writes the form, in the same transaction.
+    let taken = |e: sqlx::Error| match Error::from(e) {
+        e if e.is_unique_violation() => {
+            Error::Invalid(format!("another app in {} already has the Store App ID {store_app_id}", form.store.label()))
+        }
+        e => e,
+    };
+    let mut tx = db.begin_write().await?;
+    let id: i64 = match &existing {
+        Some(app) => app.id,
+        None => sqlx::query_scalar(
+            "INSERT INTO store_apps (project_id, store, name, store_app_id, settings, environment_policy, enabled, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, '{}', $5, 0, $6, $6) RETURNING id",
+        )
+        .bind(form.project_id)
+        .bind(form.store.code())
+        .bind(name)
+        .bind(store_app_id)
+        .bind(form.environment_policy)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(taken)?,
+    };
+    let sealed = credentials.map(|c| cipher.encrypt(Column::StoreAppCredentials, &id.to_string(), &c));
+    sqlx::query(
+        "UPDATE store_apps SET name = $1, store_app_id = $2, settings = $3, credentials_enc = $4, \
+         environment_policy = $5, enabled = $6, updated_at = $7 WHERE id = $8",
+    )
+    .bind(name)
+    .bind(store_app_id)
+    .bind(&settings)
+    .bind(sealed)
+    .bind(form.environment_policy)
+    .bind(i64::from(form.enabled))
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(taken)?;
+    tx.commit().await?;
+    Ok((id, changed))
 }
 
 /// The JSON value of one form field, checked; `None` when it was left empty.
@@ -375,8 +399,22 @@ fn field_value(spec: &FieldSpec, given: &str) -> Result<Option<Value>, Error> {
     Ok(Some(Value::String(given.to_string())))
 }
 
-/// Tries the app's current settings against its store.
-pub async fn check(app: &StoreAppRecord, http: &reqwest::Client) -> ConnectionCheck {
+/// A store URL the server may be told to call: overrides allowed, and a destination it may reach.
+fn check_url(http: &Http, spec: &FieldSpec, url: &str) -> Result<(), Error> {
+    if !http.store_url_overrides() {
+        return Err(Error::Invalid(format!(
+            "{}: this server calls only the stores' own addresses (store URL overrides are off in its \
+             configuration: outbound.store_url_overrides)",
+            spec.label
+        )));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|_| Error::Invalid(format!("{} is a full URL", spec.label)))?;
+    http.check(&parsed).map_err(|refused| Error::Invalid(format!("{} is not called: {refused}", spec.label)))
+}
+
+/// Tries the app's current settings against its store. The message is short and scrubbed: the
+/// status and the store's own error text, never its body or a URL.
+pub async fn check(app: &StoreAppRecord, http: &Http) -> ConnectionCheck {
     let result = match app.client(http) {
         Ok(client) => client.check_connection().await,
         Err(err) => Err(err),
@@ -384,14 +422,14 @@ pub async fn check(app: &StoreAppRecord, http: &reqwest::Client) -> ConnectionCh
     match result {
         Ok(message) => ConnectionCheck { ok: true, message: message.to_string() },
         Err(StoreError::Config(detail)) => {
-            ConnectionCheck { ok: false, message: format!("settings refused: {detail}") }
+            ConnectionCheck { ok: false, message: format!("settings refused: {}", scrub(&detail)) }
         }
         Err(StoreError::Unavailable(detail)) => {
-            ConnectionCheck { ok: false, message: format!("the store could not be reached: {detail}") }
+            ConnectionCheck { ok: false, message: format!("the store could not be reached: {}", scrub(&detail)) }
         }
         Err(throttled @ StoreError::Throttled { .. }) => ConnectionCheck { ok: false, message: throttled.to_string() },
         Err(StoreError::Rejected { code, message }) => {
-            ConnectionCheck { ok: false, message: format!("the store refused: {code} {message}") }
+            ConnectionCheck { ok: false, message: format!("the store refused: {} {}", scrub(&code), scrub(&message)) }
         }
     }
 }

@@ -2,7 +2,11 @@
 use app::model::{ConsoleUserRow, Role};
 use sqlx::Row;
 
-use crate::{auth::password, db::Db, now_ms, Error};
+use crate::{
+    auth::password,
+    db::{Db, Engine},
+    now_ms, Error,
+};
 
 /// A console user as the server sees it. No `Serialize` and no `Debug` of the hash: it never leaves.
 pub struct ConsoleUser {
@@ -10,6 +14,8 @@ pub struct ConsoleUser {
     pub username: String,
     pub role: Role,
     pub disabled: bool,
+    /// Moved on by every change that must end the user's sessions.
+    pub session_epoch: i64,
     password_hash: String,
 }
 
@@ -44,7 +50,7 @@ pub fn validate_password(password: &str) -> Result<(), Error> {
     Ok(())
 }
 
-const COLUMNS: &str = "id, username, password_hash, role, disabled";
+const COLUMNS: &str = "id, username, password_hash, role, disabled, session_epoch";
 
 fn from_row(row: sqlx::any::AnyRow) -> Result<ConsoleUser, Error> {
     let role: String = row.try_get("role")?;
@@ -53,6 +59,7 @@ fn from_row(row: sqlx::any::AnyRow) -> Result<ConsoleUser, Error> {
         username: row.try_get("username")?,
         role: Role::parse(&role).ok_or_else(|| Error::Other(format!("unknown role {role}")))?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+        session_epoch: row.try_get("session_epoch")?,
         password_hash: row.try_get("password_hash")?,
     })
 }
@@ -88,8 +95,8 @@ pub async fn upsert(
             return Err(Error::Invalid(format!("the username {username} is taken")));
         }
         sqlx::query(
-            "UPDATE console_users SET password_hash = $1, role = $2, disabled = 0, updated_at = $3 \
-             WHERE id = $4",
+            "UPDATE console_users SET password_hash = $1, role = $2, disabled = 0, updated_at = $3, \
+             session_epoch = session_epoch + 1 WHERE id = $4",
         )
         .bind(hash)
         .bind(role.as_str())
@@ -142,10 +149,10 @@ pub async fn list(db: &Db) -> Result<Vec<ConsoleUserRow>, Error> {
         .collect()
 }
 
-/// A change an admin makes to another user's account.
+/// A change an admin makes to another user's account. A new role, disabling and a new password
+/// end the user's sessions; enabling brings none back.
 pub enum Update {
     Role(Role),
-    /// A disabled user's session stops working at its next request.
     Disabled(bool),
     Password(String),
 }
@@ -167,41 +174,52 @@ pub async fn update(db: &Db, id: i64, update: Update) -> Result<(String, String)
     };
     let mut tx = db.begin_write().await?;
     if loses_admin {
-        let admins: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM console_users WHERE role = 'ADMIN' AND disabled = 0")
-                .fetch_one(&mut *tx)
+        // The enabled admins' rows are locked (SQLite's write lock already serialises this), so
+        // two admins demoting each other at once cannot both see the other still there.
+        let lock = if db.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
+        let admins: Vec<i64> =
+            sqlx::query_scalar(&format!("SELECT id FROM console_users WHERE role = 'ADMIN' AND disabled = 0{lock}"))
+                .fetch_all(&mut *tx)
                 .await?;
-        if admins <= 1 {
+        if admins.iter().filter(|admin| **admin != id).count() == 0 {
             return Err(Error::Invalid("this is the last enabled admin; make another admin first".into()));
         }
     }
     let now = now_ms();
     let detail = match update {
         Update::Role(role) => {
-            sqlx::query("UPDATE console_users SET role = $1, updated_at = $2 WHERE id = $3")
-                .bind(role.as_str())
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE console_users SET role = $1, updated_at = $2, session_epoch = session_epoch + 1 WHERE id = $3",
+            )
+            .bind(role.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             format!("role {} → {}", user.role.as_str(), role.as_str())
         }
         Update::Disabled(disabled) => {
-            sqlx::query("UPDATE console_users SET disabled = $1, updated_at = $2 WHERE id = $3")
-                .bind(i64::from(disabled))
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE console_users SET disabled = $1, updated_at = $2, \
+                 session_epoch = session_epoch + CASE WHEN $1 = 1 THEN 1 ELSE 0 END WHERE id = $3",
+            )
+            .bind(i64::from(disabled))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             if disabled { "disabled" } else { "enabled" }.to_string()
         }
         Update::Password(_) => {
-            sqlx::query("UPDATE console_users SET password_hash = $1, updated_at = $2 WHERE id = $3")
-                .bind(new_hash)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE console_users SET password_hash = $1, updated_at = $2, session_epoch = session_epoch + 1 \
+                 WHERE id = $3",
+            )
+            .bind(new_hash)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             "password reset".to_string()
         }
     };

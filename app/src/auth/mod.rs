@@ -34,10 +34,13 @@ pub async fn logout(_csrf: String) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Only local paths: `next` comes from the URL, and an open redirect would let a crafted link
-/// send a freshly signed-in user elsewhere.
+/// Only plain local paths: `next` comes from the URL, and an open redirect would let a crafted
+/// link send a freshly signed-in user elsewhere. Browsers drop tabs and line breaks from a
+/// `Location` (`/\t/evil.example` becomes `//evil.example`) and read `\` as `/`, so a path with
+/// a control character, a blank or a backslash is refused, as is one that names an authority.
 pub fn safe_next(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    let plain = !next.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\');
+    let local = plain && next.starts_with('/') && !next.starts_with("//");
     if local {
         next
     } else {
@@ -134,5 +137,13 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/projects");
         assert_eq!(safe_next("/\\evil.example"), "/projects");
         assert_eq!(safe_next(""), "/projects");
+    }
+
+    #[test]
+    fn next_refuses_paths_a_browser_would_turn_into_another_host() {
+        for crafted in ["/\t/evil.example", "/\r\n/evil.example", "/\u{b}/evil.example", "/ /evil.example", "/x\u{7f}"]
+        {
+            assert_eq!(safe_next(crafted), "/projects", "{crafted:?}");
+        }
     }
 }

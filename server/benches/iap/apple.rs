@@ -27,7 +27,9 @@ pub async fn run(report: &mut Report, quick: bool) {
     let mut settings = AppleSettings::new(BUNDLE, Some(APP_APPLE_ID), None);
     settings.root_certificates = vec![fake.root_der()];
     settings.environments = server::stores::EnvironmentPolicy::ProductionAndSandbox;
-    let client = AppleClient::new(reqwest::Client::new(), &settings).expect("an Apple client");
+    // Only signatures are checked here: the client calls nowhere.
+    let http = server::outbound::Http::new(&Default::default(), std::time::Duration::from_secs(1));
+    let client = AppleClient::new(http, &settings).expect("an Apple client");
 
     let jws = signed.clone();
     let ours = rate(seconds, move |i| {

@@ -40,6 +40,9 @@ impl Scratch {
         let mut settings = Settings::load(&Overrides { database_url: Some(self.url.clone()), ..Overrides::default() })
             .expect("settings");
         settings.data_dir = self.data_dir.clone();
+        settings.encryption_key_file = Some(self.data_dir.join("encryption.key"));
+        settings.outbound.allow_hosts = vec!["127.0.0.1".into()];
+        settings.outbound.store_url_overrides = true;
         settings
     }
 
@@ -91,7 +94,11 @@ impl ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["--database-url", database_url, "--addr", addr, "serve"])
             .env("IAP_DATA_DIR", data_dir)
+            .env("IAP_ENCRYPTION_KEY_FILE", data_dir.join("encryption.key"))
             .env("IAP_SWEEPS__INTERVAL_SECS", "0")
+            // The store fakes listen on 127.0.0.1, which the server calls only when told to.
+            .env("IAP_OUTBOUND__ALLOW_HOSTS", "127.0.0.1")
+            .env("IAP_OUTBOUND__STORE_URL_OVERRIDES", "true")
             .env("IAP_LOG__FILTER", "warn")
             .env("LEPTOS_OUTPUT_NAME", "iap")
             // The load comes from one address: the rate limits are off, so the server is measured.

@@ -77,8 +77,8 @@ async fn measure(report: &mut Report, section: &str, state: &AppState, rng: &mut
     while kinds.iter().any(|(_, v)| v.len() < RUNS) {
         let id = rng.gen_range(1..=max_id);
         let Some(row) = sqlx::query(
-            "SELECT payment_seq, user_id, payment_id, original_payment_id, purchase_token, access_token_enc, \
-             created_at FROM payments WHERE id = $1",
+            "SELECT payment_seq, user_id, payment_id, original_payment_id, purchase_token, access_token_hash, \
+             access_token_enc, created_at FROM payments WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(state.db.pool())
@@ -87,7 +87,10 @@ async fn measure(report: &mut Report, section: &str, state: &AppState, rng: &mut
             continue;
         };
         let text = |name: &str| row.try_get::<Option<String>, _>(name).unwrap();
-        let token = text("access_token_enc").map(|sealed| state.cipher.decrypt(&sealed).expect("a sealed token"));
+        let token = text("access_token_enc").map(|sealed| {
+            let hash = text("access_token_hash").expect("a sealed token has its hash");
+            state.cipher.decrypt(server::crypto::Column::PaymentAccessToken, &hash, &sealed).expect("a sealed token")
+        });
         let values = [
             Some(row.try_get::<String, _>("payment_seq").unwrap()),
             Some(row.try_get::<String, _>("user_id").unwrap()),

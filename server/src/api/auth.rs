@@ -4,12 +4,9 @@
 //!
 //! The AppKey ships inside every app, so it identifies a project and proves nothing else: an
 //! AppKey call learns nothing secret about a user unless it carries that user's token.
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::{
-    extract::{ConnectInfo, FromRequestParts},
-    http::request::Parts,
-};
+use axum::{extract::FromRequestParts, http::request::Parts};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
 use super::{
@@ -18,6 +15,7 @@ use super::{
 };
 use crate::{
     crypto::{self, Cipher},
+    http::client_addr::ClientAddr,
     now_ms,
     projects::{self, ApiProject, Policy},
     state::AppState,
@@ -40,7 +38,7 @@ pub struct App {
     pub policy: Policy,
     /// The request's `X-User-Token`, checked against a user id with [`App::authenticates`].
     user_token: Option<String>,
-    user_token_keys: Vec<String>,
+    user_token_keys: Vec<(String, String)>,
 }
 
 /// A call from the app's server: the AppKey and the project's SecretKey (unless the project is in
@@ -55,7 +53,7 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 }
 
 fn client_address(parts: &Parts) -> Option<IpAddr> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
+    parts.extensions.get::<ClientAddr>().map(|ClientAddr(ip)| *ip)
 }
 
 async fn project(parts: &Parts, state: &AppState) -> Result<ApiProject, ApiError> {
@@ -134,7 +132,9 @@ impl App {
         let keys = self
             .user_token_keys
             .iter()
-            .map(|sealed| cipher.decrypt(sealed).map_err(ApiError::from))
+            .map(|(secret_hash, sealed)| {
+                cipher.decrypt(crypto::Column::UserTokenKey, secret_hash, sealed).map_err(ApiError::from)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         match check_user_token(token, user_id, &keys, now_ms() / 1000) {
             Ok(()) => Ok(true),

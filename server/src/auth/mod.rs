@@ -4,11 +4,14 @@ pub mod throttle;
 
 use tower_sessions::Session;
 
-use crate::{crypto, Error};
+use crate::{crypto, db::Db, users::ConsoleUser, Error};
 
-/// Session keys. The session holds only these two values; everything else is read fresh from the
-/// database on each request, so disabling a user or changing a role takes effect at once.
+/// Session keys. The session holds only these values; everything else is read fresh from the
+/// database on each request. The user's session epoch is kept too: resetting the password,
+/// disabling the user or changing the role moves the user's epoch on, and a session signed in
+/// under an older one is over (on every instance, since each reads the user's row).
 const USER_ID: &str = "user_id";
+const EPOCH: &str = "session_epoch";
 const CSRF: &str = "csrf";
 
 /// This session's CSRF token, created on first use.
@@ -29,15 +32,23 @@ pub async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, Er
     })
 }
 
-pub async fn signed_in_user_id(session: &Session) -> Result<Option<i64>, Error> {
-    Ok(session.get::<i64>(USER_ID).await?)
+/// The enabled user this session was signed in for, if the session has not ended since: the
+/// user's session epoch is still the one it was signed in under.
+pub async fn signed_in_user(db: &Db, session: &Session) -> Result<Option<ConsoleUser>, Error> {
+    let Some(id) = session.get::<i64>(USER_ID).await? else { return Ok(None) };
+    let epoch = session.get::<i64>(EPOCH).await?;
+    let user = crate::users::find_by_id(db, id).await?;
+    Ok(user.filter(|u| !u.disabled && Some(u.session_epoch) == epoch))
 }
 
-/// Binds the session to the user under a new session id (so an id planted before sign-in is
-/// worthless afterwards), keeping the CSRF token the page already holds.
-pub async fn sign_in(session: &Session, user_id: i64) -> Result<(), Error> {
+/// Binds the session to the user under a new session id and a new CSRF token, so neither an id
+/// nor a token planted before sign-in (by a sibling subdomain's cookie, say) is worth anything
+/// afterwards. The pages read the new token with the session on their next navigation.
+pub async fn sign_in(session: &Session, user: &ConsoleUser) -> Result<(), Error> {
     session.cycle_id().await?;
-    session.insert(USER_ID, user_id).await?;
+    session.insert(USER_ID, user.id).await?;
+    session.insert(EPOCH, user.session_epoch).await?;
+    session.insert(CSRF, crypto::random_token(32)).await?;
     Ok(())
 }
 

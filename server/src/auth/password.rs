@@ -1,5 +1,10 @@
-//! Argon2id password hashes. Hashing is deliberately slow, so it runs off the async runtime.
+//! Argon2id password hashes. Hashing is deliberately slow, so it runs off the async runtime, and
+//! never more at once than the machine has cores: each takes 19 MiB and a core for tens of
+//! milliseconds, and sign-in needs no account, so unbounded hashing would let anyone exhaust the
+//! server's memory and CPU.
 use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
 
 use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -8,7 +13,12 @@ use argon2::{
 
 use crate::Error;
 
+/// Permits for hashing at once: one per core.
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
 pub async fn hash(plain: String) -> Result<String, Error> {
+    let _permit = HASHING.acquire().await.map_err(|e| Error::Other(format!("hashing closed: {e}")))?;
     tokio::task::spawn_blocking(move || hash_blocking(&plain))
         .await
         .map_err(|e| Error::Other(format!("hashing task failed: {e}")))?
@@ -25,6 +35,7 @@ fn hash_blocking(plain: &str) -> Result<String, Error> {
 /// Checks `plain` against `stored`. With no stored hash (unknown user) it checks against a dummy
 /// hash, so the answer takes as long as for a real user and does not reveal which names exist.
 pub async fn verify(plain: String, stored: Option<String>) -> bool {
+    let Ok(_permit) = HASHING.acquire().await else { return false };
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());

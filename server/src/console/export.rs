@@ -9,7 +9,7 @@ use axum::{
 use futures_util::stream;
 
 use super::ConsoleBackend;
-use crate::{payments::search, state::AppState};
+use crate::{audit, payments::search, state::AppState};
 
 /// Rows fetched per query while streaming.
 const BATCH: i64 = 1000;
@@ -24,11 +24,21 @@ pub async fn transactions_csv(
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    if let Err(err) = ConsoleBackend::new(state.clone()).require(&parts, Role::Viewer).await {
-        return (axum::http::StatusCode::FORBIDDEN, err.to_string()).into_response();
-    }
+    let user = match ConsoleBackend::new(state.clone()).require(&parts, Role::Viewer).await {
+        Ok(user) => user,
+        Err(err) => return (axum::http::StatusCode::FORBIDDEN, err.to_string()).into_response(),
+    };
     let get = |name: &str| params.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone());
     let query = TransactionQuery { after: None, ..app::transactions::query_from(get) };
+    // A bulk copy of user ids and payloads leaves a trace: who, when, from where, and what search.
+    let searched: Vec<String> = params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect();
+    let entry = audit::Entry::by(&user, "export.transactions")
+        .detail(crate::stores::scrub(&searched.join("&")))
+        .ip(super::client_ip(&parts));
+    if let Err(err) = audit::record(&state.db, entry).await {
+        tracing::error!(error = %err, "the export could not be audited");
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "the export could not be recorded").into_response();
+    }
     // Each step yields one batch as CSV text and the cursor of the next, until there is none.
     let batches = stream::unfold(Some((query, true)), move |next| {
         let state = state.clone();
@@ -59,9 +69,11 @@ pub async fn transactions_csv(
 }
 
 /// One CSV field: quoted when it holds a separator, a quote or a line break; a leading `=`, `+`,
-/// `-` or `@` is defused so a spreadsheet does not run it as a formula.
+/// `-`, `@`, tab or carriage return is defused so a spreadsheet does not run it as a formula
+/// (user ids and payloads come from anyone holding the public AppKey).
 fn cell(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_string() };
+    let value =
+        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -106,5 +118,8 @@ mod tests {
         assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(cell("=1+1"), "'=1+1");
         assert_eq!(cell("-5,3"), "\"'-5,3\"");
+        assert_eq!(cell("\t=cmd|' /C calc'!A0"), "'\t=cmd|' /C calc'!A0");
+        assert_eq!(cell("\r=1+1"), "\"'\r=1+1\"");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
     }
 }

@@ -3,8 +3,6 @@
 pub mod export;
 pub mod time_zone;
 
-use std::net::SocketAddr;
-
 use app::{
     backend::Backend,
     model::{
@@ -15,7 +13,6 @@ use app::{
     },
     AppError,
 };
-use axum::extract::ConnectInfo;
 use http::request::Parts;
 use tower_sessions::Session;
 
@@ -70,10 +67,7 @@ impl ConsoleBackend {
 
     async fn current_user(&self, req: &Parts) -> Result<Option<ConsoleUser>, AppError> {
         let session = session(req)?;
-        let Some(id) = auth::signed_in_user_id(session).await? else {
-            return Ok(None);
-        };
-        Ok(users::find_by_id(&self.state.db, id).await?.filter(|u| !u.disabled))
+        Ok(auth::signed_in_user(&self.state.db, session).await?)
     }
 }
 
@@ -85,7 +79,7 @@ fn session(req: &Parts) -> Result<&Session, AppError> {
 }
 
 fn client_ip(req: &Parts) -> Option<std::net::IpAddr> {
-    req.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+    req.extensions.get::<crate::http::client_addr::ClientAddr>().map(|c| c.0)
 }
 
 #[async_trait::async_trait]
@@ -99,8 +93,11 @@ impl Backend for ConsoleBackend {
     async fn login(&self, req: &Parts, username: &str, password: &str) -> Result<LoginResult, AppError> {
         let db = &self.state.db;
         let ip = client_ip(req);
+        let limits = &self.state.settings.login;
         let keys = throttle::Keys::new(username, ip);
-        if let Some(retry_after_secs) = throttle::locked_for(db, &keys).await? {
+        // Counted before the (slow, bounded) password check, so a parallel burst gets no more
+        // checks than the limit allows.
+        if let throttle::Attempt::Locked(retry_after_secs) = throttle::attempt(db, &keys, limits).await? {
             return Ok(LoginResult::Throttled { retry_after_secs });
         }
         let user = users::find_by_username(db, username).await?;
@@ -108,14 +105,14 @@ impl Backend for ConsoleBackend {
         let verified = password::verify(password.to_string(), stored).await;
         match user {
             Some(user) if verified && !user.disabled => {
-                throttle::record_success(db, &keys).await?;
-                auth::sign_in(session(req)?, user.id).await?;
+                throttle::succeeded(db, &keys).await?;
+                auth::sign_in(session(req)?, &user).await?;
                 users::record_login(db, user.id).await?;
                 audit::record(db, audit::Entry::by(&user, "login").ip(ip)).await?;
                 Ok(LoginResult::SignedIn)
             }
             _ => {
-                let locked = throttle::record_failure(db, &keys, &self.state.settings.login).await?;
+                let locked = throttle::failed(db, &keys, limits).await?;
                 audit::record(db, audit::Entry::anonymous(&users::normalize_username(username), "login.failed").ip(ip))
                     .await?;
                 Ok(match locked {
@@ -278,7 +275,7 @@ impl Backend for ConsoleBackend {
             enabled: form.enabled,
             fields: &form.fields,
         };
-        let (id, changed) = store_apps::save(&self.state.db, &self.state.cipher, app_form).await?;
+        let (id, changed) = store_apps::save(&self.state.db, &self.state.cipher, &self.state.http, app_form).await?;
         let action = if form.id.is_some() { "store_app.update" } else { "store_app.create" };
         let detail = format!("{} {}; fields: {}", store.code(), form.store_app_id.trim(), changed.join(", "));
         self.audit(req, &user, action, ("store_app", id), form.project, detail).await?;
@@ -376,8 +373,15 @@ impl Backend for ConsoleBackend {
         event_types: &str,
     ) -> Result<WebhookSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let (id, secret) =
-            webhooks::create_endpoint(&self.state.db, &self.state.cipher, project_id, url, event_types).await?;
+        let (id, secret) = webhooks::create_endpoint(
+            &self.state.db,
+            &self.state.cipher,
+            &self.state.http,
+            project_id,
+            url,
+            event_types,
+        )
+        .await?;
         self.audit(req, &user, "webhook.create", ("webhook", id), project_id, url.trim().to_string()).await?;
         Ok(WebhookSecret { endpoint: id, secret })
     }

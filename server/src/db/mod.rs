@@ -3,6 +3,7 @@
 //! Queries are written once in the SQL both engines accept (`$1` placeholders, epoch-millisecond
 //! integers for times, `RETURNING`), so every repository works on either; the few places that must
 //! differ ask [`Db::engine`].
+pub mod at_rest;
 mod sessions;
 pub mod sql;
 

@@ -45,6 +45,11 @@ pub async fn serve(router: Router, port: u16) -> std::io::Result<String> {
     Ok(format!("http://{addr}"))
 }
 
+/// The client a fake sends its notifications with, as the store's own servers would.
+pub(crate) fn sender() -> reqwest::Client {
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().expect("a reqwest client builds")
+}
+
 /// A fake that pushes the store's notifications (RTDN, ASSN v2, PNS) to a URL it is given.
 pub trait Notifies {
     /// Where notifications go from now on; `None` stops them.

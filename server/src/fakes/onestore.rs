@@ -196,7 +196,7 @@ impl FakeOneStore {
         ));
         let body = serde_json::to_vec(&Ordered::Object(members)).expect("JSON of strings and numbers");
         tokio::spawn(async move {
-            let client = crate::stores::http_client(Duration::from_secs(5));
+            let client = super::sender();
             let sent = client.post(&url).header("content-type", "application/json").body(body).send().await;
             if let Err(err) = sent.and_then(|r| r.error_for_status()) {
                 tracing::warn!(error = %err, "the ONE store fake could not deliver a payment notification");

@@ -1,13 +1,14 @@
-//! Anonymous requests for console pages go to the sign-in page instead.
+//! Anonymous requests for console pages, and those of a session that has ended (password reset,
+//! user disabled, role changed), go to the sign-in page instead.
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use http::Method;
 use tower_sessions::Session;
 
-use crate::auth;
+use crate::{auth, state::AppState};
 
 /// The API, assets and probes have their own rules; this guards the pages `app` says need a user.
 fn is_console_page(path: &str) -> bool {
@@ -15,10 +16,10 @@ fn is_console_page(path: &str) -> bool {
     !elsewhere && app::requires_sign_in(path)
 }
 
-pub async fn require_sign_in(session: Session, req: Request, next: Next) -> Response {
+pub async fn require_sign_in(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
     let page = matches!(*req.method(), Method::GET | Method::HEAD) && is_console_page(req.uri().path());
     if page {
-        match auth::signed_in_user_id(&session).await {
+        match auth::signed_in_user(&state.db, &session).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");

@@ -2,7 +2,11 @@
 //! status as NHN's console allows — a charge we did not record becomes SUCCESS, anything not yet
 //! refunded may become REFUND. Every change is conditional on the status the person saw, and is
 //! written with its history row and its audit row in one transaction.
-use app::model::{allowed_status_changes, Comparison, Reverification};
+//!
+//! Making a payment SUCCESS grants an item, so SUPPORT may do it only when the store confirms the
+//! receipt (an App Store transaction of this app and item that the store reports purchased);
+//! otherwise an ADMIN must, and the audit row says that no store confirmed it.
+use app::model::{allowed_status_changes, Comparison, Reverification, Role, Store};
 
 use serde_json::json;
 
@@ -13,12 +17,12 @@ use super::{
 };
 use crate::{
     audit,
-    crypto::{self, Cipher},
+    crypto::Cipher,
     db::Db,
     now_ms,
     state::AppState,
     store_apps,
-    stores::{PurchaseState, StorePurchase},
+    stores::{client::Proof, PurchaseState, StorePurchase},
     users::ConsoleUser,
     webhooks::{self, EventType},
     Error,
@@ -94,7 +98,18 @@ pub async fn change_status(
         .detail(format!("{} → {}", payment.status.as_str(), change.to))
         .ip(ip);
     let result = match change.to {
-        "SUCCESS" => to_success(&state.db, &state.cipher, &payment, &change, reason, actor, audit).await,
+        "SUCCESS" => {
+            let confirmed = store_confirms(state, &payment, change.receipt.trim()).await;
+            if !confirmed && !actor.role.allows(Role::Admin) {
+                return Err(Error::Invalid(
+                    "the store does not confirm this receipt for this item, so only an admin can mark the payment \
+                     SUCCESS"
+                        .into(),
+                ));
+            }
+            let manual = Manual { change: &change, reason, actor, confirmed };
+            to_success(&state.db, &state.cipher, &payment, manual, audit).await
+        }
         _ => to_refund(state, &payment, reason, actor, audit).await,
     };
     if let Err(err) = &result {
@@ -107,19 +122,48 @@ pub async fn change_status(
     result
 }
 
+/// Whether the store reports `receipt` as a purchase of this payment's item in its app. Only the
+/// App Store can be asked by a receipt number (its transaction id); Google's order ids and ONE
+/// store's purchase ids are not looked up without the purchase token.
+async fn store_confirms(state: &AppState, payment: &Payment, receipt: &str) -> bool {
+    if payment.store != Store::Apple || receipt.is_empty() || !receipt.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Ok(Some(app)) = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await else { return false };
+    let Ok(client) = state.store_client(&app) else { return false };
+    match client.verify(&Proof::AppleTransactionId(receipt.to_string())).await {
+        Ok(purchase) => {
+            purchase.transaction_id == receipt
+                && purchase.product_id == payment.store_product_id
+                && purchase.state == PurchaseState::Purchased
+        }
+        Err(err) => {
+            tracing::info!(payment = %payment.payment_seq, error = %err, "the store did not confirm a manual SUCCESS");
+            false
+        }
+    }
+}
+
 fn changed_meanwhile() -> Error {
     Error::Invalid("the payment changed while you were looking at it; reload the page and check it again".into())
+}
+
+/// A SUCCESS asked for by hand: by whom, why, and whether the store confirmed the receipt.
+struct Manual<'a> {
+    change: &'a Change<'a>,
+    reason: &'a str,
+    actor: &'a ConsoleUser,
+    confirmed: bool,
 }
 
 async fn to_success(
     db: &Db,
     cipher: &Cipher,
     payment: &Payment,
-    change: &Change<'_>,
-    reason: &str,
-    actor: &ConsoleUser,
+    manual: Manual<'_>,
     audit: audit::Entry,
 ) -> Result<(), Error> {
+    let Manual { change, reason, actor, confirmed } = manual;
     let receipt = change.receipt.trim();
     if receipt.is_empty() || receipt.len() > 200 {
         return Err(Error::Invalid("give the receipt number (the store's order or transaction id)".into()));
@@ -127,6 +171,7 @@ async fn to_success(
     let price = price_micros(change.price)?;
     let currency = currency(change.currency)?;
     let token = new_access_token();
+    let sealed = super::sealed_access_token(cipher, &token);
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let updated = sqlx::query(
@@ -138,8 +183,8 @@ async fn to_success(
     .bind(receipt)
     .bind(price)
     .bind(&currency)
-    .bind(crypto::sha256_hex(&token))
-    .bind(cipher.encrypt(&token))
+    .bind(&sealed.0)
+    .bind(&sealed.1)
     .bind(now)
     .bind(payment.id)
     .bind(payment.status.as_str())
@@ -148,7 +193,8 @@ async fn to_success(
     if updated.rows_affected() != 1 {
         return Err(changed_meanwhile());
     }
-    let detail = format!("receipt {receipt}, price {} {currency}", price as f64 / 1e6);
+    let checked = if confirmed { "confirmed by the store" } else { "not confirmed by the store (admin)" };
+    let detail = format!("{checked}, receipt {receipt}, price {} {currency}", price as f64 / 1e6);
     let entry = HistoryEntry {
         payment_id: payment.id,
         from: Some(payment.status),

@@ -230,8 +230,17 @@ impl Payment {
 
     /// The access token in clear, for the lists that hand it to the app's server.
     pub fn access_token(&self, cipher: &crypto::Cipher) -> Result<Option<String>, Error> {
-        self.access_token_enc.as_deref().map(|sealed| cipher.decrypt(sealed)).transpose()
+        let (Some(hash), Some(sealed)) = (&self.access_token_hash, &self.access_token_enc) else { return Ok(None) };
+        cipher.decrypt(crypto::Column::PaymentAccessToken, hash, sealed).map(Some)
     }
+}
+
+/// An access token as a payment row keeps it: its hash (what a consume is checked against) and
+/// its ciphertext, bound to that hash.
+pub(crate) fn sealed_access_token(cipher: &crypto::Cipher, token: &str) -> (String, String) {
+    let hash = crypto::sha256_hex(token);
+    let sealed = cipher.encrypt(crypto::Column::PaymentAccessToken, &hash, token);
+    (hash, sealed)
 }
 
 /// A new Payment Access Token: 64 random bytes, URL-safe base64 (86 characters, as NHN's).

@@ -13,7 +13,7 @@ use super::{
     HistoryEntry, Payment, Source, Status,
 };
 use crate::{
-    crypto::{self, Cipher},
+    crypto::Cipher,
     db::Db,
     now_ms,
     state::AppState,
@@ -148,14 +148,15 @@ pub(super) async fn claim(
     let mut entries = Vec::new();
     for id in periods {
         let token = new_access_token();
+        let sealed = super::sealed_access_token(cipher, &token);
         let claimed = sqlx::query(
             "UPDATE payments SET user_id = $1, claim_state = 'CLAIMED', access_token_hash = $2, access_token_enc = $3, \
              next_ack_at = CASE WHEN ack_state = 'PENDING' THEN $4 ELSE next_ack_at END, updated_at = $4 \
              WHERE id = $5 AND claim_state = 'UNCLAIMED'",
         )
         .bind(request.user_id)
-        .bind(crypto::sha256_hex(&token))
-        .bind(cipher.encrypt(&token))
+        .bind(&sealed.0)
+        .bind(&sealed.1)
         .bind(now)
         .bind(id)
         .execute(&mut *tx)

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     abuse,
     config::AbuseSettings,
-    crypto::{self, Cipher},
+    crypto::Cipher,
     db::Db,
     now_ms,
     state::AppState,
@@ -158,6 +158,7 @@ async fn update_state(db: &Db, payment: &Payment, purchase: &StorePurchase) -> R
 /// original payment id.
 async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePurchase) -> Result<i64, Error> {
     let token = new_access_token();
+    let sealed = super::sealed_access_token(cipher, &token);
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let inserted = sqlx::query_scalar::<_, i64>(
@@ -181,8 +182,8 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     .bind(&purchase.transaction_id)
     .bind(purchase.original_transaction_id.clone().or_else(|| previous.original_payment_id.clone()))
     .bind(&purchase.purchase_token)
-    .bind(crypto::sha256_hex(&token))
-    .bind(cipher.encrypt(&token))
+    .bind(&sealed.0)
+    .bind(&sealed.1)
     .bind(now)
     .bind(purchase.purchase_time_ms)
     .bind(purchase.expiry_time_ms)

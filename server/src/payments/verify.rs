@@ -491,7 +491,7 @@ async fn record(
             product,
             purchase,
             linked,
-            token: Some((crypto::sha256_hex(&token), cipher.encrypt(&token))),
+            token: Some(super::sealed_access_token(cipher, &token)),
             raw: &raw,
             ack_state,
             acknowledge_at: (ack_state == "PENDING").then_some(now),

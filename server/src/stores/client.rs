@@ -160,10 +160,52 @@ fn config<T: serde::de::DeserializeOwned>(app: &StoreApp<'_>) -> Result<T, Store
         .map_err(|e| StoreError::Config(format!("{} settings: {e}", app.store.label())))
 }
 
+/// Whether a store app setting decides where the app's calls go or whose answers it trusts: its
+/// URLs and, for Apple, the trusted roots. Such a setting is honoured only when the server's
+/// configuration allows store URL overrides, and changing it clears the app's stored secrets.
+pub fn is_destination(key: &str) -> bool {
+    key.ends_with("Url") || key == "apiRoot" || key == "rootCertificates"
+}
+
+/// Where a Google service-account key sends its signed assertion for a token: Google's own
+/// endpoints only, unless store URL overrides are allowed (a fake issues the tests' tokens).
+const GOOGLE_TOKEN_URIS: [&str; 2] =
+    ["https://oauth2.googleapis.com/token", "https://accounts.google.com/o/oauth2/token"];
+
+/// Refuses settings that would send this app's secrets, or take its answers, from somewhere
+/// other than its store, when the configuration does not allow that.
+pub(crate) fn check_destinations(http: &crate::outbound::Http, app: &StoreApp<'_>) -> Result<(), StoreError> {
+    if http.store_url_overrides() {
+        return Ok(());
+    }
+    let settings = app.settings.as_object().into_iter().flatten();
+    if let Some((key, _)) = settings.filter(|(_, v)| !v.is_null()).find(|(key, _)| is_destination(key)) {
+        return Err(StoreError::Config(format!(
+            "{key} is set, but this server calls only the stores' own addresses (outbound.store_url_overrides is off)"
+        )));
+    }
+    let key_file = app.credentials.get("serviceAccountJson").and_then(|v| v.as_str());
+    if let Some(token_uri) = key_file.and_then(google_token_uri) {
+        if !GOOGLE_TOKEN_URIS.contains(&token_uri.as_str()) {
+            return Err(StoreError::Config(
+                "the service account key's token_uri is not Google's (outbound.store_url_overrides is off)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `token_uri` of a service-account key file.
+pub fn google_token_uri(key_file: &str) -> Option<String> {
+    let key: serde_json::Value = serde_json::from_str(key_file).ok()?;
+    Some(key.get("token_uri")?.as_str()?.to_string())
+}
+
 impl StoreClient {
     /// The client for `app`; pointing it at a fake is only a matter of its URLs (and, for Apple,
-    /// the trusted root).
-    pub fn for_app(http: &reqwest::Client, app: &StoreApp<'_>) -> Result<StoreClient, StoreError> {
+    /// the trusted root), which the configuration must allow.
+    pub fn for_app(http: &crate::outbound::Http, app: &StoreApp<'_>) -> Result<StoreClient, StoreError> {
+        check_destinations(http, app)?;
         match app.store {
             Store::Google => {
                 let c: GoogleConfig = config(app)?;

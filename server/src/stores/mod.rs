@@ -93,20 +93,80 @@ impl EnvironmentPolicy {
 
 /// Why a store call did not give an answer. The split matters to every caller: a rejection is
 /// final (tell the user), an outage is not (keep the receipt, retry later).
+///
+/// Its text goes to logs, payment history and the console, so it is [`scrub`]bed: a store's
+/// error message may echo a purchase token, and no text here ever holds a request URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The store answered and says no: unknown token, wrong product, wrong app.
-    #[error("the store rejected the request: {code}: {message}")]
+    #[error("the store rejected the request: {}: {}", scrub(.code), scrub(.message))]
     Rejected { code: String, message: String },
     /// The store could not be reached, failed or timed out.
-    #[error("the store is unavailable: {0}")]
+    #[error("the store is unavailable: {}", scrub(.0))]
     Unavailable(String),
     /// The store asked us to slow down (HTTP 429), for as long as its `Retry-After` said.
     #[error("the store asked us to slow down{}", retry_after.map(|d| format!(" for {} s", d.as_secs())).unwrap_or_default())]
     Throttled { retry_after: Option<Duration> },
     /// Our side is wrong: missing or refused credentials, a malformed answer we cannot read.
-    #[error("store configuration: {0}")]
+    #[error("store configuration: {}", scrub(.0))]
     Config(String),
+}
+
+/// Longest store text kept; the rest of a long error body says nothing support needs.
+const MAX_TEXT: usize = 300;
+
+/// `text` without what must not be shown or kept: a URL keeps only its scheme and host (paths
+/// and queries carry tokens and keys), a token-like run (20 or more letters, digits and
+/// `-_.+/=~%`, with both letters and digits: purchase tokens, JWS, bearer tokens) becomes `[…]`,
+/// control characters become spaces, and the whole is cut to 300 characters.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_TEXT));
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(url) = url_at(rest) {
+            let authority = url.find("://").map_or(0, |i| i + 3);
+            let host_end = url[authority..].find(['/', '?', '#']).map_or(url.len(), |i| authority + i);
+            let host = &url[authority..host_end];
+            out.push_str(&url[..authority]);
+            out.push_str(host.rsplit_once('@').map_or(host, |(_, host)| host));
+            if host_end < url.len() {
+                out.push_str("/…");
+            }
+            rest = &rest[url.len()..];
+            continue;
+        }
+        let run = rest.find(|c: char| !is_token_char(c)).unwrap_or(rest.len());
+        if run > 0 {
+            let word = &rest[..run];
+            let token_like = word.len() >= 20
+                && word.chars().any(|c| c.is_ascii_digit())
+                && word.chars().any(|c| c.is_ascii_alphabetic());
+            out.push_str(if token_like { "[…]" } else { word });
+            rest = &rest[run..];
+            continue;
+        }
+        let c = rest.chars().next().expect("rest is not empty");
+        out.push(if c.is_control() { ' ' } else { c });
+        rest = &rest[c.len_utf8()..];
+    }
+    if out.chars().count() > MAX_TEXT {
+        out = out.chars().take(MAX_TEXT).collect::<String>() + "…";
+    }
+    out
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.+/=~%".contains(c)
+}
+
+/// The URL `text` starts with, up to the first blank or quote.
+fn url_at(text: &str) -> Option<&str> {
+    let lower = text.get(..8)?.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return None;
+    }
+    let end = text.find(|c: char| c.is_whitespace() || "\"'<>".contains(c)).unwrap_or(text.len());
+    Some(&text[..end])
 }
 
 impl StoreError {
@@ -133,16 +193,20 @@ impl StoreError {
         }
     }
 
-    /// Classifies a transport failure: every one of them is worth retrying later.
+    /// Classifies a failure to read an answer: worth retrying later. The text never holds the
+    /// URL, which carries purchase tokens.
     fn transport(err: reqwest::Error) -> StoreError {
-        let kind = if err.is_timeout() {
-            "timeout"
-        } else if err.is_connect() {
-            "connection failed"
-        } else {
-            "transport error"
-        };
-        StoreError::Unavailable(format!("{kind}: {err}"))
+        StoreError::outbound(crate::outbound::Failure::of(&err))
+    }
+
+    /// A call that got no answer. A destination the server may not call, or a redirect, is ours
+    /// to fix (the app's settings); a timeout or a dropped connection is worth retrying.
+    fn outbound(failure: crate::outbound::Failure) -> StoreError {
+        use crate::outbound::Failure;
+        match failure {
+            Failure::Refused(_) | Failure::Redirect(_) => StoreError::Config(failure.to_string()),
+            other => StoreError::Unavailable(other.to_string()),
+        }
     }
 }
 
@@ -150,17 +214,6 @@ impl StoreError {
 fn outage(status: reqwest::StatusCode) -> Option<StoreError> {
     (status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
         .then(|| StoreError::Unavailable(format!("HTTP {status}")))
-}
-
-/// The one HTTP client every store client shares: pooled connections and bounded waits.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .user_agent(concat!("iap-server/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a reqwest client with rustls builds")
 }
 
 /// Percent-encodes one path segment. Store tokens may hold `+`, `=` or `/`; a raw `/` would
@@ -185,6 +238,27 @@ mod tests {
         assert!(default.allows(false));
         assert!(!default.allows(true), "sandbox purchases cost nothing");
         assert_eq!(app::model::ENVIRONMENT_POLICIES[0], default.as_str(), "the console's new-app form starts there");
+    }
+
+    #[test]
+    fn store_texts_lose_tokens_url_paths_and_control_characters() {
+        let token = "opaque-token-of-the-purchase.AO-J1OxBcD3fGh1234567890";
+        let text = format!(
+            "Invalid token {token} at https://user:pw@androidpublisher.googleapis.com/v3/x/tokens/{token}?key=k\r\nmore"
+        );
+        let scrubbed = super::scrub(&text);
+        assert!(!scrubbed.contains("AO-J1OxBcD3fGh1234567890"), "{scrubbed}");
+        assert!(!scrubbed.contains("pw") && !scrubbed.contains("key=k"), "{scrubbed}");
+        assert!(scrubbed.contains("https://androidpublisher.googleapis.com/…"), "{scrubbed}");
+        assert!(!scrubbed.contains('\r') && !scrubbed.contains('\n'));
+        assert_eq!(
+            super::scrub("Purchase token not found: PURCHASE_NOT_FOUND"),
+            "Purchase token not found: PURCHASE_NOT_FOUND"
+        );
+        assert_eq!(super::scrub(&"x".repeat(400)).chars().count(), 301);
+
+        let rejected = StoreError::Rejected { code: "404".into(), message: format!("no purchase {token}") };
+        assert!(!rejected.to_string().contains("1234567890"));
     }
 
     #[test]

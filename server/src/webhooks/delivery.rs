@@ -7,7 +7,7 @@ use futures_util::{stream, StreamExt};
 use sqlx::Row;
 
 use super::signing;
-use crate::{now_ms, state::AppState, Error};
+use crate::{crypto::Column, now_ms, state::AppState, Error};
 
 const BATCH: i64 = 50;
 /// Deliveries sent at once by one instance.
@@ -43,7 +43,7 @@ pub async fn run_every(state: AppState, every: Duration) {
 
 async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Result<(), Error> {
     let row = sqlx::query(
-        "SELECT d.attempts, ev.event_id, ev.payload, e.url, e.secret_enc, e.previous_secret_enc, \
+        "SELECT d.attempts, d.endpoint_id, ev.event_id, ev.payload, e.url, e.secret_enc, e.previous_secret_enc, \
          e.previous_secret_expires_at FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id \
          JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1",
     )
@@ -54,16 +54,18 @@ async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Resul
     let event_id: String = row.try_get("event_id")?;
     let payload: String = row.try_get("payload")?;
     let url: String = row.try_get("url")?;
-    let mut secrets = vec![state.cipher.decrypt(&row.try_get::<String, _>("secret_enc")?)?];
+    let endpoint = row.try_get::<i64, _>("endpoint_id")?.to_string();
+    let open = |sealed: &str| state.cipher.decrypt(Column::WebhookSecret, &endpoint, sealed);
+    let mut secrets = vec![open(&row.try_get::<String, _>("secret_enc")?)?];
     let previous_valid = row.try_get::<Option<i64>, _>("previous_secret_expires_at")?.is_some_and(|t| t > now_ms());
     if let (true, Some(previous)) = (previous_valid, row.try_get::<Option<String>, _>("previous_secret_enc")?) {
-        secrets.push(state.cipher.decrypt(&previous)?);
+        secrets.push(open(&previous)?);
     }
     let timestamp = now_ms() / 1000;
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let signature = signing::header(&secrets, &event_id, timestamp, payload.as_bytes());
     let started = Instant::now();
-    let sent = state
+    let request = state
         .http
         .post(&url)
         .timeout(timeout)
@@ -72,13 +74,14 @@ async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Resul
         .header("webhook-id", &event_id)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
-        .body(payload)
-        .send()
-        .await;
+        .body(payload);
+    let sent = state.http.send(request).await;
     let took = started.elapsed().as_millis() as i64;
+    // Only the status and a short reason are kept: the body, and the URL (which may carry a
+    // token), never reach the delivery log.
     let (code, error) = match &sent {
         Ok(response) => (Some(i64::from(response.status().as_u16())), None),
-        Err(err) => (None, Some(if err.is_timeout() { "timeout".to_string() } else { format!("{err}") })),
+        Err(failure) => (None, Some(failure.to_string())),
     };
     let delivered = code.is_some_and(|c| (200..300).contains(&c));
     let now = now_ms();

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sqlx::{Any, Row, Transaction};
 
 use crate::{
-    crypto::{self, Cipher},
+    crypto::{self, Cipher, Column},
     db::{
         sql::{ArgValue, Sql},
         Db,
@@ -290,12 +290,14 @@ async fn next_user_seqs(
         .collect())
 }
 
-fn validate_url(url: &str) -> Result<&str, Error> {
+/// A URL the server may deliver to: checked again at every delivery, when its name is resolved.
+fn validate_url<'a>(http: &crate::outbound::Http, url: &'a str) -> Result<&'a str, Error> {
     let url = url.trim();
     let parsed = reqwest::Url::parse(url).map_err(|_| Error::Invalid("the endpoint is a full URL".into()))?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() || url.len() > 2000 {
         return Err(Error::Invalid("the endpoint is an http(s) URL".into()));
     }
+    http.check(&parsed).map_err(|refused| Error::Invalid(format!("the endpoint is not called: {refused}")))?;
     Ok(url)
 }
 
@@ -317,27 +319,35 @@ fn validate_event_types(types: &str) -> Result<String, Error> {
 pub async fn create_endpoint(
     db: &Db,
     cipher: &Cipher,
+    http: &crate::outbound::Http,
     project_id: i64,
     url: &str,
     event_types: &str,
 ) -> Result<(i64, String), Error> {
-    let url = validate_url(url)?;
+    let url = validate_url(http, url)?;
     let types = validate_event_types(event_types)?;
     let secret = signing::new_secret();
     let now = now_ms();
-    // Inserted only for a project that exists: nothing is written for a wrong id.
-    let id = sqlx::query_scalar(
+    // Inserted only for a project that exists: nothing is written for a wrong id. The secret is
+    // sealed to the endpoint's id, known once the row is.
+    let mut tx = db.begin_write().await?;
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO webhook_endpoints (project_id, url, event_types, enabled, secret_enc, created_at, updated_at) \
-         SELECT id, $2, $3, 1, $4, $5, $5 FROM projects WHERE id = $1 RETURNING id",
+         SELECT id, $2, $3, 1, '', $4, $4 FROM projects WHERE id = $1 RETURNING id",
     )
     .bind(project_id)
     .bind(url)
     .bind(types)
-    .bind(cipher.encrypt(&secret))
     .bind(now)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *tx)
     .await?
     .ok_or(Error::NotFound)?;
+    sqlx::query("UPDATE webhook_endpoints SET secret_enc = $1 WHERE id = $2")
+        .bind(cipher.encrypt(Column::WebhookSecret, &id.to_string(), &secret))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok((id, secret))
 }
 
@@ -363,7 +373,7 @@ pub async fn rotate_secret(db: &Db, cipher: &Cipher, endpoint_id: i64, grace_hou
          previous_secret_expires_at = $1, secret_enc = $2, updated_at = $3 WHERE id = $4",
     )
     .bind(until)
-    .bind(cipher.encrypt(&secret))
+    .bind(cipher.encrypt(Column::WebhookSecret, &endpoint_id.to_string(), &secret))
     .bind(now)
     .bind(endpoint_id)
     .execute(db.pool())

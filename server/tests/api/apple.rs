@@ -12,7 +12,7 @@ use server::{
     },
     stores::{
         apple::{receipts::ReceiptClient, ApiKey, AppleClient, AppleSettings},
-        http_client, EnvironmentPolicy, PurchaseState, StoreError, SubscriptionState,
+        EnvironmentPolicy, PurchaseState, StoreError, SubscriptionState,
     },
 };
 use tokio::sync::mpsc;
@@ -44,7 +44,9 @@ async fn store() -> Store {
     fake.add_app(BUNDLE, Some(APP_APPLE_ID), Some(SHARED_SECRET));
     let base = fakes::serve(fake.router(), 0).await.unwrap();
     let key = fake.issue_key(BUNDLE);
-    let client = AppleClient::new(http_client(Duration::from_secs(2)), &settings(&fake, &base, Some(key))).unwrap();
+    let client =
+        AppleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &settings(&fake, &base, Some(key)))
+            .unwrap();
     Store { fake, base, client }
 }
 
@@ -91,7 +93,7 @@ async fn production_payloads_need_the_apps_apple_id() {
         .await;
     let mut without_id = settings(&fake, &base, None);
     without_id.app_apple_id = None;
-    let unconfigured = AppleClient::new(http_client(Duration::from_secs(2)), &without_id).unwrap();
+    let unconfigured = AppleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &without_id).unwrap();
 
     let verified = client.verify_signed_transaction(&created.signed_transaction).unwrap();
     let refused = unconfigured.verify_signed_transaction(&created.signed_transaction).unwrap_err();
@@ -106,7 +108,7 @@ async fn every_defective_signed_transaction_is_refused_with_its_reason() {
     let created = gem(&fake).await;
     let mut sandbox_only = settings(&fake, &base, None);
     sandbox_only.environments = EnvironmentPolicy::SandboxOnly;
-    let sandbox_only = AppleClient::new(http_client(Duration::from_secs(2)), &sandbox_only).unwrap();
+    let sandbox_only = AppleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &sandbox_only).unwrap();
 
     for (defect, code) in [
         (Defect::Forged, "INVALID_SIGNATURE"),
@@ -133,7 +135,8 @@ async fn a_sandbox_purchase_is_refused_by_a_production_only_app() {
     let created = gem(&fake).await;
     let mut production_only = settings(&fake, &base, None);
     production_only.environments = EnvironmentPolicy::ProductionOnly;
-    let production_only = AppleClient::new(http_client(Duration::from_secs(2)), &production_only).unwrap();
+    let production_only =
+        AppleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &production_only).unwrap();
 
     let err = production_only.verify_signed_transaction(&created.signed_transaction).unwrap_err();
 
@@ -257,9 +260,13 @@ async fn a_key_for_another_app_or_no_key_at_all_is_a_configuration_error() {
     let Store { fake, base, .. } = store().await;
     let created = gem(&fake).await;
     let other_app_key = fake.issue_key("com.example.other");
-    let wrong_key =
-        AppleClient::new(http_client(Duration::from_secs(2)), &settings(&fake, &base, Some(other_app_key))).unwrap();
-    let no_key = AppleClient::new(http_client(Duration::from_secs(2)), &settings(&fake, &base, None)).unwrap();
+    let wrong_key = AppleClient::new(
+        crate::helpers::fake_http(Duration::from_secs(2)),
+        &settings(&fake, &base, Some(other_app_key)),
+    )
+    .unwrap();
+    let no_key =
+        AppleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &settings(&fake, &base, None)).unwrap();
 
     let refused = wrong_key.transaction(&created.transaction_id).await.unwrap_err();
     let missing = no_key.transaction(&created.transaction_id).await.unwrap_err();
@@ -285,8 +292,11 @@ async fn outages_rate_limits_timeouts_and_an_unreachable_store_are_retryable() {
     let recovered = client.transaction(id).await;
     let mut nowhere = settings(&fake, "http://127.0.0.1:9", Some(fake.issue_key(BUNDLE)));
     nowhere.production_url = "http://127.0.0.1:9".into();
-    let unreachable =
-        AppleClient::new(http_client(Duration::from_secs(1)), &nowhere).unwrap().transaction(id).await.unwrap_err();
+    let unreachable = AppleClient::new(crate::helpers::fake_http(Duration::from_secs(1)), &nowhere)
+        .unwrap()
+        .transaction(id)
+        .await
+        .unwrap_err();
 
     assert!(outage.is_retryable(), "{outage:?}");
     assert!(rate_limited.is_retryable(), "{rate_limited:?}");
@@ -341,7 +351,7 @@ async fn a_legacy_receipt_goes_to_production_then_to_the_sandbox_on_21007() {
     gem(&fake).await;
     let receipts = |secret: &str| {
         ReceiptClient::new(
-            http_client(Duration::from_secs(2)),
+            crate::helpers::fake_http(Duration::from_secs(2)),
             &format!("{base}/production/verifyReceipt"),
             &format!("{base}/sandbox/verifyReceipt"),
             Some(secret.into()),

@@ -14,7 +14,7 @@ use server::{
             client::{GoogleClient, Refund, VoidedQuery},
             rtdn::{self, NotificationKind, SubscriptionNotification},
         },
-        http_client, PurchaseState, StoreError, SubscriptionState,
+        PurchaseState, StoreError, SubscriptionState,
     },
 };
 use tokio::sync::mpsc;
@@ -35,7 +35,8 @@ async fn play_with_timeout(timeout_secs: u64) -> Play {
     let fake = FakeGoogle::new();
     let base = fakes::serve(fake.router(), 0).await.unwrap();
     let key = fake.service_account("iap@fake.iam.gserviceaccount.com", &format!("{base}/token"));
-    let client = GoogleClient::new(http_client(Duration::from_secs(timeout_secs)), &base, PACKAGE, &key).unwrap();
+    let client =
+        GoogleClient::new(crate::helpers::fake_http(Duration::from_secs(timeout_secs)), &base, PACKAGE, &key).unwrap();
     Play { fake, client, base }
 }
 
@@ -112,7 +113,8 @@ async fn unknown_tokens_other_products_and_other_packages_are_rejected() {
     let Play { fake, client, base } = play().await;
     let created = gem(&fake, |_| {}).await;
     let key = fake.service_account("other@fake.iam.gserviceaccount.com", &format!("{base}/token"));
-    let other_app = GoogleClient::new(http_client(Duration::from_secs(2)), &base, "com.example.other", &key).unwrap();
+    let other_app =
+        GoogleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &base, "com.example.other", &key).unwrap();
 
     let unknown = client.product("gem_100", "no-such-token").await.unwrap_err();
     let wrong_product = client.product("gem_500", &created.purchase_token).await.unwrap_err();
@@ -272,13 +274,14 @@ async fn a_key_the_fake_did_not_issue_gets_no_token_and_no_purchase() {
         serde_json::from_str(&fake.service_account("known@fake.iam.gserviceaccount.com", &format!("{base}/token")))
             .unwrap();
     key["client_email"] = "stranger@elsewhere.iam.gserviceaccount.com".into();
-    let client = GoogleClient::new(http_client(Duration::from_secs(2)), &base, PACKAGE, &key.to_string()).unwrap();
+    let client =
+        GoogleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &base, PACKAGE, &key.to_string()).unwrap();
 
     let err = client.product("gem_100", &created.purchase_token).await.unwrap_err();
 
     assert!(matches!(err, StoreError::Unavailable(ref m) if m.contains("token")), "{err:?}");
     assert_eq!(fake.token_requests(), 0);
-    assert!(GoogleClient::new(http_client(Duration::from_secs(2)), &base, PACKAGE, "{}").is_err());
+    assert!(GoogleClient::new(crate::helpers::fake_http(Duration::from_secs(2)), &base, PACKAGE, "{}").is_err());
 }
 
 #[tokio::test]
@@ -297,11 +300,12 @@ async fn outages_rate_limits_timeouts_and_an_unreachable_store_are_retryable() {
     let recovered = client.product("gem_100", token).await;
     let malformed = client.consume_product("gem_100", token).await.unwrap_err();
     let key = fake.service_account("x@fake.iam.gserviceaccount.com", "http://127.0.0.1:9/token");
-    let nowhere = GoogleClient::new(http_client(Duration::from_secs(1)), "http://127.0.0.1:9", PACKAGE, &key)
-        .unwrap()
-        .product("gem_100", token)
-        .await
-        .unwrap_err();
+    let nowhere =
+        GoogleClient::new(crate::helpers::fake_http(Duration::from_secs(1)), "http://127.0.0.1:9", PACKAGE, &key)
+            .unwrap()
+            .product("gem_100", token)
+            .await
+            .unwrap_err();
 
     assert!(outage.is_retryable(), "{outage:?}");
     assert!(rate_limited.is_retryable(), "{rate_limited:?}");

@@ -54,6 +54,14 @@ pub fn temp_dir() -> TempDir {
     TempDir(dir)
 }
 
+/// The store fakes and the tests' receivers listen on 127.0.0.1, which the server calls only
+/// when its configuration says so (as the demo's does); 127.0.0.2 and beyond stand in for
+/// internal hosts that stay refused.
+pub fn allow_the_fakes(settings: &mut Settings) {
+    settings.outbound.store_url_overrides = true;
+    settings.outbound.allow_hosts = vec!["127.0.0.1".into()];
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -68,10 +76,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     })
     .expect("settings");
     settings.data_dir = data_dir.0.clone();
+    settings.encryption_key_file = Some(data_dir.0.join("test.key"));
     // Tests run sweeps themselves, when they want one.
     settings.sweeps.interval_secs = 0;
     // Tests play many players from one loopback address; the flood test sets its own limit.
     settings.api.app_per_address_per_second = 0;
+    allow_the_fakes(&mut settings);
     configure(&mut settings);
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(&settings.log);
@@ -94,7 +104,9 @@ pub async fn spawn_app_without_workers() -> TestApp {
         Settings::load(&Overrides { database_url: Some(fresh_database_url(&data_dir.0)), ..Overrides::default() })
             .expect("settings");
     settings.data_dir = data_dir.0.clone();
+    settings.encryption_key_file = Some(data_dir.0.join("test.key"));
     settings.sweeps.interval_secs = 0;
+    allow_the_fakes(&mut settings);
     let leptos_options = LeptosOptions::builder().output_name("iap").build();
     let state = server::startup::prepare(settings, leptos_options).await.expect("app prepares");
     server::demo::seed(&state.db, &state.cipher).await.expect("demo seed");
@@ -106,6 +118,14 @@ pub async fn spawn_app_without_workers() -> TestApp {
         axum::serve(listener, service).await
     });
     TestApp { base, client: new_client(), db: state.db.clone(), state, _data_dir: data_dir }
+}
+
+/// The server's outbound client allowed to call the store fakes on 127.0.0.1, for tests that
+/// drive a store client directly.
+pub fn fake_http(timeout: std::time::Duration) -> server::outbound::Http {
+    let settings =
+        server::outbound::OutboundSettings { allow_hosts: vec!["127.0.0.1".into()], store_url_overrides: true };
+    server::outbound::Http::new(&settings, timeout)
 }
 
 /// A browser stand-in: keeps cookies, does not follow redirects (tests look at them).

@@ -9,7 +9,6 @@ use server::{
         Notifies,
     },
     stores::{
-        http_client,
         onestore::{Credentials, Market, OneStoreClient},
         PurchaseState, StoreError,
     },
@@ -20,7 +19,7 @@ const PACKAGE: &str = "com.example.iapdemo";
 /// A client of `base` for the demo package, with a timeout short enough for fault tests.
 fn client_of(base: &str, client_secret: &str, market: Market, timeout_secs: u64) -> OneStoreClient {
     OneStoreClient::new(
-        http_client(Duration::from_secs(timeout_secs)),
+        crate::helpers::fake_http(Duration::from_secs(timeout_secs)),
         base,
         Credentials { client_id: PACKAGE.into(), client_secret: client_secret.into(), market },
     )

@@ -4,7 +4,7 @@ use app::{
     AppError,
 };
 use serde_json::json;
-use server::fakes::faults::FaultKind;
+use server::fakes::{apple::NewPurchase, faults::FaultKind};
 
 use crate::shop::{shop, Shop};
 
@@ -39,7 +39,9 @@ async fn support_marks_a_missed_charge_as_success_and_the_app_server_can_then_co
     let shop = shop().await;
     let support = shop.app.signed_in_as(Role::Support).await;
     let seq = shop.reserve("kim", "AS", "gem_100").await;
-    let success = [("receipt", "2000000123456789"), ("price", "0.99"), ("currency", "usd")];
+    // The charge the user's receipt shows is one the App Store confirms.
+    let charged = shop.fakes.apple.add_purchase(NewPurchase::consumable(server::demo::PACKAGE, "gem_100")).await;
+    let success = [("receipt", charged.transaction_id.as_str()), ("price", "0.99"), ("currency", "usd")];
 
     change(&support, &seq, "SUCCESS", "charged on the user's Apple receipt", &success).await.unwrap();
     let listed = shop.unconsumed("kim").await;
@@ -70,7 +72,9 @@ async fn support_marks_a_missed_charge_as_success_and_the_app_server_can_then_co
     .await
     .unwrap();
     assert_eq!(audit.0, "support-user");
-    assert!(audit.2.starts_with("RESERVED → SUCCESS, receipt 2000000123456789, price 0.99 USD"), "{}", audit.2);
+    let expected =
+        format!("RESERVED → SUCCESS, confirmed by the store, receipt {}, price 0.99 USD", charged.transaction_id);
+    assert!(audit.2.starts_with(&expected), "{}", audit.2);
 }
 
 #[tokio::test]

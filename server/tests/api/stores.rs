@@ -9,7 +9,6 @@ use server::{
     fakes::{self, apple, google, onestore, Fakes},
     stores::{
         client::{Proof, StoreApp, StoreClient},
-        http_client,
         onestore::Market,
         EnvironmentPolicy, PurchaseState, StoreError,
     },
@@ -25,7 +24,7 @@ fn client(store: Store, settings: Value, credentials: Value) -> Result<StoreClie
         credentials: &credentials,
         environments: EnvironmentPolicy::ProductionAndSandbox,
     };
-    StoreClient::for_app(&http_client(Duration::from_secs(2)), &app)
+    StoreClient::for_app(&crate::helpers::fake_http(Duration::from_secs(2)), &app)
 }
 
 async fn served() -> (Fakes, String) {
@@ -154,7 +153,7 @@ async fn stores_serve_starts_every_fake_with_one_command_and_its_control_api_dri
     output.read_line(&mut first).unwrap();
     let first = first.trim_end();
     let base = first.trim_start_matches("store fakes on ").trim_end_matches(':').to_string();
-    let http = http_client(Duration::from_secs(2));
+    let http = crate::helpers::fake_http(Duration::from_secs(2));
     let post = |path: &str, body: Value| http.post(format!("{base}{path}")).json(&body).send();
 
     let key = post("/google/fake/service-accounts", json!({})).await.unwrap().text().await.unwrap();

@@ -75,7 +75,7 @@ async fn a_disabled_user_is_signed_out_at_the_next_request_and_cannot_sign_in() 
 }
 
 #[tokio::test]
-async fn a_role_change_takes_effect_at_once_and_the_last_admin_cannot_demote_themselves() {
+async fn a_role_change_ends_the_users_session_and_the_last_admin_cannot_demote_themselves() {
     let app = spawn_app().await;
     app.login_as_demo_admin().await;
     let support = app.signed_in_as(Role::Support).await;
@@ -83,11 +83,14 @@ async fn a_role_change_takes_effect_at_once_and_the_last_admin_cannot_demote_the
     let demo_id = id_of(&app, server::demo::ADMIN_USERNAME).await;
 
     app.submit::<()>("/api/users/role", &[("id", &support_id), ("role", "ADMIN")]).await.unwrap();
+    let old_session = support.get_fn::<Vec<ConsoleUserRow>>("/api/users").await;
+    assert_eq!(support.login("support-user", "a long enough password").await, app::model::LoginResult::SignedIn);
     let promoted = support.get_fn::<Vec<ConsoleUserRow>>("/api/users").await;
     app.submit::<()>("/api/users/role", &[("id", &support_id), ("role", "VIEWER")]).await.unwrap();
     let last_admin = app.submit::<()>("/api/users/role", &[("id", &demo_id), ("role", "VIEWER")]).await;
     let last_admin_disabled = app.submit::<()>("/api/users/disabled", &[("id", &demo_id), ("disabled", "true")]).await;
 
+    assert!(matches!(old_session, Err(AppError::Unauthenticated)), "{old_session:?}");
     assert!(promoted.is_ok());
     assert!(matches!(last_admin, Err(AppError::Invalid(m)) if m.contains("last")));
     assert!(matches!(last_admin_disabled, Err(AppError::Invalid(_))));

@@ -611,7 +611,7 @@ impl FakeApple {
             }
             (url, self.chains.good.sign(&payload))
         };
-        let client = crate::stores::http_client(Duration::from_secs(5));
+        let client = crate::fakes::sender();
         let body = json!({"signedPayload": signed_payload});
         let sent = client.post(&url).json(&body).send().await.and_then(|r| r.error_for_status());
         if let Err(err) = &sent {

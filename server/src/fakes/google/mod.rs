@@ -455,7 +455,7 @@ impl FakeGoogle {
             (url, format!("{}", 136_969_346_945u64 + inner.next_id), audience)
         };
         let envelope = FakeGoogle::push_body(package, &message_id, &notification);
-        let client = crate::stores::http_client(Duration::from_secs(5));
+        let client = crate::fakes::sender();
         let request = client.post(&url).bearer_auth(FakeGoogle::push_token(&audience)).json(&envelope);
         if let Err(err) = request.send().await.and_then(|r| r.error_for_status()) {
             tracing::warn!(error = %err, "the Google fake could not deliver an RTDN push");

@@ -111,7 +111,7 @@ pub struct Notification {
 }
 
 impl AppleClient {
-    pub fn new(http: reqwest::Client, settings: &AppleSettings) -> Result<AppleClient, StoreError> {
+    pub fn new(http: crate::outbound::Http, settings: &AppleSettings) -> Result<AppleClient, StoreError> {
         let side = |environment: Environment, url: &str| -> Result<Side, StoreError> {
             let api = match &settings.api_key {
                 Some(key) => Some(
@@ -550,8 +550,11 @@ mod tests {
 
     #[test]
     fn random_bytes_and_mangled_tokens_never_panic_the_verifier() {
-        let client =
-            AppleClient::new(reqwest::Client::new(), &AppleSettings::new("com.example", Some(1), None)).unwrap();
+        let client = AppleClient::new(
+            crate::outbound::Http::new(&Default::default(), std::time::Duration::from_secs(1)),
+            &AppleSettings::new("com.example", Some(1), None),
+        )
+        .unwrap();
         let part = |json: &str| URL_SAFE_NO_PAD.encode(json);
         let header = part(r#"{"alg":"ES256","x5c":["MIIB","YQ==","YQ"]}"#);
         let claims = part(r#"{"environment":"Production","bundleId":"com.example","data":{"environment":"Sandbox"}}"#);

@@ -23,7 +23,7 @@ pub struct VerifiedReceipt {
 }
 
 pub struct ReceiptClient {
-    http: reqwest::Client,
+    http: crate::outbound::Http,
     production_url: String,
     sandbox_url: String,
     /// The app-specific shared secret; without it Apple leaves out subscription details.
@@ -75,7 +75,7 @@ struct PendingRenewal {
 
 impl ReceiptClient {
     pub fn new(
-        http: reqwest::Client,
+        http: crate::outbound::Http,
         production_url: &str,
         sandbox_url: &str,
         shared_secret: Option<String>,
@@ -103,7 +103,7 @@ impl ReceiptClient {
         if let Some(secret) = &self.shared_secret {
             body["password"] = secret.as_str().into();
         }
-        let response = self.http.post(url).json(&body).send().await.map_err(StoreError::transport)?;
+        let response = self.http.send(self.http.post(url).json(&body)).await.map_err(StoreError::outbound)?;
         let status = response.status();
         let text = response.text().await.map_err(StoreError::transport)?;
         if let Some(err) = outage(status) {

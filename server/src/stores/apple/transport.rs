@@ -6,13 +6,15 @@ use std::future::Future;
 
 use app_store_server_library::api_client::transport::{Transport, TransportError};
 
+use crate::outbound::Failure;
+
 pub struct HttpTransport {
-    http: reqwest::Client,
+    http: crate::outbound::Http,
     base_url: String,
 }
 
 impl HttpTransport {
-    pub fn new(http: reqwest::Client, base_url: &str) -> HttpTransport {
+    pub fn new(http: crate::outbound::Http, base_url: &str) -> HttpTransport {
         HttpTransport { http, base_url: base_url.trim_end_matches('/').to_string() }
     }
 }
@@ -24,16 +26,13 @@ impl Transport for HttpTransport {
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
         let path = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let (parts, body) = request.into_parts();
-        let sent = self
-            .http
-            .request(parts.method, format!("{}{path}", self.base_url))
-            .headers(parts.headers)
-            .body(body)
-            .send();
+        let request =
+            self.http.request(parts.method, format!("{}{path}", self.base_url)).headers(parts.headers).body(body);
+        let http = self.http.clone();
         async move {
-            let response = sent.await.map_err(transport_error)?;
+            let response = http.send(request).await.map_err(outbound_error)?;
             let status = response.status();
-            let body = response.bytes().await.map_err(transport_error)?;
+            let body = response.bytes().await.map_err(|e| outbound_error(Failure::of(&e)))?;
             // The library reports any unreadable body as its own mistake; a body that is not even
             // JSON was cut off or garbled on the way, an outage to retry.
             if status.is_success() && !body.is_empty() {
@@ -49,10 +48,9 @@ impl Transport for HttpTransport {
     }
 }
 
-fn transport_error(err: reqwest::Error) -> TransportError {
-    if err.is_timeout() {
-        TransportError::Timeout
-    } else {
-        TransportError::NetworkError(err.to_string())
+fn outbound_error(failure: Failure) -> TransportError {
+    match failure {
+        Failure::Timeout => TransportError::Timeout,
+        other => TransportError::NetworkError(other.to_string()),
     }
 }

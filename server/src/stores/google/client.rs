@@ -17,7 +17,7 @@ pub const API_ROOT: &str = "https://androidpublisher.googleapis.com/";
 const SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
 
 pub struct GoogleClient {
-    http: reqwest::Client,
+    http: crate::outbound::Http,
     api_root: String,
     package: String,
     service_account_json: String,
@@ -47,7 +47,7 @@ pub struct VoidedQuery {
 impl GoogleClient {
     /// `service_account_json` is the key file as downloaded from Google Cloud.
     pub fn new(
-        http: reqwest::Client,
+        http: crate::outbound::Http,
         api_root: &str,
         package: &str,
         service_account_json: &str,
@@ -181,7 +181,7 @@ impl GoogleClient {
             } else if method == Method::POST {
                 request = request.header("content-length", "0");
             }
-            let response = request.send().await.map_err(StoreError::transport)?;
+            let response = self.http.send(request).await.map_err(StoreError::outbound)?;
             let status = response.status();
             if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 return Err(StoreError::throttled(response.headers()));

@@ -71,12 +71,12 @@ struct KeySet {
 /// Google's keys, fetched when first needed and kept as long as Google says.
 pub struct PushKeys {
     url: String,
-    http: reqwest::Client,
+    http: crate::outbound::Http,
     set: tokio::sync::Mutex<Option<KeySet>>,
 }
 
 impl PushKeys {
-    pub fn new(url: &str, http: reqwest::Client) -> PushKeys {
+    pub fn new(url: &str, http: crate::outbound::Http) -> PushKeys {
         PushKeys { url: url.to_string(), http, set: tokio::sync::Mutex::new(None) }
     }
 
@@ -119,7 +119,7 @@ impl PushKeys {
 
     async fn fetch(&self) -> Result<KeySet, PushAuthError> {
         let failed = |e: String| PushAuthError::Keys(e);
-        let response = self.http.get(&self.url).send().await.map_err(|e| failed(e.without_url().to_string()))?;
+        let response = self.http.send(self.http.get(&self.url)).await.map_err(|e| failed(e.to_string()))?;
         if !response.status().is_success() {
             return Err(failed(format!("HTTP {}", response.status())));
         }

@@ -55,7 +55,7 @@ pub struct Credentials {
 }
 
 pub struct OneStoreClient {
-    http: reqwest::Client,
+    http: crate::outbound::Http,
     base_url: String,
     credentials: Credentials,
     token: Mutex<Option<(String, Instant)>>,
@@ -97,7 +97,7 @@ struct ErrorBody {
 }
 
 impl OneStoreClient {
-    pub fn new(http: reqwest::Client, base_url: &str, credentials: Credentials) -> OneStoreClient {
+    pub fn new(http: crate::outbound::Http, base_url: &str, credentials: Credentials) -> OneStoreClient {
         OneStoreClient {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -187,7 +187,7 @@ impl OneStoreClient {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(StoreError::transport)?;
+            let response = self.http.send(request).await.map_err(StoreError::outbound)?;
             let status = response.status();
             let text = response.text().await.map_err(StoreError::transport)?;
             if status.is_success() {
@@ -212,17 +212,12 @@ impl OneStoreClient {
                 return Ok(token.clone());
             }
         }
-        let response = self
-            .http
-            .post(format!("{}/v7/oauth/token", self.base_url))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", self.credentials.client_id.as_str()),
-                ("client_secret", self.credentials.client_secret.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(StoreError::transport)?;
+        let request = self.http.post(format!("{}/v7/oauth/token", self.base_url)).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", self.credentials.client_id.as_str()),
+            ("client_secret", self.credentials.client_secret.as_str()),
+        ]);
+        let response = self.http.send(request).await.map_err(StoreError::outbound)?;
         let status = response.status();
         let text = response.text().await.map_err(StoreError::transport)?;
         if !status.is_success() {
