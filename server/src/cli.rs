@@ -213,6 +213,7 @@ async fn serve(mut settings: Settings, seed_demo: bool, demo_history: usize) -> 
     };
     if let Some((_, base)) = &fakes {
         settings.stores.google_push_keys_url = demo::push_keys_url(base);
+        demo::allow_the_fakes(&mut settings);
     }
     let app = Application::build(settings.clone(), leptos_options(&settings)).await?;
     let addr = app.local_addr();

@@ -159,6 +159,16 @@ pub async fn connect_fakes(state: &AppState, fakes: &Fakes, base: &str) -> Resul
     store_apps::connect(db, cipher, Store::OneStore, PACKAGE, &settings, &json!({"clientSecret": client_secret})).await
 }
 
+/// Lets the server call the demo's store fakes, which listen on plain http on 127.0.0.1: outside
+/// the demo, the server calls only the stores' own https addresses.
+pub fn allow_the_fakes(settings: &mut crate::config::Settings) {
+    settings.outbound.store_url_overrides = true;
+    if !settings.outbound.allow_hosts.iter().any(|h| h == "127.0.0.1") {
+        settings.outbound.allow_hosts.push("127.0.0.1".into());
+    }
+    tracing::warn!("demo: store URL overrides are on and the server may call 127.0.0.1 (the store fakes)");
+}
+
 /// The audience of the demo Google app's Pub/Sub push tokens.
 pub const PUSH_AUDIENCE: &str = "https://iap.example/demo/rtdn";
 

@@ -252,14 +252,21 @@ pub async fn detail(db: &Db, cipher: &Cipher, id: i64) -> Result<ProjectDetail, 
 }
 
 /// Replaces the SecretKey; the one it replaces keeps working for `grace_hours` (0 ends it now), so
-/// the app's servers can be moved to the new one without an outage.
-pub async fn rotate_secret(db: &Db, cipher: &Cipher, id: i64, grace_hours: i64) -> Result<RotatedSecret, Error> {
+/// the app's servers can be moved to the new one without an outage. `audit` is written with it.
+pub async fn rotate_secret(
+    db: &Db,
+    cipher: &Cipher,
+    id: i64,
+    grace_hours: i64,
+    audit: crate::audit::Entry,
+) -> Result<RotatedSecret, Error> {
     if !(0..=MAX_GRACE_HOURS).contains(&grace_hours) {
         return Err(Error::Invalid(format!("the grace period is 0 to {MAX_GRACE_HOURS} hours")));
     }
     let secret = crypto::random_token(32);
     let now = now_ms();
     let previous_until = (grace_hours > 0).then(|| now + grace_hours * 3_600_000);
+    let mut tx = db.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE projects SET previous_secret_hash = CASE WHEN $1 IS NULL THEN NULL ELSE secret_hash END, \
          previous_user_token_key_enc = CASE WHEN $1 IS NULL THEN NULL ELSE user_token_key_enc END, \
@@ -272,11 +279,17 @@ pub async fn rotate_secret(db: &Db, cipher: &Cipher, id: i64, grace_hours: i64) 
     .bind(sealed_user_token_key(cipher, &secret))
     .bind(now)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
+    let detail = match previous_until {
+        Some(until) => format!("previous secret valid until {}", app::format::utc(until)),
+        None => "previous secret ended now".into(),
+    };
+    crate::audit::record_in(&mut tx, audit.detail(detail)).await?;
+    tx.commit().await?;
     Ok(RotatedSecret { secret_key: secret, previous_valid_until: previous_until })
 }
 

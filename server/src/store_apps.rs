@@ -221,13 +221,19 @@ pub struct AppForm<'a> {
     pub fields: &'a BTreeMap<String, String>,
 }
 
-/// Adds or updates a store app; returns its id and the names of the fields that changed (for the
-/// audit log: names only, never values).
+/// Adds or updates a store app; returns its id. Its audit row, made by `audit` of the id and the
+/// names of the fields that changed (names only, never values), is written in the same transaction.
 ///
 /// A store URL is taken only when the configuration allows overrides and the server may call it;
 /// changing one clears every stored secret the same form does not enter again, so secrets given
 /// for one destination are never sent to another.
-pub async fn save(db: &Db, cipher: &Cipher, http: &Http, form: AppForm<'_>) -> Result<(i64, Vec<String>), Error> {
+pub async fn save(
+    db: &Db,
+    cipher: &Cipher,
+    http: &Http,
+    form: AppForm<'_>,
+    audit: impl FnOnce(i64, &[String]) -> crate::audit::Entry,
+) -> Result<i64, Error> {
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::Invalid("an app name has 1 to 100 characters".into()));
@@ -358,8 +364,9 @@ pub async fn save(db: &Db, cipher: &Cipher, http: &Http, form: AppForm<'_>) -> R
     .execute(&mut *tx)
     .await
     .map_err(taken)?;
+    crate::audit::record_in(&mut tx, audit(id, &changed)).await?;
     tx.commit().await?;
-    Ok((id, changed))
+    Ok(id)
 }
 
 /// The JSON value of one form field, checked; `None` when it was left empty.

@@ -157,9 +157,15 @@ pub enum Update {
     Password(String),
 }
 
-/// Applies `update` to user `id`; returns the username and what changed, for the audit log. The
-/// last enabled admin can be neither demoted nor disabled, so the console cannot lock itself out.
-pub async fn update(db: &Db, id: i64, update: Update) -> Result<(String, String), Error> {
+/// Applies `update` to user `id`, with the audit row `audit` makes of the username and what
+/// changed, in one transaction. The last enabled admin can be neither demoted nor disabled, so
+/// the console cannot lock itself out.
+pub async fn update(
+    db: &Db,
+    id: i64,
+    update: Update,
+    audit: impl FnOnce(&str, String) -> crate::audit::Entry,
+) -> Result<(), Error> {
     let user = find_by_id(db, id).await?.ok_or(Error::NotFound)?;
     let loses_admin = user.role == Role::Admin
         && !user.disabled
@@ -223,8 +229,9 @@ pub async fn update(db: &Db, id: i64, update: Update) -> Result<(String, String)
             "password reset".to_string()
         }
     };
+    crate::audit::record_in(&mut tx, audit(&user.username, detail)).await?;
     tx.commit().await?;
-    Ok((user.username, detail))
+    Ok(())
 }
 
 #[cfg(test)]

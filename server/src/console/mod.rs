@@ -223,19 +223,22 @@ impl Backend for ConsoleBackend {
     }
 
     async fn project_detail(&self, req: &Parts, project_id: i64) -> Result<ProjectDetail, AppError> {
-        self.require(req, Role::Viewer).await?;
-        Ok(projects::detail(&self.state.db, &self.state.cipher, project_id).await?)
+        let user = self.require(req, Role::Viewer).await?;
+        let mut detail = projects::detail(&self.state.db, &self.state.cipher, project_id).await?;
+        // An endpoint URL's path and query may hold the app server's own token: admins only.
+        if !user.role.allows(Role::Admin) {
+            detail.webhooks.endpoints.iter_mut().for_each(|e| e.url = crate::stores::scrub(&e.url));
+        }
+        Ok(detail)
     }
 
     async fn rotate_secret(&self, req: &Parts, project_id: i64, grace_hours: i64) -> Result<RotatedSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let rotated = projects::rotate_secret(&self.state.db, &self.state.cipher, project_id, grace_hours).await?;
-        let detail = match rotated.previous_valid_until {
-            Some(until) => format!("previous secret valid until {}", app::format::utc(until)),
-            None => "previous secret ended now".into(),
-        };
-        self.audit(req, &user, "project.secret.rotate", ("project", project_id), project_id, detail).await?;
-        Ok(rotated)
+        let entry = audit::Entry::by(&user, "project.secret.rotate")
+            .target("project", project_id)
+            .project(project_id)
+            .ip(client_ip(req));
+        Ok(projects::rotate_secret(&self.state.db, &self.state.cipher, project_id, grace_hours, entry).await?)
     }
 
     async fn set_key_enabled(&self, req: &Parts, project_id: i64, enabled: bool) -> Result<(), AppError> {
@@ -275,11 +278,13 @@ impl Backend for ConsoleBackend {
             enabled: form.enabled,
             fields: &form.fields,
         };
-        let (id, changed) = store_apps::save(&self.state.db, &self.state.cipher, &self.state.http, app_form).await?;
         let action = if form.id.is_some() { "store_app.update" } else { "store_app.create" };
-        let detail = format!("{} {}; fields: {}", store.code(), form.store_app_id.trim(), changed.join(", "));
-        self.audit(req, &user, action, ("store_app", id), form.project, detail).await?;
-        Ok(id)
+        let ip = client_ip(req);
+        let entry = |id: i64, changed: &[String]| {
+            let detail = format!("{} {}; fields: {}", store.code(), form.store_app_id.trim(), changed.join(", "));
+            audit::Entry::by(&user, action).target("store_app", id).project(form.project).detail(detail).ip(ip)
+        };
+        Ok(store_apps::save(&self.state.db, &self.state.cipher, &self.state.http, app_form, entry).await?)
     }
 
     async fn check_store_app(&self, req: &Parts, store_app_id: i64) -> Result<ConnectionCheck, AppError> {
@@ -349,9 +354,10 @@ impl Backend for ConsoleBackend {
             UserChange::Enable => (users::Update::Disabled(false), "user.enable"),
             UserChange::ResetPassword(password) => (users::Update::Password(password), "user.password.reset"),
         };
-        let (username, detail) = users::update(&self.state.db, user_id, update).await?;
-        let entry = audit::Entry::by(&admin, action).target("user", username).detail(detail).ip(client_ip(req));
-        Ok(audit::record(&self.state.db, entry).await?)
+        let ip = client_ip(req);
+        let entry =
+            |username: &str, detail| audit::Entry::by(&admin, action).target("user", username).detail(detail).ip(ip);
+        Ok(users::update(&self.state.db, user_id, update, entry).await?)
     }
 
     async fn statistics(&self, req: &Parts, query: StatisticsQuery) -> Result<Statistics, AppError> {
@@ -373,16 +379,13 @@ impl Backend for ConsoleBackend {
         event_types: &str,
     ) -> Result<WebhookSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let (id, secret) = webhooks::create_endpoint(
-            &self.state.db,
-            &self.state.cipher,
-            &self.state.http,
-            project_id,
-            url,
-            event_types,
-        )
-        .await?;
-        self.audit(req, &user, "webhook.create", ("webhook", id), project_id, url.trim().to_string()).await?;
+        let ip = client_ip(req);
+        let entry = |id: i64| {
+            let entry = audit::Entry::by(&user, "webhook.create").target("webhook", id).project(project_id).ip(ip);
+            entry.detail(crate::stores::scrub(url.trim()))
+        };
+        let (db, cipher, http) = (&self.state.db, &self.state.cipher, &self.state.http);
+        let (id, secret) = webhooks::create_endpoint(db, cipher, http, project_id, url, event_types, entry).await?;
         Ok(WebhookSecret { endpoint: id, secret })
     }
 
@@ -394,9 +397,13 @@ impl Backend for ConsoleBackend {
     ) -> Result<WebhookSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
         let project = webhooks::project_of(&self.state.db, endpoint_id).await?;
-        let secret = webhooks::rotate_secret(&self.state.db, &self.state.cipher, endpoint_id, grace_hours).await?;
-        let detail = format!("previous secret kept {grace_hours} h");
-        self.audit(req, &user, "webhook.secret.rotate", ("webhook", endpoint_id), project, detail).await?;
+        let entry = audit::Entry::by(&user, "webhook.secret.rotate")
+            .target("webhook", endpoint_id)
+            .project(project)
+            .detail(format!("previous secret kept {grace_hours} h"))
+            .ip(client_ip(req));
+        let secret =
+            webhooks::rotate_secret(&self.state.db, &self.state.cipher, endpoint_id, grace_hours, entry).await?;
         Ok(WebhookSecret { endpoint: endpoint_id, secret })
     }
 

@@ -323,6 +323,7 @@ pub async fn create_endpoint(
     project_id: i64,
     url: &str,
     event_types: &str,
+    audit: impl FnOnce(i64) -> crate::audit::Entry,
 ) -> Result<(i64, String), Error> {
     let url = validate_url(http, url)?;
     let types = validate_event_types(event_types)?;
@@ -347,6 +348,7 @@ pub async fn create_endpoint(
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    crate::audit::record_in(&mut tx, audit(id)).await?;
     tx.commit().await?;
     Ok((id, secret))
 }
@@ -361,13 +363,21 @@ pub async fn project_of(db: &Db, endpoint_id: i64) -> Result<i64, Error> {
 }
 
 /// A new signing secret; deliveries are signed with both until `grace_hours` have passed.
-pub async fn rotate_secret(db: &Db, cipher: &Cipher, endpoint_id: i64, grace_hours: i64) -> Result<String, Error> {
+/// `audit` is written in the same transaction.
+pub async fn rotate_secret(
+    db: &Db,
+    cipher: &Cipher,
+    endpoint_id: i64,
+    grace_hours: i64,
+    audit: crate::audit::Entry,
+) -> Result<String, Error> {
     if !(0..=crate::projects::MAX_GRACE_HOURS).contains(&grace_hours) {
         return Err(Error::Invalid(format!("the grace period is 0 to {} hours", crate::projects::MAX_GRACE_HOURS)));
     }
     let secret = signing::new_secret();
     let now = now_ms();
     let until = (grace_hours > 0).then(|| now + grace_hours * 3_600_000);
+    let mut tx = db.begin_write().await?;
     let updated = sqlx::query(
         "UPDATE webhook_endpoints SET previous_secret_enc = CASE WHEN $1 IS NULL THEN NULL ELSE secret_enc END, \
          previous_secret_expires_at = $1, secret_enc = $2, updated_at = $3 WHERE id = $4",
@@ -376,11 +386,13 @@ pub async fn rotate_secret(db: &Db, cipher: &Cipher, endpoint_id: i64, grace_hou
     .bind(cipher.encrypt(Column::WebhookSecret, &endpoint_id.to_string(), &secret))
     .bind(now)
     .bind(endpoint_id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
+    crate::audit::record_in(&mut tx, audit).await?;
+    tx.commit().await?;
     Ok(secret)
 }
 

@@ -54,14 +54,6 @@ pub fn temp_dir() -> TempDir {
     TempDir(dir)
 }
 
-/// The store fakes and the tests' receivers listen on 127.0.0.1, which the server calls only
-/// when its configuration says so (as the demo's does); 127.0.0.2 and beyond stand in for
-/// internal hosts that stay refused.
-pub fn allow_the_fakes(settings: &mut Settings) {
-    settings.outbound.store_url_overrides = true;
-    settings.outbound.allow_hosts = vec!["127.0.0.1".into()];
-}
-
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -81,7 +73,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.sweeps.interval_secs = 0;
     // Tests play many players from one loopback address; the flood test sets its own limit.
     settings.api.app_per_address_per_second = 0;
-    allow_the_fakes(&mut settings);
+    // The fakes and the tests' receivers listen on 127.0.0.1, as the demo's do; 127.0.0.2 and
+    // beyond stand in for internal hosts that stay refused.
+    server::demo::allow_the_fakes(&mut settings);
     configure(&mut settings);
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(&settings.log);
@@ -106,7 +100,7 @@ pub async fn spawn_app_without_workers() -> TestApp {
     settings.data_dir = data_dir.0.clone();
     settings.encryption_key_file = Some(data_dir.0.join("test.key"));
     settings.sweeps.interval_secs = 0;
-    allow_the_fakes(&mut settings);
+    server::demo::allow_the_fakes(&mut settings);
     let leptos_options = LeptosOptions::builder().output_name("iap").build();
     let state = server::startup::prepare(settings, leptos_options).await.expect("app prepares");
     server::demo::seed(&state.db, &state.cipher).await.expect("demo seed");
