@@ -298,12 +298,13 @@ async fn change_subscription(
 
 /// A store call that gave no answer, as the envelope says it.
 pub(super) fn store_error(err: StoreError) -> ApiError {
+    let scrub = |text: &str| crate::stores::scrub(text);
     match err {
-        StoreError::Unavailable(message) => ApiError::new(Code::StoreUnavailable, message),
+        StoreError::Unavailable(message) => ApiError::new(Code::StoreUnavailable, scrub(&message)),
         throttled @ StoreError::Throttled { .. } => ApiError::new(Code::StoreUnavailable, throttled.to_string()),
-        StoreError::Config(message) => ApiError::new(Code::StoreConfiguration, message),
+        StoreError::Config(message) => ApiError::new(Code::StoreConfiguration, scrub(&message)),
         StoreError::Rejected { code, message } => {
-            ApiError::new(Code::StoreRejected, format!("the store says {code}: {message}"))
+            ApiError::new(Code::StoreRejected, format!("the store says {}: {}", scrub(&code), scrub(&message)))
         }
     }
 }

@@ -61,7 +61,9 @@ pub(super) async fn handle(
     let proof = Proof::Google { product_id, purchase_token: token, subscription };
     let purchase = match client.verify(&proof).await {
         Ok(purchase) => purchase,
-        Err(StoreError::Rejected { code, message }) => return Ok(Handled::Ignored(format!("{code}: {message}"))),
+        Err(StoreError::Rejected { code, message }) => {
+            return Ok(Handled::Ignored(crate::stores::scrub(&format!("{code}: {message}"))))
+        }
         Err(err) => return Err(err.into()),
     };
     super::apply(state, app, &purchase).await

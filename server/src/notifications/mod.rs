@@ -377,7 +377,9 @@ async fn onestore(state: &AppState, app: &StoreAppRecord, client: &StoreClient, 
             let proof = Proof::OneStore { product_id: payment.product_id, purchase_token: payment.purchase_token };
             match client.verify(&proof).await {
                 Ok(purchase) => apply(state, app, &purchase).await,
-                Err(StoreError::Rejected { code, message }) => Ok(Handled::Ignored(format!("{code}: {message}"))),
+                Err(StoreError::Rejected { code, message }) => {
+                    Ok(Handled::Ignored(crate::stores::scrub(&format!("{code}: {message}"))))
+                }
                 Err(err) => Err(err.into()),
             }
         }

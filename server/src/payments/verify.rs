@@ -151,6 +151,8 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
             return keep_pending(db, request, reserved, Pending::StoreConfiguration, detail).await;
         }
         Err(StoreError::Rejected { code, message }) => {
+            // The store's own words go into the payment's history and the app's answer: scrubbed.
+            let message = crate::stores::scrub(&message);
             let refusal = match code.as_str() {
                 "INVALID_APP_IDENTIFIER" | "purchaseTokenDoesNotMatchPackageName" => Refusal::AppMismatch(message),
                 "INVALID_ENVIRONMENT" => Refusal::SandboxNotAllowed,

@@ -336,3 +336,19 @@ async fn an_instance_with_another_encryption_key_refuses_to_start() {
     let refused = started.err().expect("the instance started with another key").to_string();
     assert!(refused.contains("encryption key is not the one this database was written with"), "{refused}");
 }
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_an_admin() {
+    let app = spawn_app().await;
+    let other = app.signed_in_as(Role::Admin).await;
+    app.login_as_demo_admin().await;
+    let (demo_id, other_id) = (user_id(&app, demo::ADMIN_USERNAME).await, user_id(&app, "admin-user").await);
+
+    let (first, second) = tokio::join!(
+        app.submit::<()>("/api/users/role", &[("id", &other_id), ("role", "VIEWER")]),
+        other.submit::<()>("/api/users/role", &[("id", &demo_id), ("role", "VIEWER")]),
+    );
+
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM console_users WHERE role = 'ADMIN' AND disabled = 0").await, 1);
+    assert!(first.is_ok() != second.is_ok(), "one demotion is refused: {first:?} {second:?}");
+}

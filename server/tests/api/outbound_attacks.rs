@@ -12,7 +12,7 @@ use axum::{
     Router,
 };
 use serde_json::json;
-use server::{demo, webhooks::EventType};
+use server::{demo, store_apps, webhooks::EventType};
 
 use crate::{
     helpers::{spawn_app_with, TestApp},
@@ -272,6 +272,25 @@ async fn store_webhook_and_connection_test_calls_to_internal_addresses_are_refus
         "{errors:?}"
     );
     assert!(internal.seen().is_empty(), "the internal host was reached");
+}
+
+#[tokio::test]
+async fn a_stored_internal_store_url_is_refused_when_called_not_only_when_saved() {
+    let app = strict_app().await;
+    let admin = app.signed_in_as(Role::Admin).await;
+    let internal = Recorder::on("127.0.0.1", None).await;
+
+    // Written behind the console's back (an old row, a restored backup): the call itself refuses it.
+    for url in [internal.base.replace("http:", "https:"), "https://169.254.169.254".into(), "https://10.0.0.1".into()] {
+        let settings = json!({"productionUrl": url, "sandboxUrl": url});
+        let (store, package) = (app::model::Store::OneStore, demo::PACKAGE);
+        store_apps::connect(&app.db, &app.state.cipher, store, package, &settings, &json!({"clientSecret": "s"}))
+            .await
+            .unwrap();
+        let check = check_app(&admin, "ONESTORE").await;
+        assert!(check.message.contains("is not a public address"), "{url}: {}", check.message);
+    }
+    assert!(internal.seen().is_empty());
 }
 
 #[tokio::test]
