@@ -9,7 +9,11 @@ use server::stores::apple::{AppleClient, AppleSettings};
 fn client() -> &'static AppleClient {
     static CLIENT: OnceLock<AppleClient> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        AppleClient::new(reqwest::Client::new(), &AppleSettings::new("com.example", Some(1), None)).expect("a client")
+        AppleClient::new(
+            server::outbound::Http::new(&Default::default(), std::time::Duration::from_secs(1)),
+            &AppleSettings::new("com.example", Some(1), None),
+        )
+        .expect("a client")
     })
 }
 

@@ -344,9 +344,11 @@ async fn two_admins_demoting_each_other_at_once_leave_an_admin() {
     app.login_as_demo_admin().await;
     let (demo_id, other_id) = (user_id(&app, demo::ADMIN_USERNAME).await, user_id(&app, "admin-user").await);
 
+    let (demote_other, demote_demo) =
+        ([("id", &*other_id), ("role", "VIEWER")], [("id", &*demo_id), ("role", "VIEWER")]);
     let (first, second) = tokio::join!(
-        app.submit::<()>("/api/users/role", &[("id", &other_id), ("role", "VIEWER")]),
-        other.submit::<()>("/api/users/role", &[("id", &demo_id), ("role", "VIEWER")]),
+        app.submit::<()>("/api/users/role", &demote_other),
+        other.submit::<()>("/api/users/role", &demote_demo),
     );
 
     assert_eq!(count(&app, "SELECT COUNT(*) FROM console_users WHERE role = 'ADMIN' AND disabled = 0").await, 1);
