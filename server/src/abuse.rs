@@ -106,17 +106,19 @@ pub async fn open_flags(db: &Db) -> Result<Vec<AbuseFlagRow>, Error> {
         .collect()
 }
 
-/// Clears a flag after review; the rule can flag the user again later.
-pub async fn clear(db: &Db, flag_id: i64) -> Result<i64, Error> {
-    let project: i64 = sqlx::query_scalar("SELECT project_id FROM abuse_flags WHERE id = $1 AND cleared_at IS NULL")
-        .bind(flag_id)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE abuse_flags SET cleared_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(flag_id)
-        .execute(db.pool())
-        .await?;
-    Ok(project)
+/// Clears a flag after review, with the audit row `audit` makes of its project, in one
+/// transaction; the rule can flag the user again later.
+pub async fn clear(db: &Db, flag_id: i64, audit: impl FnOnce(i64) -> crate::audit::Entry) -> Result<(), Error> {
+    let mut tx = db.begin_write().await?;
+    let project: i64 = sqlx::query_scalar(
+        "UPDATE abuse_flags SET cleared_at = $1 WHERE id = $2 AND cleared_at IS NULL RETURNING project_id",
+    )
+    .bind(now_ms())
+    .bind(flag_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound)?;
+    crate::audit::record_in(&mut tx, audit(project)).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -49,13 +49,14 @@ pub async fn project_of(db: &Db, product_seq: i64) -> Result<i64, Error> {
     .ok_or(Error::NotFound)
 }
 
-/// Registers an item; returns its productSeq.
+/// Registers an item; returns its productSeq. The audit row `audit` makes of it is written with it.
 pub async fn add(
     db: &Db,
     store_app_id: i64,
     store_product_id: &str,
     name: &str,
     product_type: &str,
+    audit: impl FnOnce(i64) -> crate::audit::Entry,
 ) -> Result<i64, Error> {
     let store_product_id = store_product_id.trim();
     let valid_id = !store_product_id.is_empty()
@@ -68,7 +69,8 @@ pub async fn add(
     let product_type = ProductType::parse(product_type)
         .ok_or_else(|| Error::Invalid(format!("unknown product type {product_type}")))?;
     let now = now_ms();
-    let inserted = sqlx::query_scalar(
+    let mut tx = db.begin_write().await?;
+    let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
         "INSERT INTO products (store_app_id, store_product_id, name, product_type, status, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, 'USE', $5, $5) RETURNING product_seq",
     )
@@ -77,36 +79,41 @@ pub async fn add(
     .bind(name)
     .bind(product_type.as_str())
     .bind(now)
-    .fetch_one(db.pool())
+    .fetch_one(&mut *tx)
     .await;
-    match inserted {
-        Ok(seq) => Ok(seq),
-        Err(err) => match Error::from(err) {
-            e if e.is_unique_violation() => {
-                Err(Error::Invalid(format!("this app already has an item with the store id {store_product_id}")))
-            }
-            e => Err(e),
-        },
-    }
+    let seq = match inserted.map_err(Error::from) {
+        Ok(seq) => seq,
+        Err(e) if e.is_unique_violation() => {
+            return Err(Error::Invalid(format!("this app already has an item with the store id {store_product_id}")))
+        }
+        Err(e) => return Err(e),
+    };
+    crate::audit::record_in(&mut tx, audit(seq)).await?;
+    tx.commit().await?;
+    Ok(seq)
 }
 
-pub async fn rename(db: &Db, product_seq: i64, name: &str) -> Result<(), Error> {
-    update(db, product_seq, "name", validate_name(name)?).await
+pub async fn rename(db: &Db, product_seq: i64, name: &str, audit: crate::audit::Entry) -> Result<(), Error> {
+    update(db, product_seq, "name", validate_name(name)?, audit).await
 }
 
 /// USE or STOP. A stopped item is left out of the SDK's item list and refused at reservation.
-pub async fn set_status(db: &Db, product_seq: i64, status: &str) -> Result<(), Error> {
+pub async fn set_status(db: &Db, product_seq: i64, status: &str, audit: crate::audit::Entry) -> Result<(), Error> {
     if !matches!(status, "USE" | "STOP") {
         return Err(Error::Invalid("an item's status is USE or STOP".into()));
     }
-    update(db, product_seq, "status", status).await
+    update(db, product_seq, "status", status, audit).await
 }
 
-async fn update(db: &Db, product_seq: i64, column: &str, value: &str) -> Result<(), Error> {
+/// Sets one column of the item, with its audit row, in one transaction.
+async fn update(db: &Db, product_seq: i64, column: &str, value: &str, audit: crate::audit::Entry) -> Result<(), Error> {
     let sql = format!("UPDATE products SET {column} = $1, updated_at = $2 WHERE product_seq = $3");
-    let updated = sqlx::query(&sql).bind(value).bind(now_ms()).bind(product_seq).execute(db.pool()).await?;
+    let mut tx = db.begin_write().await?;
+    let updated = sqlx::query(&sql).bind(value).bind(now_ms()).bind(product_seq).execute(&mut *tx).await?;
     if updated.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
+    crate::audit::record_in(&mut tx, audit).await?;
+    tx.commit().await?;
     Ok(())
 }

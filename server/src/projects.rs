@@ -293,16 +293,20 @@ pub async fn rotate_secret(
     Ok(RotatedSecret { secret_key: secret, previous_valid_until: previous_until })
 }
 
-/// A disabled AppKey is refused by every API call (code 4002) until it is enabled again.
-pub async fn set_key_enabled(db: &Db, id: i64, enabled: bool) -> Result<(), Error> {
+/// A disabled AppKey is refused by every API call (code 4002) until it is enabled again. `audit`
+/// is written with the change.
+pub async fn set_key_enabled(db: &Db, id: i64, enabled: bool, audit: crate::audit::Entry) -> Result<(), Error> {
+    let mut tx = db.begin_write().await?;
     let updated = sqlx::query("UPDATE projects SET key_status = $1, updated_at = $2 WHERE id = $3")
         .bind(if enabled { "ACTIVE" } else { "DISABLED" })
         .bind(now_ms())
         .bind(id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
     if updated.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
+    crate::audit::record_in(&mut tx, audit).await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -47,7 +47,25 @@ impl ConsoleBackend {
         }
     }
 
-    /// Records an admin's change to a project's keys, apps or items.
+    /// The audit row of a user's change to one thing of a project, for the change to write in its
+    /// own transaction (or [`ConsoleBackend::audit`] after it, where the change is only a look).
+    fn entry(
+        req: &Parts,
+        user: &ConsoleUser,
+        action: &'static str,
+        target: (&'static str, i64),
+        project_id: i64,
+        detail: String,
+    ) -> audit::Entry {
+        let entry = audit::Entry::by(user, action).target(target.0, target.1).project(project_id).ip(client_ip(req));
+        if detail.is_empty() {
+            entry
+        } else {
+            entry.detail(detail)
+        }
+    }
+
+    /// Records an audit row of its own.
     async fn audit(
         &self,
         req: &Parts,
@@ -57,12 +75,7 @@ impl ConsoleBackend {
         project_id: i64,
         detail: String,
     ) -> Result<(), AppError> {
-        let mut entry =
-            audit::Entry::by(user, action).target(target.0, target.1).project(project_id).ip(client_ip(req));
-        if !detail.is_empty() {
-            entry = entry.detail(detail);
-        }
-        Ok(audit::record(&self.state.db, entry).await?)
+        Ok(audit::record(&self.state.db, Self::entry(req, user, action, target, project_id, detail)).await?)
     }
 
     async fn current_user(&self, req: &Parts) -> Result<Option<ConsoleUser>, AppError> {
@@ -243,9 +256,9 @@ impl Backend for ConsoleBackend {
 
     async fn set_key_enabled(&self, req: &Parts, project_id: i64, enabled: bool) -> Result<(), AppError> {
         let user = self.require(req, Role::Admin).await?;
-        projects::set_key_enabled(&self.state.db, project_id, enabled).await?;
         let action = if enabled { "project.key.enable" } else { "project.key.disable" };
-        self.audit(req, &user, action, ("project", project_id), project_id, String::new()).await
+        let entry = Self::entry(req, &user, action, ("project", project_id), project_id, String::new());
+        Ok(projects::set_key_enabled(&self.state.db, project_id, enabled, entry).await?)
     }
 
     async fn set_project_policy(
@@ -308,26 +321,25 @@ impl Backend for ConsoleBackend {
         let user = self.require(req, Role::Admin).await?;
         let state = &self.state;
         let app = store_apps::by_id(&state.db, &state.cipher, store_app_id).await?.ok_or(AppError::NotFound)?;
-        let seq = items::add(&state.db, store_app_id, store_product_id, name, product_type).await?;
         let detail = format!("{} {} {product_type}", app.store.code(), store_product_id.trim());
-        self.audit(req, &user, "item.create", ("item", seq), app.project_id, detail).await?;
-        Ok(seq)
+        let entry = |seq| Self::entry(req, &user, "item.create", ("item", seq), app.project_id, detail);
+        Ok(items::add(&state.db, store_app_id, store_product_id, name, product_type, entry).await?)
     }
 
     async fn rename_item(&self, req: &Parts, product_seq: i64, name: &str) -> Result<(), AppError> {
         let user = self.require(req, Role::Admin).await?;
         let project = items::project_of(&self.state.db, product_seq).await?;
-        items::rename(&self.state.db, product_seq, name).await?;
         let detail = format!("name {}", name.trim());
-        self.audit(req, &user, "item.update", ("item", product_seq), project, detail).await
+        let entry = Self::entry(req, &user, "item.update", ("item", product_seq), project, detail);
+        Ok(items::rename(&self.state.db, product_seq, name, entry).await?)
     }
 
     async fn set_item_status(&self, req: &Parts, product_seq: i64, status: &str) -> Result<(), AppError> {
         let user = self.require(req, Role::Admin).await?;
         let project = items::project_of(&self.state.db, product_seq).await?;
-        items::set_status(&self.state.db, product_seq, status).await?;
         let detail = format!("status {status}");
-        self.audit(req, &user, "item.status", ("item", product_seq), project, detail).await
+        let entry = Self::entry(req, &user, "item.status", ("item", product_seq), project, detail);
+        Ok(items::set_status(&self.state.db, product_seq, status, entry).await?)
     }
 
     async fn list_users(&self, req: &Parts) -> Result<Vec<ConsoleUserRow>, AppError> {
@@ -367,8 +379,8 @@ impl Backend for ConsoleBackend {
 
     async fn clear_abuse_flag(&self, req: &Parts, flag_id: i64) -> Result<(), AppError> {
         let user = self.require(req, Role::Support).await?;
-        let project = crate::abuse::clear(&self.state.db, flag_id).await?;
-        self.audit(req, &user, "abuse.clear", ("abuse_flag", flag_id), project, String::new()).await
+        let entry = |project| Self::entry(req, &user, "abuse.clear", ("abuse_flag", flag_id), project, String::new());
+        Ok(crate::abuse::clear(&self.state.db, flag_id, entry).await?)
     }
 
     async fn create_webhook(
@@ -410,9 +422,9 @@ impl Backend for ConsoleBackend {
     async fn set_webhook_enabled(&self, req: &Parts, endpoint_id: i64, enabled: bool) -> Result<(), AppError> {
         let user = self.require(req, Role::Admin).await?;
         let project = webhooks::project_of(&self.state.db, endpoint_id).await?;
-        webhooks::set_enabled(&self.state.db, endpoint_id, enabled).await?;
         let action = if enabled { "webhook.enable" } else { "webhook.disable" };
-        self.audit(req, &user, action, ("webhook", endpoint_id), project, String::new()).await
+        let entry = Self::entry(req, &user, action, ("webhook", endpoint_id), project, String::new());
+        Ok(webhooks::set_enabled(&self.state.db, endpoint_id, enabled, entry).await?)
     }
 
     async fn replay_webhooks(&self, req: &Parts, replay: ReplayRequest) -> Result<usize, AppError> {

@@ -396,13 +396,17 @@ pub async fn rotate_secret(
     Ok(secret)
 }
 
-pub async fn set_enabled(db: &Db, endpoint_id: i64, enabled: bool) -> Result<(), Error> {
+/// Turns deliveries to the endpoint on or off, with `audit`, in one transaction.
+pub async fn set_enabled(db: &Db, endpoint_id: i64, enabled: bool, audit: crate::audit::Entry) -> Result<(), Error> {
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE webhook_endpoints SET enabled = $1, updated_at = $2 WHERE id = $3")
         .bind(i64::from(enabled))
         .bind(now_ms())
         .bind(endpoint_id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
+    crate::audit::record_in(&mut tx, audit).await?;
+    tx.commit().await?;
     Ok(())
 }
 
