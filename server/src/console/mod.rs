@@ -48,7 +48,7 @@ impl ConsoleBackend {
     }
 
     /// The audit row of a user's change to one thing of a project, for the change to write in its
-    /// own transaction (or [`ConsoleBackend::audit`] after it, where the change is only a look).
+    /// own transaction (or after it, where there is no transaction to share).
     fn entry(
         req: &Parts,
         user: &ConsoleUser,
@@ -63,19 +63,6 @@ impl ConsoleBackend {
         } else {
             entry.detail(detail)
         }
-    }
-
-    /// Records an audit row of its own.
-    async fn audit(
-        &self,
-        req: &Parts,
-        user: &ConsoleUser,
-        action: &'static str,
-        target: (&'static str, i64),
-        project_id: i64,
-        detail: String,
-    ) -> Result<(), AppError> {
-        Ok(audit::record(&self.state.db, Self::entry(req, user, action, target, project_id, detail)).await?)
     }
 
     async fn current_user(&self, req: &Parts) -> Result<Option<ConsoleUser>, AppError> {
@@ -275,7 +262,8 @@ impl Backend for ConsoleBackend {
         projects::set_policy(&self.state.db, project_id, policy).await?;
         let detail =
             format!("user binding {}, app consume {}", binding.as_str(), if client_consume { "on" } else { "off" });
-        self.audit(req, &user, "project.policy", ("project", project_id), project_id, detail).await
+        let entry = Self::entry(req, &user, "project.policy", ("project", project_id), project_id, detail);
+        Ok(audit::record(&self.state.db, entry).await?)
     }
 
     async fn save_store_app(&self, req: &Parts, form: StoreAppForm) -> Result<i64, AppError> {
@@ -306,7 +294,8 @@ impl Backend for ConsoleBackend {
         let app = store_apps::by_id(&state.db, &state.cipher, store_app_id).await?.ok_or(AppError::NotFound)?;
         let check = store_apps::check(&app, &state.http).await;
         let target = ("store_app", store_app_id);
-        self.audit(req, &user, "store_app.check", target, app.project_id, check.message.clone()).await?;
+        let entry = Self::entry(req, &user, "store_app.check", target, app.project_id, check.message.clone());
+        audit::record(&state.db, entry).await?;
         Ok(check)
     }
 
@@ -432,7 +421,8 @@ impl Backend for ConsoleBackend {
         let which = replay_of(&replay)?;
         let scheduled = webhooks::replay(&self.state.db, replay.project, which).await?;
         let detail = format!("{scheduled} deliveries scheduled");
-        self.audit(req, &user, "webhook.replay", ("project", replay.project), replay.project, detail).await?;
+        let entry = Self::entry(req, &user, "webhook.replay", ("project", replay.project), replay.project, detail);
+        audit::record(&self.state.db, entry).await?;
         Ok(scheduled)
     }
 }
