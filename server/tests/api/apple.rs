@@ -17,6 +17,8 @@ use server::{
 };
 use tokio::sync::mpsc;
 
+use crate::helpers::within_30s;
+
 const BUNDLE: &str = "com.example.iapdemo";
 const APP_APPLE_ID: i64 = 1_234_567_890;
 const SHARED_SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -326,7 +328,7 @@ async fn notifications_v2_are_verified_with_the_purchase_they_are_about() {
 
     let mut notifications = Vec::new();
     for _ in 0..4 {
-        let body = received.recv().await.unwrap();
+        let body = within_30s("the fake's notification", received.recv()).await.unwrap();
         notifications.push(client.verify_notification(body["signedPayload"].as_str().unwrap()).unwrap());
     }
     let kinds: Vec<_> = notifications.iter().map(|n| (n.notification_type.as_str(), n.subtype.as_deref())).collect();

@@ -19,6 +19,8 @@ use server::{
 };
 use tokio::sync::mpsc;
 
+use crate::helpers::within_30s;
+
 const PACKAGE: &str = "com.example.iapdemo";
 
 struct Play {
@@ -336,7 +338,7 @@ async fn every_change_reaches_the_push_endpoint_as_a_pub_sub_rtdn() {
 
     let mut kinds = Vec::new();
     for _ in 0..4 {
-        let push = rtdn::parse_push(&received.recv().await.unwrap()).unwrap();
+        let push = rtdn::parse_push(&within_30s("the fake's push", received.recv()).await.unwrap()).unwrap();
         assert_eq!(push.notification.package_name, PACKAGE);
         kinds.push(push.notification.kind);
     }

@@ -122,9 +122,33 @@ pub fn fake_http(timeout: std::time::Duration) -> server::outbound::Http {
     server::outbound::Http::new(&settings, timeout)
 }
 
+/// Longer than any answer of the server takes, so that a request the server never answers fails
+/// its test by name instead of holding up the whole suite.
+pub const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A browser stand-in: keeps cookies, does not follow redirects (tests look at them).
 pub fn new_client() -> Client {
-    Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_LIMIT)
+        .build()
+        .unwrap()
+}
+
+/// An app's own server or a store: plain requests, with the same limit as the browser stand-in.
+pub fn plain_client() -> Client {
+    Client::builder().timeout(REQUEST_LIMIT).build().unwrap()
+}
+
+/// Waits for something that another party sends (a store's notification, a webhook), failing the
+/// test with `what` when it has not come within 30 s: a delivery that never comes must not hang the
+/// suite.
+pub async fn within_30s<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(std::time::Duration::from_secs(30), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what} did not come within 30 s"),
+    }
 }
 
 impl TestApp {

@@ -11,6 +11,7 @@ use server::{
     fakes::{faults::FaultKind, google::FakeGoogle, jwt, Notifies},
 };
 
+use crate::helpers::within_30s;
 use crate::shop::{shop, shop_with, Shop};
 
 const ATTACKER_KEY: &str = include_str!("fixtures/attacker_rsa_key.pem");
@@ -145,7 +146,7 @@ async fn a_genuine_void_refunds_the_payment_once_however_often_it_is_delivered()
     );
     shop.fakes.google.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
     shop.fakes.google.void(&token, 0, 1).await;
-    let (bearer, push) = caught.recv().await.unwrap();
+    let (bearer, push) = within_30s("the store's notification", caught.recv()).await.unwrap();
 
     for _ in 0..3 {
         let response = shop
@@ -239,7 +240,7 @@ async fn a_squatted_message_id_does_not_hide_the_genuine_notification() {
     );
     shop.fakes.google.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
     shop.fakes.google.void(&token, 0, 1).await;
-    let genuine = caught.recv().await.unwrap();
+    let genuine = within_30s("the store's notification", caught.recv()).await.unwrap();
     let message_id = genuine["message"]["messageId"].as_str().unwrap();
     let squat = post_push(&shop, message_id, &json!({"testNotification": {"version": "1.0"}}), None).await;
 
@@ -322,7 +323,9 @@ async fn a_notification_google_throttles_waits_for_its_retry_after_and_is_then_p
     shop.fakes.google.faults().inject("subscriptions.get", FaultKind::Status(429), 1);
 
     shop.fakes.google.change_subscription(&subscription.purchase_token, server::fakes::google::Change::Renew).await;
+    let started = Instant::now();
     let (status, next, received): (String, Option<i64>, i64) = loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "the renewal's notification was never attempted");
         let row: (String, Option<i64>, i64) = sqlx::query_as(
             "SELECT status, next_attempt_at, received_at FROM store_notifications ORDER BY id DESC LIMIT 1",
         )

@@ -8,6 +8,7 @@ use server::{
     fakes::{apple, google, Notifies},
 };
 
+use crate::helpers::within_30s;
 use crate::shop::shop;
 
 #[tokio::test]
@@ -79,7 +80,7 @@ async fn a_replayed_notification_changes_nothing() {
     );
     shop.fakes.apple.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
     shop.fakes.apple.refund(&bought.transaction_id).await;
-    let notification = caught.recv().await.unwrap();
+    let notification = within_30s("the store's notification", caught.recv()).await.unwrap();
 
     for _ in 0..3 {
         let response = shop.http.post(&url).json(&notification).send().await.unwrap();
@@ -205,7 +206,7 @@ async fn a_redelivery_of_a_notification_whose_processing_failed_processes_it_at_
     );
     shop.fakes.google.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
     shop.fakes.google.void(&gem.purchase_token, 0, 1).await;
-    let (bearer, push) = caught.recv().await.unwrap();
+    let (bearer, push) = within_30s("the store's notification", caught.recv()).await.unwrap();
     let url = shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE));
     let deliver = || shop.http.post(&url).header("authorization", &bearer).json(&push).send();
     // Google is down when the first delivery is processed: the next attempt is due later.

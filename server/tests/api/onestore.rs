@@ -14,6 +14,8 @@ use server::{
     },
 };
 
+use crate::helpers::within_30s;
+
 const PACKAGE: &str = "com.example.iapdemo";
 
 /// A client of `base` for the demo package, with a timeout short enough for fault tests.
@@ -203,7 +205,7 @@ async fn a_cut_off_answer_is_a_retryable_error_not_a_panic() {
 async fn the_fake_is_driven_over_http_under_its_prefix_as_a_standalone_user_would() {
     let fakes = server::fakes::Fakes::new();
     let base = fakes::serve(fakes.router(), 0).await.unwrap();
-    let control = reqwest::Client::new();
+    let control = crate::helpers::plain_client();
     let post =
         |path: &str, body: serde_json::Value| control.post(format!("{base}/onestore/fake{path}")).json(&body).send();
     post("/clients", serde_json::json!({"clientId": PACKAGE, "clientSecret": "s3cret"}))
@@ -252,9 +254,9 @@ async fn payments_and_cancellations_are_notified_with_a_signature_the_license_ke
     let license_key = fake.license_key();
 
     let token = gem(&fake, Market::Korea, true);
-    let paid = received.recv().await.unwrap();
+    let paid = within_30s("ONE store's PNS", received.recv()).await.unwrap();
     assert!(fake.refund(&token));
-    let cancelled = received.recv().await.unwrap();
+    let cancelled = within_30s("ONE store's PNS", received.recv()).await.unwrap();
 
     let paid = pns::verify_payment(&paid, &license_key).unwrap();
     assert_eq!((paid.purchase_token.as_str(), paid.product_id.as_str()), (token.as_str(), "gem_100"));

@@ -21,14 +21,6 @@ async fn change(
     as_user.post_fn("/api/payment/status", &form).await
 }
 
-async fn status_of(shop: &Shop, seq: &str) -> String {
-    sqlx::query_scalar("SELECT status FROM payments WHERE payment_seq = $1")
-        .bind(seq)
-        .fetch_one(shop.app.db.pool())
-        .await
-        .unwrap()
-}
-
 async fn buy_gem(shop: &Shop, user: &str) -> serde_json::Value {
     let gem = shop.google_gem().await;
     shop.verify(user, "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await
@@ -90,7 +82,7 @@ async fn a_viewer_can_neither_change_a_status_nor_ask_the_store() {
 
     assert_eq!(changed, Err(AppError::Forbidden));
     assert_eq!(asked, Err(AppError::Forbidden));
-    assert_eq!(status_of(&shop, &seq).await, "RESERVED");
+    assert_eq!(shop.status_of(&seq).await, "RESERVED");
     assert_eq!(shop.count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'payment.%'").await, 0);
 }
 
@@ -117,7 +109,7 @@ async fn a_change_without_a_reason_or_with_a_bad_price_changes_nothing() {
     for refused in [no_reason, bad_price, no_receipt, unknown] {
         assert!(matches!(refused, Err(AppError::Invalid(_))), "{refused:?}");
     }
-    assert_eq!(status_of(&shop, &seq).await, "RESERVED");
+    assert_eq!(shop.status_of(&seq).await, "RESERVED");
     assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE source = 'CONSOLE'").await, 0);
 }
 
@@ -142,7 +134,7 @@ async fn a_manual_refund_is_final_and_says_whether_the_item_must_be_clawed_back(
     )
     .await;
 
-    assert_eq!(status_of(&shop, seq).await, "REFUND");
+    assert_eq!(shop.status_of(seq).await, "REFUND");
     assert!(matches!(again, Err(AppError::Invalid(_))));
     assert!(matches!(back, Err(AppError::Invalid(_))));
     assert!(matches!(google_success, Err(AppError::Invalid(_))), "Google reservations are asked of the store instead");
@@ -173,7 +165,7 @@ async fn asking_the_store_again_lays_its_answer_beside_our_record() {
     let status = voided.comparisons.iter().find(|c| c.field == "Status").unwrap();
     assert_eq!((status.ours.as_str(), status.store.as_str()), ("SUCCESS", "REFUND"));
     assert!(voided.raw.is_some());
-    assert_eq!(status_of(&shop, seq).await, "SUCCESS", "asking changes nothing");
+    assert_eq!(shop.status_of(seq).await, "SUCCESS", "asking changes nothing");
     assert_eq!(shop.count("SELECT COUNT(*) FROM audit_log WHERE action = 'payment.reverify'").await, 2);
 }
 

@@ -7,7 +7,7 @@ use server::{
     fakes::{self, google, Fakes},
 };
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{plain_client, spawn_app_with, TestApp};
 
 pub struct Shop {
     pub app: TestApp,
@@ -29,7 +29,7 @@ pub async fn shop_with(configure: impl FnOnce(&mut server::config::Settings)) ->
     })
     .await;
     demo::connect_fakes(&app.state, &fakes, &base).await.unwrap();
-    Shop { app, fakes, http: reqwest::Client::new() }
+    Shop { app, fakes, http: plain_client() }
 }
 
 /// A response's HTTP status and body.
@@ -154,6 +154,15 @@ impl Shop {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         panic!("notifications still waiting after 10 s");
+    }
+
+    /// The status of the payment `seq`, as stored.
+    pub async fn status_of(&self, seq: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM payments WHERE payment_seq = $1")
+            .bind(seq)
+            .fetch_one(self.app.db.pool())
+            .await
+            .unwrap()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
