@@ -57,12 +57,8 @@ impl Committer {
             Engine::Postgres => 4,
         };
         for _ in 0..tasks {
-            let (db, jobs) = (db.clone(), jobs.clone());
-            tokio::spawn(async move {
-                while let Some(group) = next_group(&jobs).await {
-                    commit_group(&db, group).await;
-                }
-            });
+            let db = db.clone();
+            tokio::spawn(commit_groups(jobs.clone(), move |group| commit_group(db.clone(), group)));
         }
         Committer { queue }
     }
@@ -84,7 +80,9 @@ impl Committer {
         let (won, answer) = oneshot::channel();
         let job = Job { payment: payment.clone(), source, won };
         self.queue.send(job).map_err(|_| Error::Other("the consume committer has stopped".into()))?;
-        let won = answer.await.map_err(|_| Error::Other("the consume committer has stopped".into()))?;
+        // A dropped answer is a group whose commit panicked: whether it committed is unknown, so
+        // the caller gets a server error and its retry finds the payment consumed or not.
+        let won = answer.await.map_err(|_| Error::Other("the consume's group failed".into()))?;
         if won.map_err(Error::Other)? {
             return Ok(Ok(Payment { consumed: true, ..payment }));
         }
@@ -94,8 +92,24 @@ impl Committer {
     }
 }
 
+/// Commits group after group until the queue closes. Each group is committed by a task of its
+/// own, so a panic while committing one fails that group's consumes (their answers are dropped)
+/// and the next group is committed as usual: one bad group never stops every consume.
+async fn commit_groups<J, F, Fut>(jobs: Arc<Mutex<mpsc::UnboundedReceiver<J>>>, commit: F)
+where
+    J: Send + 'static,
+    F: Fn(Vec<J>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    while let Some(group) = next_group(&jobs).await {
+        if let Err(panic) = tokio::spawn(commit(group)).await {
+            tracing::error!(error = %panic, "committing a group of consumes panicked");
+        }
+    }
+}
+
 /// Waits for a consume, then takes the others already queued, up to a group's size.
-async fn next_group(jobs: &Mutex<mpsc::UnboundedReceiver<Job>>) -> Option<Vec<Job>> {
+async fn next_group<J>(jobs: &Mutex<mpsc::UnboundedReceiver<J>>) -> Option<Vec<J>> {
     let mut jobs = jobs.lock().await;
     let mut group = vec![jobs.recv().await?];
     while group.len() < MAX_GROUP {
@@ -110,13 +124,13 @@ async fn next_group(jobs: &Mutex<mpsc::UnboundedReceiver<Job>>) -> Option<Vec<Jo
 /// Runs `group` in one transaction and tells each job whether it won. Nothing is told before the
 /// commit. A failed transaction changed nothing, so it is tried again (PostgreSQL may cancel one
 /// of two transactions that wait for each other); if it keeps failing, every job is told.
-async fn commit_group(db: &Db, group: Vec<Job>) {
-    let mut written = write_group(db, &group).await;
+async fn commit_group(db: Db, group: Vec<Job>) {
+    let mut written = write_group(&db, &group).await;
     for _ in 0..3 {
         if written.is_ok() {
             break;
         }
-        written = write_group(db, &group).await;
+        written = write_group(&db, &group).await;
     }
     match written {
         Ok(won) => {
@@ -193,6 +207,29 @@ fn check(payment: &Payment, access_token: &str) -> Result<(), Refusal> {
         Status::Refund => Err(Refusal::Refunded),
         Status::Success if payment.consumed => Err(Refusal::AlreadyConsumed),
         Status::Success => Ok(()),
-        Status::Reserved | Status::Failure => Err(Refusal::NotSuccessful),
+        Status::Reserved | Status::Failure | Status::UserClose => Err(Refusal::NotSuccessful),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_group_whose_commit_panics_fails_its_consumes_and_the_next_group_commits() {
+        let (queue, jobs) = mpsc::unbounded_channel::<(u32, oneshot::Sender<u32>)>();
+        tokio::spawn(commit_groups(Arc::new(Mutex::new(jobs)), |group| async move {
+            for (n, answer) in group {
+                assert_ne!(n, 1, "a bug met by the first group");
+                let _ = answer.send(n);
+            }
+        }));
+        let (first, failed) = oneshot::channel();
+        queue.send((1, first)).unwrap();
+        assert!(failed.await.is_err(), "the waiter of the panicked group is answered, with an error");
+
+        let (second, answered) = oneshot::channel();
+        queue.send((2, second)).unwrap();
+        assert_eq!(answered.await.unwrap(), 2);
     }
 }
