@@ -165,7 +165,7 @@ pub struct TransactionQuery {
     pub store: Option<String>,
     /// A store product id.
     pub product: Option<String>,
-    /// RESERVED, SUCCESS, FAILURE or REFUND.
+    /// RESERVED, SUCCESS, FAILURE, REFUND or USER_CLOSE.
     pub status: Option<String>,
     /// `Some(true)` consumed only, `Some(false)` unconsumed only.
     pub consumed: Option<bool>,
@@ -408,8 +408,8 @@ pub struct AuditPage {
 /// final.
 pub fn allowed_status_changes(status: &str, store: &str) -> &'static [&'static str] {
     match status {
-        "RESERVED" if store == Store::Google.code() => &["REFUND"],
-        "RESERVED" | "FAILURE" => &["SUCCESS", "REFUND"],
+        "RESERVED" | "USER_CLOSE" if store == Store::Google.code() => &["REFUND"],
+        "RESERVED" | "FAILURE" | "USER_CLOSE" => &["SUCCESS", "REFUND"],
         "SUCCESS" => &["REFUND"],
         _ => &[],
     }

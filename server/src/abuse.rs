@@ -122,3 +122,13 @@ pub async fn clear(db: &Db, flag_id: i64, audit: impl FnOnce(i64) -> crate::audi
     tx.commit().await?;
     Ok(())
 }
+
+/// Forgets which users presented which payment more than `keep_days` days ago (0 keeps it): the
+/// flags raised stay, and a user who presents the same payment again after that is flagged again.
+/// Returns how many rows went.
+pub async fn prune_receipt_conflicts(db: &Db, keep_days: i64) -> Result<u64, Error> {
+    if keep_days <= 0 {
+        return Ok(0);
+    }
+    db.delete_chunked("receipt_conflicts", "id", "created_at < $1", &[crate::now_ms() - keep_days * 86_400_000]).await
+}

@@ -68,6 +68,8 @@ pub struct WebhookSettings {
     /// The wait before each retry of a failed delivery; after the last one it is a dead letter.
     /// The default retries for about 76 hours.
     pub retry_delays_ms: Vec<u64>,
+    /// The attempt log of a delivery is deleted after this many days (0: kept).
+    pub keep_attempts_days: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +89,9 @@ pub struct AbuseSettings {
     pub period_days: i64,
     /// Per currency: a user refunded more than this within the period is flagged.
     pub max_refund_amount: std::collections::BTreeMap<String, f64>,
+    /// Which users presented another user's payment is forgotten after this many days (0: kept);
+    /// the flags it raised stay.
+    pub keep_receipt_conflicts_days: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +109,9 @@ pub struct ApiSettings {
 pub struct JobSettings {
     /// How often due background work (re-verification, acknowledgements) is looked for.
     pub interval_secs: u64,
+    /// A reservation no purchase came for is closed (USER_CLOSE) after this many hours (0: never).
+    /// It still takes its purchase if one comes later.
+    pub reservation_ttl_hours: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,16 +222,19 @@ impl Settings {
             .set_default("notifications.keep_bodies_days", 30)?
             .set_default("notifications.unknown_purchase_wait_secs", 300)?
             .set_default("jobs.interval_secs", 5)?
+            .set_default("jobs.reservation_ttl_hours", 72)?
             .set_default("api.app_per_second", 2000)?
             .set_default("api.app_per_address_per_second", 100)?
             .set_default("api.server_per_second", 5000)?
             .set_default("webhooks.timeout_secs", 10)?
             .set_default("webhooks.retry_delays_ms", DEFAULT_RETRY_DELAYS_SECS.map(|s| s * 1000).to_vec())?
+            .set_default("webhooks.keep_attempts_days", 90)?
             .set_default("sweeps.interval_secs", 3600)?
             .set_default("sweeps.lookback_days", 30)?
             .set_default("sweeps.expiry_window_hours", 24)?
             .set_default("abuse.max_refunds", 3)?
             .set_default("abuse.period_days", 30)?
+            .set_default("abuse.keep_receipt_conflicts_days", 365)?
             .set_default("abuse.max_refund_amount", std::collections::HashMap::<String, f64>::new())?;
         builder = match &overrides.config_file {
             Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
@@ -301,6 +312,16 @@ mod tests {
     fn secrets_do_not_show_in_debug_output() {
         let secret = Secret("hunter2".into());
         assert_eq!(format!("{secret:?}"), "Secret(…)");
+    }
+
+    #[test]
+    fn the_default_webhook_schedule_retries_for_about_76_hours_in_13_tries() {
+        let settings = Settings::load(&Overrides::default()).unwrap();
+        let delays = &settings.webhooks.retry_delays_ms;
+        let hours = delays.iter().sum::<u64>() as f64 / 3_600_000.0;
+        assert_eq!(delays.len(), 13);
+        assert_eq!(delays[0], 30_000, "the first retry comes after 30 s");
+        assert!((75.0..77.0).contains(&hours), "the schedule lasts {hours:.1} h");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod notifications;
 pub mod outbound;
 pub mod payments;
 pub mod projects;
+pub mod retention;
+pub mod scheduler;
 pub mod seed;
 pub mod state;
 pub mod store_apps;

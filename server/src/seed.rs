@@ -202,13 +202,16 @@ impl Generator<'_> {
         let created_at = self.now - self.rng.gen_range(0..self.days * DAY_MS);
         let roll = self.rng.gen_range(0..1000);
         let status = match roll {
+            // A reservation older than the default `jobs.reservation_ttl_hours` has been closed
+            // by the expiry job, as it would be in a running system.
+            0..=29 if self.now - created_at > 3 * DAY_MS => "USER_CLOSE",
             0..=29 => "RESERVED",
             30..=49 => "FAILURE",
             50..=74 => "REFUND",
             _ => "SUCCESS",
         };
         // Most consumables are consumed within minutes; a few are left for the unconsumed list.
-        let consumed = status != "RESERVED" && status != "FAILURE" && self.rng.gen_range(0..100) < 97;
+        let consumed = matches!(status, "SUCCESS" | "REFUND") && self.rng.gen_range(0..100) < 97;
         self.row(number, created_at, status, consumed)
     }
 

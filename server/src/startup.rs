@@ -34,14 +34,7 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tokio::spawn(self.state.db.sessions().clone().delete_expired_every(Duration::from_secs(300)));
-        let every = Duration::from_secs(self.state.settings.jobs.interval_secs.max(1));
-        tokio::spawn(crate::payments::retry::run_every(self.state.clone(), every));
-        tokio::spawn(crate::webhooks::delivery::run_every(self.state.clone(), every));
-        tokio::spawn(crate::notifications::worker::run(self.state.clone()));
-        if let Some(every) = crate::sweeps::interval(&self.state) {
-            tokio::spawn(crate::sweeps::run_every(self.state.clone(), every));
-        }
+        crate::scheduler::start(&self.state);
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await

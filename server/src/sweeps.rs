@@ -87,22 +87,17 @@ async fn release(db: &Db, job: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs [`run_once`] every `every` until the process ends.
-pub async fn run_every(state: AppState, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        match run_once(&state).await {
-            Ok(found) if found.missed_refunds > 0 || found.recovered_notifications > 0 => tracing::warn!(
-                missed = found.missed_refunds,
-                recovered = found.recovered_notifications,
-                "sweeps found refunds or notifications that never reached us"
-            ),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "sweep pass failed"),
-        }
+/// Runs [`run_once`] and says in the log what it found that never reached us.
+pub async fn run_and_report(state: &AppState) -> Result<(), Error> {
+    let found = run_once(state).await?;
+    if found.missed_refunds > 0 || found.recovered_notifications > 0 {
+        tracing::warn!(
+            missed = found.missed_refunds,
+            recovered = found.recovered_notifications,
+            "sweeps found refunds or notifications that never reached us"
+        );
     }
+    Ok(())
 }
 
 /// Sweeps every enabled store app that is due (its own `sweepIntervalSecs` setting, or

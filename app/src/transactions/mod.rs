@@ -155,6 +155,7 @@ fn SearchForm(query: TransactionQuery) -> impl IntoView {
                 {option("SUCCESS", "Success", &query.status)}
                 {option("FAILURE", "Failure", &query.status)}
                 {option("REFUND", "Refund", &query.status)}
+                {option("USER_CLOSE", "Closed (no purchase came)", &query.status)}
             </select>
             <select name="consumed" aria-label="Consume state">
                 {option("", "Consumed or not", &consumed)}

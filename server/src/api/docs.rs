@@ -25,6 +25,7 @@ use super::{
     paths(
         sdk::products,
         sdk::reserve,
+        sdk::close,
         sdk::verify,
         sdk::consumable,
         sdk::consume,

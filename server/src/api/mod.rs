@@ -39,6 +39,7 @@ pub fn router(settings: &crate::config::Settings) -> Router<AppState> {
     let sdk = Router::new()
         .route("/v1/sdk/products", post(sdk::products))
         .route("/v1/sdk/reserve", post(sdk::reserve))
+        .route("/v1/sdk/close", post(sdk::close))
         .route("/v1/sdk/verify", post(sdk::verify))
         .route("/v1/sdk/consumable", post(sdk::consumable))
         .route("/v1/sdk/consume", post(sdk::consume))

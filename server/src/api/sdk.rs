@@ -14,6 +14,7 @@ use super::{
 use crate::{
     payments::{
         self,
+        close::Closed,
         verify::{Outcome, Pending, Refusal, Request},
         NewReservation, Reserved, Source,
     },
@@ -144,6 +145,41 @@ pub(super) async fn reserve(
     match payments::reserve(&state.db, reservation).await? {
         Reserved::New(payment) | Reserved::Again(payment) => Ok(Success(Reservation::new(&payment))),
         Reserved::KeyUsedElsewhere => Err(Code::IdempotencyConflict.into()),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CloseRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = r"\S")]
+    user_id: Option<String>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 32, pattern = r"\S")]
+    payment_seq: Option<String>,
+}
+
+/// The user cancelled the purchase (NHN's UserClose): the reservation becomes `USER_CLOSE`.
+/// A closed reservation still takes its purchase if the user paid after all, so closing is safe
+/// to send whenever the store's purchase screen ends without a purchase.
+#[utoipa::path(post, path = "/v1/sdk/close", tag = "app", request_body = CloseRequest,
+    responses((status = 200, description = "The reservation in USER_CLOSE", body = Envelope<Reservation>),
+        (status = "4XX", description = "refused: `header.resultCode` says why (4009: it is not a reservation waiting for its purchase)", body = Failure),
+        (status = "5XX", description = "this server failed: `header.resultCode` says which", body = Failure)),
+    security(("app_key" = [])))]
+pub(super) async fn close(
+    State(state): State<AppState>,
+    caller: App,
+    Body(request): Body<CloseRequest>,
+) -> ApiResult<Reservation> {
+    let user = required("userId", &request.user_id, MAX_USER)?;
+    let seq = required("paymentSeq", &request.payment_seq, 32)?;
+    match payments::close::close(&state.db, caller.project_id, user, seq).await? {
+        Closed::Closed(payment) => Ok(Success(Reservation::new(&payment))),
+        Closed::NotFound => Err(Code::PaymentNotFound.into()),
+        Closed::OtherUser => Err(Code::PaymentUserMismatch.into()),
+        Closed::NotOpen(payment) => Err(ApiError::new(
+            Code::PaymentNotPending,
+            format!("the payment is {}, not a reservation waiting for its purchase", payment.status.as_str()),
+        )),
     }
 }
 

@@ -96,7 +96,7 @@ fn reference_status(p: &Payment) -> &'static str {
     match (p.status, p.subscription_state.as_deref()) {
         (Status::Refund, None) => "CANCELED_PRODUCT",
         (Status::Refund, Some(_)) => "REVOKED",
-        (Status::Reserved, _) => "PENDING",
+        (Status::Reserved | Status::UserClose, _) => "PENDING",
         (Status::Failure, _) => "NOT_APPOINTED",
         (Status::Success, Some("CANCELED")) => "CANCELED_SUBSCRIPTION",
         (Status::Success, Some("IN_GRACE_PERIOD")) => "IN_GRACE",

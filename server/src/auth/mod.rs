@@ -2,7 +2,7 @@
 pub mod password;
 pub mod throttle;
 
-use tower_sessions::Session;
+use tower_sessions::{Expiry, Session};
 
 use crate::{crypto, db::Db, users::ConsoleUser, Error};
 
@@ -13,11 +13,18 @@ use crate::{crypto, db::Db, users::ConsoleUser, Error};
 const USER_ID: &str = "user_id";
 const EPOCH: &str = "session_epoch";
 const CSRF: &str = "csrf";
+/// A session nobody has signed in to holds only its CSRF token (for the sign-in form). Anyone can
+/// create one with a page load, so it lasts half an hour without use, not a signed-in session's
+/// working day: what a flood of page loads leaves behind is gone within the half hour.
+const ANONYMOUS_IDLE: time::Duration = time::Duration::minutes(30);
 
 /// This session's CSRF token, created on first use.
 pub async fn csrf_token(session: &Session) -> Result<String, Error> {
     if let Some(token) = session.get::<String>(CSRF).await? {
         return Ok(token);
+    }
+    if session.get::<i64>(USER_ID).await?.is_none() {
+        session.set_expiry(Some(Expiry::OnInactivity(ANONYMOUS_IDLE)));
     }
     let token = crypto::random_token(32);
     session.insert(CSRF, &token).await?;
@@ -43,9 +50,11 @@ pub async fn signed_in_user(db: &Db, session: &Session) -> Result<Option<Console
 
 /// Binds the session to the user under a new session id and a new CSRF token, so neither an id
 /// nor a token planted before sign-in (by a sibling subdomain's cookie, say) is worth anything
-/// afterwards. The pages read the new token with the session on their next navigation.
-pub async fn sign_in(session: &Session, user: &ConsoleUser) -> Result<(), Error> {
+/// afterwards. The pages read the new token with the session on their next navigation. The
+/// session lasts `idle` without use from now on.
+pub async fn sign_in(session: &Session, user: &ConsoleUser, idle: time::Duration) -> Result<(), Error> {
     session.cycle_id().await?;
+    session.set_expiry(Some(Expiry::OnInactivity(idle)));
     session.insert(USER_ID, user.id).await?;
     session.insert(EPOCH, user.session_epoch).await?;
     session.insert(CSRF, crypto::random_token(32)).await?;

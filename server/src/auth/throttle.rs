@@ -157,3 +157,27 @@ async fn lock(db: &Db, key: &str, limits: &LoginSettings, now: i64) -> Result<i6
     .await?;
     Ok(until)
 }
+
+/// Forgets what no longer counts: windows that have passed without a lock in force, and addresses
+/// a username has not signed in from for `known_days`. A forgotten count is one that [`count`]
+/// would have started again, so nothing changes but the table's size. Returns how many rows went.
+pub async fn prune(db: &Db, limits: &LoginSettings) -> Result<u64, Error> {
+    let now = now_ms();
+    let counts = db
+        .delete_chunked(
+            "login_throttle",
+            "throttle_key",
+            "throttle_key NOT LIKE 'known:%' AND window_started_at < $1 AND (locked_until IS NULL OR locked_until < $2)",
+            &[now - limits.window_secs * 1000, now],
+        )
+        .await?;
+    let known = db
+        .delete_chunked(
+            "login_throttle",
+            "throttle_key",
+            "throttle_key LIKE 'known:%' AND window_started_at < $1",
+            &[now - limits.known_days * 86_400_000],
+        )
+        .await?;
+    Ok(counts + known)
+}

@@ -106,7 +106,8 @@ impl Backend for ConsoleBackend {
         match user {
             Some(user) if verified && !user.disabled => {
                 throttle::succeeded(db, &keys).await?;
-                auth::sign_in(session(req)?, &user).await?;
+                let idle = time::Duration::minutes(self.state.settings.session.idle_minutes);
+                auth::sign_in(session(req)?, &user, idle).await?;
                 users::record_login(db, user.id).await?;
                 audit::record(db, audit::Entry::by(&user, "login").ip(ip)).await?;
                 Ok(LoginResult::SignedIn)

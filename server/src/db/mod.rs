@@ -129,6 +129,29 @@ impl Db {
         Ok(tx)
     }
 
+    /// Deletes the rows of `table` that meet `condition` (its `$1`, `$2`… bound to `binds`), a
+    /// thousand per transaction so that a large delete never holds the writer for long; `key` is
+    /// the table's primary key. Returns how many rows went.
+    pub async fn delete_chunked(&self, table: &str, key: &str, condition: &str, binds: &[i64]) -> Result<u64, Error> {
+        const CHUNK: u64 = 1000;
+        let sql =
+            format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT {CHUNK})");
+        let mut deleted = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let mut query = sqlx::query(&sql);
+            for value in binds {
+                query = query.bind(*value);
+            }
+            let gone = query.execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            deleted += gone;
+            if gone < CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// Claims up to `limit` rows of `table` whose `column` time has come (and that meet
     /// `condition`), by moving that time `lease` ahead with a conditional update: of several
     /// instances polling at once, one takes each row. Returns the claimed ids.

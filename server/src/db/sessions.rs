@@ -29,15 +29,13 @@ impl SessionBackend {
         }
     }
 
-    /// Deletes expired sessions every `period`, forever.
-    pub async fn delete_expired_every(self, period: std::time::Duration) {
+    /// Deletes the sessions that have expired.
+    pub async fn delete_expired(&self) -> Result<(), crate::Error> {
         let result = match self {
-            SessionBackend::Sqlite(s) => s.continuously_delete_expired(period).await,
-            SessionBackend::Postgres(s) => s.continuously_delete_expired(period).await,
+            SessionBackend::Sqlite(s) => s.delete_expired().await,
+            SessionBackend::Postgres(s) => s.delete_expired().await,
         };
-        if let Err(err) = result {
-            tracing::error!(error = %err, "expired-session cleanup stopped");
-        }
+        result.map_err(|err| crate::Error::Other(format!("deleting expired sessions: {err}")))
     }
 }
 

@@ -417,13 +417,15 @@ pub async fn prune_bodies(db: &Db, keep_days: i64) -> Result<u64, Error> {
         return Ok(0);
     }
     let now = now_ms();
+    let mut tx = db.begin_write().await?;
     let pruned = sqlx::query(
         "UPDATE store_notifications SET body = '', body_pruned_at = $1 WHERE body_pruned_at IS NULL \
          AND status IN ('PROCESSED', 'IGNORED') AND processed_at < $2",
     )
     .bind(now)
     .bind(now - keep_days * 86_400_000)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(pruned.rows_affected())
 }

@@ -18,11 +18,9 @@ use crate::{now_ms, state::AppState, Error};
 const BATCH: i64 = 200;
 /// How often the worker looks for due rows when nobody wakes it.
 const POLL: Duration = Duration::from_secs(1);
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Runs until the process ends: woken by each stored notification, and every second.
 pub async fn run(state: AppState) {
-    let mut pruned = Instant::now() - PRUNE_EVERY;
     let paused = Paused::default();
     loop {
         let worked = match work_due(&state, &paused).await {
@@ -32,14 +30,6 @@ pub async fn run(state: AppState) {
                 0
             }
         };
-        if pruned.elapsed() >= PRUNE_EVERY {
-            pruned = Instant::now();
-            match super::prune_bodies(&state.db, state.settings.notifications.keep_bodies_days).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, "raw bodies of old notifications emptied"),
-                Err(err) => tracing::warn!(error = %err, "pruning notification bodies failed"),
-            }
-        }
         if worked == 0 {
             let _ = tokio::time::timeout(POLL, state.inbox.notified()).await;
         }

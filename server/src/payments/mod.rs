@@ -1,6 +1,7 @@
 //! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
 //! and the history row every state change appends.
 pub mod binding;
+pub mod close;
 pub mod consume;
 pub mod manual;
 pub mod refunds;
@@ -22,6 +23,9 @@ pub enum Status {
     Success,
     Failure,
     Refund,
+    /// A reservation no purchase came for: the app said the user cancelled, or it expired. It
+    /// still takes its purchase if one comes after all.
+    UserClose,
 }
 
 impl Status {
@@ -31,6 +35,7 @@ impl Status {
             Status::Success => "SUCCESS",
             Status::Failure => "FAILURE",
             Status::Refund => "REFUND",
+            Status::UserClose => "USER_CLOSE",
         }
     }
 
@@ -39,6 +44,7 @@ impl Status {
             "SUCCESS" => Status::Success,
             "FAILURE" => Status::Failure,
             "REFUND" => Status::Refund,
+            "USER_CLOSE" => Status::UserClose,
             _ => Status::Reserved,
         }
     }

@@ -26,17 +26,6 @@ pub async fn run_due(state: &AppState) -> Result<usize, Error> {
     Ok(reverified.unwrap_or_default() + acknowledged?)
 }
 
-/// Runs [`run_due`] every `every` until the process ends.
-pub async fn run_every(state: AppState, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
-        if let Err(err) = run_due(&state).await {
-            tracing::warn!(error = %err, "payment retry pass failed");
-        }
-    }
-}
-
 async fn reverify_due(state: &AppState) -> Result<usize, Error> {
     let ids = state.db.claim_due("payments", "next_verify_at", "status = 'RESERVED'", CLAIM, BATCH).await?;
     for id in &ids {

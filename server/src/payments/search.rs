@@ -39,7 +39,7 @@ pub fn filters(query: &TransactionQuery) -> Result<Filters, Error> {
     let status = match text(&query.status).as_deref() {
         None => None,
         Some(s) => Some(
-            ["RESERVED", "SUCCESS", "FAILURE", "REFUND"]
+            ["RESERVED", "SUCCESS", "FAILURE", "REFUND", "USER_CLOSE"]
                 .into_iter()
                 .find(|known| *known == s)
                 .ok_or_else(|| Error::Invalid(format!("unknown status {s}")))?,

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use app::model::Store;
-use sqlx::Row;
 
 use super::{
     append_history,
@@ -30,6 +29,9 @@ use crate::{
 /// Re-verification waits this long after the first failure, doubling up to `MAX_RETRY_DELAY`.
 const FIRST_RETRY_DELAY: Duration = Duration::from_secs(30);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+/// Google refunds a purchase that is not acknowledged within three days of the purchase.
+const ACKNOWLEDGE_WITHIN_MS: i64 = 3 * 86_400_000;
+const ALERT_BEFORE_DEADLINE_MS: i64 = 86_400_000;
 
 pub struct Request<'a> {
     pub project_id: i64,
@@ -139,6 +141,10 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
         return answer_existing(db, cipher, existing, request, reserved.as_ref()).await;
     }
     let purchase = match client.verify(request.proof).await {
+        // Without a reservation the app never started this purchase: it started in the store (an
+        // App Store promoted purchase, a promo code, a purchase made on another device), whatever
+        // the store's own answer says of it.
+        Ok(purchase) if request.payment_seq.is_none() => StorePurchase { store_initiated: true, ..purchase },
         Ok(purchase) => purchase,
         Err(StoreError::Unavailable(detail)) => {
             return keep_pending(db, request, reserved, Pending::StoreUnavailable, detail).await;
@@ -204,9 +210,10 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
     Ok(outcome)
 }
 
-/// Whether a payment still waits for its purchase: a verify may complete it.
+/// Whether a payment still waits for its purchase: a verify may complete it. A closed
+/// reservation does too: the user may have paid after all (a deferred payment, a closed app).
 fn open(status: Status) -> bool {
-    matches!(status, Status::Reserved | Status::Failure)
+    matches!(status, Status::Reserved | Status::Failure | Status::UserClose)
 }
 
 /// The payment already recorded for what the proof names, when it names it without the store's
@@ -332,7 +339,7 @@ async fn fail_waiting(db: &Db, p: &Payment, reason: &str, event: &str, source: S
     let mut tx = db.begin_write().await?;
     let changed = sqlx::query(
         "UPDATE payments SET status = 'FAILURE', failure_reason = $1, pending_reason = NULL, next_verify_at = NULL, \
-         proof_digest = NULL, updated_at = $2 WHERE id = $3 AND status IN ('RESERVED', 'FAILURE')",
+         proof_digest = NULL, updated_at = $2 WHERE id = $3 AND status IN ('RESERVED', 'FAILURE', 'USER_CLOSE')",
     )
     .bind(reason)
     .bind(now_ms())
@@ -386,7 +393,7 @@ async fn keep_pending(
             Some(p) => sqlx::query(
                 "UPDATE payments SET status = 'RESERVED', receipt = $1, proof_digest = $2, pending_reason = $3, \
                  next_verify_at = $4, verify_attempts = verify_attempts + 1, updated_at = $5 \
-                 WHERE id = $6 AND status IN ('RESERVED', 'FAILURE')",
+                 WHERE id = $6 AND status IN ('RESERVED', 'FAILURE', 'USER_CLOSE')",
             )
             .bind(&proof)
             .bind(&digest)
@@ -579,7 +586,7 @@ async fn update_reserved(
          verified_at = $13, purchase_time = $14, expiry_time = $15, subscription_state = $16, auto_renewing = $17, \
          environment = $18, is_test = $19, store_initiated = $20, store_account_id = $21, store_response = $22, \
          ack_state = $23, next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), claim_state = $26, \
-         updated_at = $13 WHERE id = $27 AND status IN ('RESERVED', 'FAILURE')",
+         updated_at = $13 WHERE id = $27 AND status IN ('RESERVED', 'FAILURE', 'USER_CLOSE')",
     )
     .bind(f.product.product_seq)
     .bind(&f.product.store_product_id)
@@ -672,8 +679,11 @@ pub fn subscription_state_name(state: crate::stores::SubscriptionState) -> &'sta
     }
 }
 
-/// Acknowledges a new Google purchase (Google refunds what is not acknowledged within three days).
-/// A failure leaves it to the acknowledgement job.
+/// Acknowledges a Google purchase. Google refunds one that stays unacknowledged for three days,
+/// so a failure is never taken for success: a refusal counts as done only when the purchase reads
+/// as acknowledged already (Google refuses a second acknowledge); any other refusal is retried
+/// like an outage. Every attempt is written in the payment's history, and one that fails with less
+/// than a day left before Google's deadline is logged as an error.
 pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Result<(), Error> {
     let StoreClient::Google(google) = client else { return Ok(()) };
     let token = payment.purchase_token.as_deref().unwrap_or_default();
@@ -682,34 +692,68 @@ pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Re
     } else {
         google.acknowledge_product(&payment.store_product_id, token, None).await
     };
+    let result = match result {
+        Err(StoreError::Rejected { .. }) if already_acknowledged(client, payment).await => Ok(()),
+        other => other,
+    };
     let now = now_ms();
-    match result {
-        // Already acknowledged counts as done: the store is in the state we want.
-        Ok(()) | Err(StoreError::Rejected { .. }) => {
+    let mut tx = db.begin_write().await?;
+    let detail = match &result {
+        Ok(()) => {
             sqlx::query("UPDATE payments SET ack_state = 'DONE', next_ack_at = NULL, updated_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(payment.id)
-                .execute(db.pool())
+                .execute(&mut *tx)
                 .await?;
+            "acknowledged with Google".to_string()
         }
         Err(err) => {
-            let attempts: i64 =
-                sqlx::query("UPDATE payments SET ack_attempts = ack_attempts + 1 WHERE id = $1 RETURNING ack_attempts")
-                    .bind(payment.id)
-                    .fetch_one(db.pool())
-                    .await?
-                    .try_get(0)?;
-            let next = now + retry_delay(attempts).as_millis() as i64;
+            let attempts: i64 = sqlx::query_scalar(
+                "UPDATE payments SET ack_attempts = ack_attempts + 1 WHERE id = $1 RETURNING CAST(ack_attempts AS BIGINT)",
+            )
+            .bind(payment.id)
+            .fetch_one(&mut *tx)
+            .await?;
             sqlx::query("UPDATE payments SET next_ack_at = $1, updated_at = $2 WHERE id = $3")
-                .bind(next)
+                .bind(now + retry_delay(attempts).as_millis() as i64)
                 .bind(now)
                 .bind(payment.id)
-                .execute(db.pool())
+                .execute(&mut *tx)
                 .await?;
-            tracing::warn!(payment = %payment.payment_seq, error = %err, "Google acknowledge failed; retried later");
+            let error = crate::stores::scrub(&err.to_string());
+            let deadline = payment.purchase_time.unwrap_or(now) + ACKNOWLEDGE_WITHIN_MS;
+            if deadline - now < ALERT_BEFORE_DEADLINE_MS {
+                tracing::error!(payment = %payment.payment_seq, %error, deadline_ms = deadline,
+                    "Google acknowledge keeps failing and Google refunds the purchase at its deadline");
+            } else {
+                tracing::warn!(payment = %payment.payment_seq, %error, "Google acknowledge failed; retried later");
+            }
+            format!("acknowledge attempt {attempts} failed, retried later: {error}")
         }
-    }
+    };
+    let entry = HistoryEntry {
+        payment_id: payment.id,
+        from: Some(payment.status),
+        to: payment.status,
+        event: if result.is_ok() { "ACKNOWLEDGE" } else { "ACKNOWLEDGE_FAILED" },
+        source: Source::Server,
+        actor: None,
+        reason: None,
+        detail: Some(detail),
+    };
+    append_history(&mut tx, entry).await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// Whether Google reads the purchase as acknowledged (asked after Google refused an acknowledge).
+async fn already_acknowledged(client: &StoreClient, payment: &Payment) -> bool {
+    let proof = Proof::Google {
+        product_id: payment.store_product_id.clone(),
+        purchase_token: payment.purchase_token.clone().unwrap_or_default(),
+        subscription: payment.is_subscription(),
+    };
+    matches!(client.verify(&proof).await, Ok(purchase) if purchase.acknowledged == Some(true))
 }
 
 /// The wait before attempt `attempts + 1`: doubling from 30 s, at most an hour.

@@ -30,15 +30,13 @@ pub async fn run_due(state: &AppState) -> Result<usize, Error> {
     Ok(count)
 }
 
-/// Runs [`run_due`] every `every` until the process ends.
-pub async fn run_every(state: AppState, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
-        if let Err(err) = run_due(&state).await {
-            tracing::warn!(error = %err, "webhook delivery pass failed");
-        }
+/// Deletes the attempt log of deliveries older than `keep_days` days (0 keeps it); the deliveries
+/// themselves, with their last status and error, stay. Returns how many attempts went.
+pub async fn prune_attempts(db: &crate::db::Db, keep_days: i64) -> Result<u64, Error> {
+    if keep_days <= 0 {
+        return Ok(0);
     }
+    db.delete_chunked("webhook_attempts", "id", "at < $1", &[now_ms() - keep_days * 86_400_000]).await
 }
 
 async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Result<(), Error> {

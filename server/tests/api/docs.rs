@@ -14,6 +14,7 @@ async fn the_openapi_document_describes_every_purchase_api_path() {
     for path in [
         "/v1/sdk/products",
         "/v1/sdk/reserve",
+        "/v1/sdk/close",
         "/v1/sdk/verify",
         "/v1/sdk/consumable",
         "/v1/sdk/consume",
@@ -30,7 +31,7 @@ async fn the_openapi_document_describes_every_purchase_api_path() {
     ] {
         assert!(paths[path]["post"]["requestBody"].is_object(), "{path} undocumented");
     }
-    assert_eq!(paths.len(), 15);
+    assert_eq!(paths.len(), 16);
     assert!(doc["components"]["securitySchemes"]["secret_key"].is_object());
     assert!(doc["components"]["schemas"]["ConsumeRequest"].is_object());
 }

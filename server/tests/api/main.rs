@@ -21,6 +21,8 @@ mod payment_actions;
 mod project_admin;
 mod purchases;
 mod receiver;
+mod reservations;
+mod retention;
 mod security;
 mod shop;
 mod statistics;

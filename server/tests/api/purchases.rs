@@ -47,6 +47,40 @@ async fn a_google_consumable_is_reserved_verified_listed_and_consumed_exactly_on
 }
 
 #[tokio::test]
+async fn an_acknowledge_google_refuses_is_retried_and_shown_in_the_history_not_taken_for_done() {
+    let shop = shop().await;
+    let bought = shop.google_gem().await;
+    shop.fakes.google.faults().inject("products.acknowledge", FaultKind::Status(400), 1);
+
+    let verified = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-a", "storeCode": "GG", "productId": "gem_100", "purchaseToken": bought.purchase_token}),
+        )
+        .await;
+    verified.ok();
+    let state = || shop.count("SELECT COUNT(*) FROM payments WHERE ack_state = 'DONE'");
+    assert_eq!(state().await, 0, "a refused acknowledge of a purchase Google reads as unacknowledged is not done");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'ACKNOWLEDGE_FAILED'").await, 1);
+
+    sqlx::query("UPDATE payments SET next_ack_at = 0 WHERE ack_state = 'PENDING'")
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+    // This pass or the app's own background one (whichever claims the row first) retries it.
+    server::payments::retry::run_due(&shop.app.state).await.unwrap();
+    let started = std::time::Instant::now();
+    while state().await == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the retry never acknowledged it");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'ACKNOWLEDGE'").await, 1);
+    let attempts = shop.count("SELECT CAST(ack_attempts AS BIGINT) FROM payments WHERE ack_state = 'DONE'").await;
+    assert_eq!(attempts, 1, "the failed attempt is counted");
+}
+
+#[tokio::test]
 async fn an_app_store_purchase_verifies_from_its_signed_transaction_and_from_its_transaction_id() {
     let shop = shop().await;
     let seq = shop.reserve("user-2", "AS", "gem_100").await;
@@ -178,6 +212,32 @@ async fn a_store_outage_during_verify_keeps_the_receipt_and_the_retry_job_comple
     let listed = shop.unconsumed("user-5").await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["paymentSeq"], seq.as_str());
+}
+
+#[tokio::test]
+async fn an_app_store_promoted_purchase_verified_without_a_reservation_is_a_store_payment() {
+    let shop = shop().await;
+    let promoted = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let reserved_seq = shop.reserve("user-6", "AS", "gem_100").await;
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+
+    let from_the_store = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-6", "storeCode": "AS", "signedTransaction": promoted.signed_transaction}),
+        )
+        .await;
+    let from_the_app = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-6", "storeCode": "AS", "paymentSeq": reserved_seq, "signedTransaction": bought.signed_transaction}),
+        )
+        .await;
+
+    assert_eq!(from_the_store.ok()["isStorePayment"], true);
+    assert_eq!(from_the_app.ok()["isStorePayment"], false);
+    let flagged = shop.count("SELECT COUNT(*) FROM payments WHERE store_initiated = 1").await;
+    assert_eq!(flagged, 1, "the payment itself is recorded as store-initiated");
 }
 
 #[tokio::test]

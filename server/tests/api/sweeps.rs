@@ -225,3 +225,20 @@ async fn an_app_store_notification_apple_could_not_deliver_is_recovered_from_its
     assert_eq!(lookup.ok()["status"], "REFUND");
     assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 1);
 }
+
+#[tokio::test]
+async fn a_one_store_refund_no_notification_reported_is_found_by_asking_about_recent_purchases() {
+    let shop = shop().await;
+    let token = shop.onestore_gem();
+    shop.verify("kim", "ONESTORE", json!({"productId": "gem_100", "purchaseToken": token})).await;
+    assert!(shop.fakes.onestore.refund(&token));
+    let onestore = app_id(&shop, Store::OneStore).await;
+
+    let found = sweeps::sweep_app(&shop.app.state, onestore).await.unwrap();
+    let again = sweeps::sweep_app(&shop.app.state, onestore).await.unwrap();
+
+    assert_eq!((found.missed_refunds, found.checked), (1, 1));
+    assert_eq!(again.missed_refunds, 0, "a refund is found once");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE source = 'SWEEP' AND missed_notification = 1").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE status = 'REFUND'").await, 1);
+}

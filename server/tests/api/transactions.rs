@@ -127,7 +127,7 @@ async fn the_detail_shows_history_the_stores_answer_other_periods_and_the_users_
     // does not: both orders happen.
     let events: Vec<&str> =
         detail.history.iter().map(|h| h.event.as_str()).filter(|event| *event != "STORE_STATE").collect();
-    assert_eq!(events, ["RESERVE", "VERIFY"]);
+    assert_eq!(events, ["RESERVE", "VERIFY", "ACKNOWLEDGE"], "Google's acknowledgement follows the verify");
     assert_eq!(detail.history[1].source, "CLIENT");
     assert_eq!(detail.original_payment_id.as_deref(), Some(pass.order_id.as_str()));
     assert_eq!(detail.related.len(), 1, "the renewal");
