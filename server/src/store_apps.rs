@@ -109,6 +109,22 @@ pub async fn enabled_in_project(
     load(db, cipher, sql).await
 }
 
+/// The enabled apps of `store`, of one project or of all.
+pub async fn enabled_of_store(
+    db: &Db,
+    cipher: &Cipher,
+    store: Store,
+    project_id: Option<i64>,
+) -> Result<Vec<StoreAppRecord>, Error> {
+    let mut sql = Sql::new(SELECT);
+    sql.push("store = ").push_bind(store.code()).push(" AND enabled = 1");
+    if let Some(project_id) = project_id {
+        sql.push(" AND project_id = ").push_bind(project_id);
+    }
+    sql.push(" ORDER BY id");
+    sql.build().fetch_all(db.pool()).await?.iter().map(|row| record(cipher, row)).collect()
+}
+
 async fn load(db: &Db, cipher: &Cipher, sql: Sql) -> Result<Option<StoreAppRecord>, Error> {
     sql.build().fetch_optional(db.pool()).await?.map(|row| record(cipher, &row)).transpose()
 }

@@ -158,7 +158,9 @@ impl Backend for ConsoleBackend {
 
     async fn search_transactions(&self, req: &Parts, query: TransactionQuery) -> Result<TransactionPage, AppError> {
         self.require(req, Role::Viewer).await?;
-        Ok(crate::payments::search::search(&self.state.db, &query).await?)
+        let state = &self.state;
+        let client_of = |app: &crate::store_apps::StoreAppRecord| state.store_client(app);
+        Ok(crate::payments::search::search_with_order_lookup(&state.db, &state.cipher, client_of, &query).await?)
     }
 
     async fn payment_detail(&self, req: &Parts, payment_seq: &str) -> Result<PaymentDetail, AppError> {

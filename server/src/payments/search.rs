@@ -1,12 +1,16 @@
 //! Purchase search for support: one box for any identifier, filters, and keyset pages (no
 //! OFFSET, so a deep page costs what the first does).
+use std::sync::Arc;
+
 use app::model::{HistoryRow, PaymentDetail, Store, TransactionPage, TransactionQuery, TransactionRow};
 use chrono::NaiveDate;
 use sqlx::Row;
 
 use crate::{
-    crypto,
+    crypto::{self, Cipher},
     db::{sql::Sql, Db},
+    store_apps::{self, StoreAppRecord},
+    stores::{client::StoreClient, StoreError},
     Error,
 };
 
@@ -128,6 +132,58 @@ const SELECT: &str = "SELECT p.id, p.payment_seq, pr.name AS project, p.store, p
 /// One page of payments matching `query`.
 pub async fn search(db: &Db, query: &TransactionQuery) -> Result<TransactionPage, Error> {
     search_page(db, query, PAGE_SIZE).await
+}
+
+/// [`search`]; and when that finds nothing for what looks like an App Store order id (the `MK…`
+/// number on the buyer's receipt e-mail, which no payment stores), the payments of the
+/// transactions Apple's Look Up Order ID names, asked of each enabled App Store app in scope and
+/// marked as matched by the order id (`client_of` gives an app's store client). An app whose
+/// store cannot answer is passed over.
+pub async fn search_with_order_lookup(
+    db: &Db,
+    cipher: &Cipher,
+    client_of: impl Fn(&StoreAppRecord) -> Result<Arc<StoreClient>, StoreError>,
+    query: &TransactionQuery,
+) -> Result<TransactionPage, Error> {
+    let page = search(db, query).await?;
+    let apple_in_scope = matches!(query.store.as_deref().map(str::trim), None | Some("") | Some("AS"));
+    let order = query.q.as_deref().map(str::trim).filter(|q| looks_like_apple_order_id(q));
+    let Some(order) = order.filter(|_| page.rows.is_empty() && query.after.is_none() && apple_in_scope) else {
+        return Ok(page);
+    };
+    let mut rows: Vec<TransactionRow> = Vec::new();
+    for app in store_apps::enabled_of_store(db, cipher, Store::Apple, query.project).await? {
+        let client = match client_of(&app) {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::info!(store_app = app.id, error = %err, "order id not looked up: the app is not configured");
+                continue;
+            }
+        };
+        let StoreClient::Apple { client, .. } = client.as_ref() else { continue };
+        let transactions = match client.look_up_order(order).await {
+            Ok(transactions) => transactions,
+            Err(err) => {
+                tracing::info!(store_app = app.id, error = %crate::stores::scrub(&err.to_string()), "order id not found");
+                continue;
+            }
+        };
+        for transaction in transactions {
+            let by_transaction = TransactionQuery { q: Some(transaction.transaction_id), ..query.clone() };
+            for mut row in search(db, &by_transaction).await?.rows {
+                if rows.iter().all(|r| r.payment_seq != row.payment_seq) {
+                    row.matched = Some("Apple order id".into());
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    Ok(TransactionPage { rows, next: None })
+}
+
+/// Apple order ids are ten or so capital letters and digits starting with M (`MK5TTTVWJH`).
+fn looks_like_apple_order_id(q: &str) -> bool {
+    (8..=16).contains(&q.len()) && q.starts_with('M') && q.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Up to `limit` payments matching `query`, and the cursor of what follows.

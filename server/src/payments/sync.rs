@@ -160,8 +160,12 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     let token = new_access_token();
     let sealed = super::sealed_access_token(cipher, &token);
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let inserted = sqlx::query_scalar::<_, i64>(
+    // A unique violation is either the same renewal recorded by a concurrent report (found by its
+    // store transaction) or a paymentSeq already drawn today (drawn again).
+    let mut recorded = None;
+    for _ in 0..5 {
+        let mut tx = db.begin_write().await?;
+        let inserted = sqlx::query_scalar::<_, i64>(
         "INSERT INTO payments (payment_seq, project_id, store_app_id, store, product_seq, store_product_id, product_type, \
          user_id, status, price_micros, currency, store_txn_key, payment_id, original_payment_id, \
          purchase_token, access_token_hash, access_token_enc, verified_at, purchase_time, expiry_time, renew_time, \
@@ -196,18 +200,21 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     .bind(previous.unclaimed.then_some("UNCLAIMED"))
     .fetch_one(&mut *tx)
     .await;
-    let id = match inserted.map_err(Error::from) {
-        Ok(id) => id,
-        // The same renewal reported twice at once: the other report recorded it.
-        Err(err) if err.is_unique_violation() => {
-            tx.rollback().await?;
-            return Ok(by_txn_key(db, previous.store_app_id, &purchase.transaction_id)
-                .await?
-                .ok_or(Error::NotFound)?
-                .id);
+        match inserted.map_err(Error::from) {
+            Ok(id) => {
+                recorded = Some((id, tx));
+                break;
+            }
+            Err(err) if err.is_unique_violation() => {
+                tx.rollback().await?;
+                if let Some(other) = by_txn_key(db, previous.store_app_id, &purchase.transaction_id).await? {
+                    return Ok(other.id);
+                }
+            }
+            Err(err) => return Err(err),
         }
-        Err(err) => return Err(err),
-    };
+    }
+    let Some((id, mut tx)) = recorded else { return Err(Error::Other("no free paymentSeq after five draws".into())) };
     let entry = HistoryEntry {
         payment_id: id,
         from: None,

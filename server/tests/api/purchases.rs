@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::{
     demo,
-    fakes::{apple, faults::FaultKind, google},
+    fakes::{apple, faults::FaultKind, google, Notifies},
 };
 
 use crate::shop::shop;
@@ -238,6 +238,23 @@ async fn an_app_store_promoted_purchase_verified_without_a_reservation_is_a_stor
     assert_eq!(from_the_app.ok()["isStorePayment"], false);
     let flagged = shop.count("SELECT COUNT(*) FROM payments WHERE store_initiated = 1").await;
     assert_eq!(flagged, 1, "the payment itself is recorded as store-initiated");
+}
+
+#[tokio::test]
+async fn a_renewed_google_subscription_presented_again_answers_with_its_newest_period() {
+    let shop = shop().await;
+    shop.fakes.google.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE))));
+    let pass = shop.google_subscription("gem_pass_weekly", 7).await;
+    let proof = json!({"productId": "gem_pass_weekly", "purchaseToken": pass.purchase_token});
+    let first = shop.verify("vic", "GG", proof.clone()).await;
+    shop.fakes.google.change_subscription(&pass.purchase_token, google::Change::Renew).await;
+    shop.inbox_settled().await;
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments").await, 2, "the renewal is a payment of its own");
+
+    let again = shop.verify("vic", "GG", proof).await;
+
+    assert_ne!(again["paymentSeq"], first["paymentSeq"], "the renewal answers, not the expired first period");
+    assert!(again["expiryTimeMillis"].as_i64().unwrap() > first["expiryTimeMillis"].as_i64().unwrap());
 }
 
 #[tokio::test]

@@ -40,6 +40,24 @@ async fn any_identifier_finds_its_payment_and_says_what_it_matched() {
 }
 
 #[tokio::test]
+async fn an_apple_order_id_from_a_receipt_email_finds_its_payment_through_the_store() {
+    let shop = shop().await;
+    shop.app.login_as_demo_admin().await;
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(server::demo::PACKAGE, "gem_100")).await;
+    let payment = shop.verify("yan", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+
+    let found = search(&shop, &format!("query[q]={}&query[include_test]=true", bought.order_id)).await.unwrap();
+    let unknown = search(&shop, "query[q]=MKNOSUCHORD&query[include_test]=true").await.unwrap();
+    let other_store =
+        search(&shop, &format!("query[q]={}&query[store]=GG&query[include_test]=true", bought.order_id)).await.unwrap();
+
+    assert_eq!(found.rows.len(), 1);
+    assert_eq!(found.rows[0].payment_seq, payment["paymentSeq"].as_str().unwrap());
+    assert_eq!(found.rows[0].matched.as_deref(), Some("Apple order id"));
+    assert!(unknown.rows.is_empty() && other_store.rows.is_empty());
+}
+
+#[tokio::test]
 async fn filters_narrow_the_search_and_test_purchases_are_hidden_unless_asked_for() {
     let shop = shop().await;
     shop.app.login_as_demo_admin().await;
