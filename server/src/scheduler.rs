@@ -17,7 +17,7 @@ use std::{future::Future, time::Duration};
 
 use crate::{state::AppState, Error};
 
-const RETENTION_EVERY: Duration = Duration::from_secs(600);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 const SESSIONS_EVERY: Duration = Duration::from_secs(300);
 
 /// Starts every job on the runtime; they run until the process ends.
@@ -35,11 +35,11 @@ pub fn start(state: &AppState) {
     if let Some(every) = crate::sweeps::interval(state) {
         repeat("sweeps", every, state, |state| async move { crate::sweeps::run_and_report(&state).await });
     }
-    repeat("reservation expiry", RETENTION_EVERY, state, |state| async move {
+    repeat("reservation expiry", HOUSEKEEPING_EVERY, state, |state| async move {
         let ttl = state.settings.jobs.reservation_ttl_hours;
         crate::payments::close::expire_reservations(&state.db, ttl).await.map(drop)
     });
-    repeat("retention", RETENTION_EVERY, state, |state| async move {
+    repeat("retention", HOUSEKEEPING_EVERY, state, |state| async move {
         crate::retention::prune(&state.db, &state.settings).await.map(drop)
     });
     repeat(

@@ -63,7 +63,9 @@ async fn reverify(state: &AppState, id: i64) -> Result<(), Error> {
 }
 
 async fn acknowledge_due(state: &AppState) -> Result<usize, Error> {
-    let ids = state.db.claim_due("payments", "next_ack_at", "ack_state = 'PENDING'", CLAIM, BATCH).await?;
+    // A refunded purchase is not asked again: Google refuses to acknowledge it, for ever.
+    let pending = "ack_state = 'PENDING' AND status = 'SUCCESS'";
+    let ids = state.db.claim_due("payments", "next_ack_at", pending, CLAIM, BATCH).await?;
     for id in &ids {
         let payment = by_id(&state.db, *id).await?;
         let Some(app) = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await? else { continue };
