@@ -37,7 +37,7 @@ drop_old_test_databases() {
     while read -r db; do psql "$PG_TEST_URL/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
 }
 
-suite "console crate (unit)" cargo test -p app --features ssr
+suite "shared vocabulary and console crate (unit)" cargo test -p model -p app --features app/ssr
 suite "server on SQLite (unit + integration)" cargo test -p server
 drop_old_test_databases
 suite "server on PostgreSQL (integration)" env IAP_TEST_DATABASE="$PG_TEST_URL" cargo test -p server --test api

@@ -1,3 +1,4 @@
+use leptos::prelude::*;
 use leptos::server_fn::{
     codec::JsonEncoding,
     error::{FromServerFnError, ServerFnErrorErr},
@@ -36,5 +37,17 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         AppError::Transport(value.to_string())
+    }
+}
+
+/// An error in words, with the way forward when there is one.
+#[component]
+pub fn Notice(error: AppError) -> impl IntoView {
+    let sign_in = matches!(error, AppError::Unauthenticated | AppError::Csrf);
+    view! {
+        <div class="notice" role="alert">
+            <p>{error.to_string()}</p>
+            {sign_in.then(|| view! { <a href="/login">"Sign in"</a> })}
+        </div>
     }
 }

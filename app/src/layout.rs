@@ -3,19 +3,10 @@ use leptos::prelude::*;
 
 use crate::{
     auth::{session_resource, CsrfField, Logout},
+    error::Notice,
+    hydration::HydrationMarker,
     AppError,
 };
-
-/// Sets `data-hydrated="true"` on the document body once the wasm has taken over the page. Effects
-/// run only in the browser, so browser tests wait for this before they click.
-#[component]
-pub fn HydrationMarker() -> impl IntoView {
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-}
 
 /// A signed-in page: the header with navigation and the user, then the page itself. The page's
 /// children see the [`crate::model::SessionInfo`] in context (for [`CsrfField`]).
@@ -91,18 +82,6 @@ fn TimeZoneChoice(current: i32) -> impl IntoView {
             </select>
             <button type="submit">"Set"</button>
         </form>
-    }
-}
-
-/// An error in words, with the way forward when there is one.
-#[component]
-pub fn Notice(error: AppError) -> impl IntoView {
-    let sign_in = matches!(error, AppError::Unauthenticated | AppError::Csrf);
-    view! {
-        <div class="notice" role="alert">
-            <p>{error.to_string()}</p>
-            {sign_in.then(|| view! { <a href="/login">"Sign in"</a> })}
-        </div>
     }
 }
 

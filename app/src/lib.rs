@@ -8,8 +8,8 @@ pub mod auth;
 pub mod backend;
 pub mod error;
 pub mod format;
+mod hydration;
 mod layout;
-pub mod model;
 pub mod notifications;
 pub mod payment;
 pub mod projects;
@@ -25,6 +25,8 @@ use leptos_router::{
     path,
 };
 
+/// The shared vocabulary, under the name the pages have always used.
+pub use ::model;
 pub use error::AppError;
 
 /// Pages that need a signed-in console user. The server redirects anonymous requests for them to

@@ -1,7 +1,7 @@
 //! Refund abuse: users who refund too often or too much within a period, and receipts presented by
 //! two users. A rule that trips flags the user once (until the flag is cleared) and emits an
 //! `abuse.flagged` event, in the transaction of the change that tripped it.
-use app::model::AbuseFlagRow;
+use model::AbuseFlagRow;
 use serde_json::json;
 use sqlx::{Any, Row, Transaction};
 
@@ -85,25 +85,13 @@ pub async fn after_refund(
 
 /// Open flags, newest first.
 pub async fn open_flags(db: &Db) -> Result<Vec<AbuseFlagRow>, Error> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as::<_, AbuseFlagRow>(
         "SELECT f.id, p.name AS project, f.user_id, f.rule, f.detail, f.created_at FROM abuse_flags f \
          JOIN projects p ON p.id = f.project_id WHERE f.cleared_at IS NULL ORDER BY f.created_at DESC, f.id DESC \
          LIMIT 500",
     )
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AbuseFlagRow {
-                id: r.try_get("id")?,
-                project: r.try_get("project")?,
-                user_id: r.try_get("user_id")?,
-                rule: r.try_get("rule")?,
-                detail: r.try_get("detail")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Clears a flag after review, with the audit row `audit` makes of its project, in one
@@ -119,6 +107,47 @@ pub async fn clear(db: &Db, flag_id: i64, audit: impl FnOnce(i64) -> crate::audi
     .await?
     .ok_or(Error::NotFound)?;
     crate::audit::record_in(&mut tx, audit(project)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A user presenting another user's payment as theirs.
+pub struct ReceiptClaim<'a> {
+    pub project_id: i64,
+    /// The payment presented: its id, paymentSeq and the user it belongs to.
+    pub payment_id: i64,
+    pub payment_seq: &'a str,
+    pub owner: &'a str,
+    pub claimed_by: &'a str,
+    /// The claimer's own reservation the payment was presented for.
+    pub claimed_payment_seq: Option<&'a str>,
+    /// Whether the claim came with the claimer's own user token.
+    pub authenticated: bool,
+}
+
+/// Records the claim once per (payment, claimer), and flags the claimer (SHARED_RECEIPT) the
+/// first time, only when the claim was authenticated: anyone can name any user id, so an
+/// unauthenticated claim says nothing about the user it names.
+pub async fn receipt_claimed(db: &Db, claim: ReceiptClaim<'_>) -> Result<(), Error> {
+    let project_id = claim.project_id;
+    let mut tx = db.begin_write().await?;
+    let first = sqlx::query(
+        "INSERT INTO receipt_conflicts (project_id, payment_id, claimed_by_user, claimed_payment_seq, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_id, claimed_by_user) DO NOTHING",
+    )
+    .bind(project_id)
+    .bind(claim.payment_id)
+    .bind(claim.claimed_by)
+    .bind(claim.claimed_payment_seq)
+    .bind(crate::now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if first && claim.authenticated {
+        let detail = format!("presented payment {} of user {}", claim.payment_seq, claim.owner);
+        flag(&mut tx, project_id, claim.claimed_by, "SHARED_RECEIPT", detail).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

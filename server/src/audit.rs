@@ -1,13 +1,13 @@
 //! The audit log: who did what to what, when, and why.
-use app::model::{AuditPage, AuditQuery, AuditRow};
+use model::{AuditPage, AuditQuery, AuditRow};
 use sqlx::{Any, Row, Transaction};
 
 use crate::{
-    db::{sql::Sql, Db},
-    now_ms,
-    payments::search::day_start_ms,
-    users::ConsoleUser,
-    Error,
+    db::{
+        sql::{day_start_ms, Sql},
+        Db,
+    },
+    now_ms, Error,
 };
 
 const PAGE_SIZE: i64 = 100;
@@ -24,8 +24,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn by(user: &ConsoleUser, action: &'static str) -> Entry {
-        Entry::new(Some(user.id), user.username.clone(), action)
+    /// An action of the signed-in console user `user_id`, named `username` in the log.
+    pub fn by(user_id: i64, username: &str, action: &'static str) -> Entry {
+        Entry::new(Some(user_id), username.to_string(), action)
     }
 
     /// An action without a signed-in user (a failed sign-in, a command-line tool).
@@ -72,6 +73,17 @@ pub async fn record(db: &Db, entry: Entry) -> Result<(), Error> {
 /// Records `entry` in the transaction of the change it describes, so neither exists without the other.
 pub async fn record_in(tx: &mut Transaction<'static, Any>, entry: Entry) -> Result<(), Error> {
     insert(&mut **tx, entry).await
+}
+
+/// Commits `tx`, whose one-row change touched `changed` rows, with `entry` written in it; a change
+/// that found no row is `NotFound`, and nothing of it is kept.
+pub async fn commit_one(mut tx: Transaction<'static, Any>, changed: u64, entry: Entry) -> Result<(), Error> {
+    if changed == 0 {
+        return Err(Error::NotFound);
+    }
+    record_in(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn insert<'e>(executor: impl sqlx::Executor<'e, Database = Any>, entry: Entry) -> Result<(), Error> {

@@ -1,17 +1,18 @@
 //! The server binary's commands.
 use std::{io::BufRead, net::SocketAddr, path::PathBuf, process::ExitCode};
 
-use app::model::Role;
 use clap::{Parser, Subcommand};
 use leptos::config::{get_configuration, LeptosOptions};
+use model::Role;
 
 use crate::{
     audit,
-    client::{self, ConsumeBy},
     config::{Overrides, Settings},
     db::redact,
     demo,
-    startup::{prepare, Application},
+    reference_client::{self, ConsumeBy},
+    services,
+    startup::Application,
     telemetry, users, Error,
 };
 
@@ -244,23 +245,23 @@ async fn seed_and_connect_demo(
     base: &str,
     history: usize,
 ) -> Result<(), Error> {
-    let state = app.state().clone();
-    if crate::projects::count(&state.db).await? == 0 {
-        demo::seed(&state.db, &state.cipher).await?;
+    let services = app.state().services.clone();
+    if crate::projects::count(&services.db).await? == 0 {
+        demo::seed(&services.db, &services.cipher).await?;
     }
-    if users::find_by_username(&state.db, demo::ADMIN_USERNAME).await?.is_some() {
+    if users::find_by_username(&services.db, demo::ADMIN_USERNAME).await?.is_some() {
         demo::print_login();
     }
-    if crate::projects::find_id_by_name(&state.db, demo::PROJECT_NAME).await?.is_none() {
+    if crate::projects::find_id_by_name(&services.db, demo::PROJECT_NAME).await?.is_none() {
         return Ok(());
     }
-    demo::connect_fakes(&state, &fakes, base).await?;
+    demo::connect_fakes(&services, &fakes, base).await?;
     let server_base = format!("http://{}", app.local_addr());
     demo::notify_server(&fakes, &server_base);
     println!("store fakes for the demo apps: {base} (try: server client buy --user u1 --store GG --product gem_100)");
-    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(state.db.pool()).await?;
+    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(services.db.pool()).await?;
     if history > 0 && payments == 0 {
-        let target = client::Target {
+        let target = reference_client::Target {
             api: server_base,
             stores: base.to_string(),
             app_key: demo::APP_KEY.into(),
@@ -269,7 +270,7 @@ async fn seed_and_connect_demo(
             verbose: false,
         };
         tokio::spawn(async move {
-            match client::fill_history(&client::Client::new(target), history).await {
+            match reference_client::fill_history(&reference_client::Client::new(target), history).await {
                 Ok(made) => tracing::info!(made, "demo history made"),
                 Err(err) => tracing::warn!(error = %err, "demo history stopped"),
             }
@@ -279,7 +280,7 @@ async fn seed_and_connect_demo(
 }
 
 async fn run_client(args: ClientArgs) -> Result<(), Error> {
-    let client = client::Client::new(client::Target {
+    let client = reference_client::Client::new(reference_client::Target {
         api: args.api,
         stores: args.stores,
         app_key: args.app_key,
@@ -293,7 +294,7 @@ async fn run_client(args: ClientArgs) -> Result<(), Error> {
         ClientAction::Unconsumed { user } => client.unconsumed(&user).await?,
         ClientAction::Subscriptions { user } => client.active_subscriptions(&user).await?,
         ClientAction::History { count } => {
-            serde_json::json!({ "purchases": client::fill_history(&client, count).await? })
+            serde_json::json!({ "purchases": reference_client::fill_history(&client, count).await? })
         }
     };
     println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
@@ -302,20 +303,20 @@ async fn run_client(args: ClientArgs) -> Result<(), Error> {
 
 async fn migrate(settings: Settings) -> Result<(), Error> {
     let database = redact(&settings.database_url());
-    prepare(settings.clone(), leptos_options(&settings)).await?;
+    services::prepare(settings).await?;
     println!("migrations applied to {database}");
     Ok(())
 }
 
 async fn create_admin(settings: Settings, username: &str) -> Result<(), Error> {
-    let state = prepare(settings.clone(), leptos_options(&settings)).await?;
+    let services = services::prepare(settings).await?;
     eprintln!("password for {username} (one line on standard input):");
     let mut password = String::new();
     std::io::stdin().lock().read_line(&mut password).map_err(|e| Error::Other(format!("reading the password: {e}")))?;
     let password = password.trim_end_matches(['\r', '\n']).to_string();
-    let (id, created) = users::upsert(&state.db, username, password, Role::Admin, true).await?;
+    let (id, created) = users::upsert(&services.db, username, password, Role::Admin, true).await?;
     let action = if created { "user.create" } else { "user.reset_password" };
-    audit::record(&state.db, audit::Entry::anonymous("cli", action).target("console_user", id)).await?;
+    audit::record(&services.db, audit::Entry::anonymous("cli", action).target("console_user", id)).await?;
     println!(
         "{} administrator {}",
         if created { "created" } else { "reset the password of" },
@@ -325,16 +326,16 @@ async fn create_admin(settings: Settings, username: &str) -> Result<(), Error> {
 }
 
 async fn seed_demo_now(settings: Settings) -> Result<(), Error> {
-    let state = prepare(settings.clone(), leptos_options(&settings)).await?;
-    demo::seed(&state.db, &state.cipher).await?;
+    let services = services::prepare(settings).await?;
+    demo::seed(&services.db, &services.cipher).await?;
     demo::print_login();
     Ok(())
 }
 
 async fn seed_payments(settings: Settings, plan: crate::seed::Plan) -> Result<(), Error> {
-    let state = prepare(settings.clone(), leptos_options(&settings)).await?;
+    let services = services::prepare(settings).await?;
     let started = std::time::Instant::now();
-    let seeded = crate::seed::payments(&state, &plan).await?;
+    let seeded = crate::seed::payments(&services, &plan).await?;
     let secs = started.elapsed().as_secs_f64();
     println!("added {} payments in {secs:.1} s ({:.0} per second)", seeded.inserted, seeded.inserted as f64 / secs);
     Ok(())

@@ -3,13 +3,13 @@
 //!
 //! Its keys and the administrator's password are published (README), so the examples can be
 //! pasted; never run `demo` against a production database.
-use app::model::{ProductType, Role, Store};
+use model::{ProductType, Role, Store};
 
 use serde_json::json;
 
 use crate::payments::binding::UserBinding;
 
-use crate::{crypto::Cipher, db::Db, fakes::Fakes, now_ms, projects, state::AppState, store_apps, users, Error};
+use crate::{crypto::Cipher, db::Db, fakes::Fakes, now_ms, projects, services::Services, store_apps, users, Error};
 
 pub const ADMIN_USERNAME: &str = "demo";
 pub const ADMIN_PASSWORD: &str = "demo-password";
@@ -93,7 +93,7 @@ pub async fn seed(db: &Db, cipher: &Cipher) -> Result<(), Error> {
         .bind(PACKAGE)
         .bind(app.settings)
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
         let app_id: i64 = sqlx::query_scalar("SELECT id FROM store_apps WHERE store = $1 AND store_app_id = $2")
             .bind(app.store.code())
@@ -112,7 +112,7 @@ pub async fn seed(db: &Db, cipher: &Cipher) -> Result<(), Error> {
             .bind(product_type.as_str())
             .bind(*status)
             .bind(now)
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
         }
     }
@@ -122,8 +122,8 @@ pub async fn seed(db: &Db, cipher: &Cipher) -> Result<(), Error> {
 /// Points the demo's store apps at `fakes` served at `base`, with credentials the fakes issue now,
 /// so the demo verifies purchases end to end without any store account. Done at every start: the
 /// App Store fake's signing chain is new each time.
-pub async fn connect_fakes(state: &AppState, fakes: &Fakes, base: &str) -> Result<(), Error> {
-    let (db, cipher) = (&state.db, &state.cipher);
+pub async fn connect_fakes(services: &Services, fakes: &Fakes, base: &str) -> Result<(), Error> {
+    let (db, cipher) = (&services.db, &services.cipher);
     let key = fakes.google.service_account("demo@iap-demo.iam.gserviceaccount.com", &format!("{base}/google/token"));
     // Pushes are authenticated as a real app's should be; the server checks their tokens against
     // the fake's keys when `stores.google_push_keys_url` points there (see `push_keys_url`).

@@ -1,6 +1,4 @@
-use app::AppError;
-
-/// The server's domain error. Converted to the console's [`AppError`] (and later the API envelope) at
+/// The server's domain error. Converted to the console's `AppError` (`console`) and the API envelope at
 /// the edge, where infrastructure failures are logged and replaced by a generic message.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -25,18 +23,5 @@ impl Error {
     /// Whether the database refused a row because of a unique constraint (same on both engines).
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Error::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
-    }
-}
-
-impl From<Error> for AppError {
-    fn from(err: Error) -> Self {
-        match err {
-            Error::Invalid(msg) => AppError::Invalid(msg),
-            Error::NotFound => AppError::NotFound,
-            other => {
-                tracing::error!(error = %other, "request failed");
-                AppError::Internal
-            }
-        }
     }
 }

@@ -1,33 +1,18 @@
 //! Items (products) of a project's store apps. An item is never deleted — payments refer to it —
 //! only stopped; its store product id and type are fixed once payments may refer to them.
-use app::model::{ItemRow, ProductType};
-use sqlx::Row;
+use model::{ItemRow, ProductType};
 
 use crate::{db::Db, now_ms, Error};
 
 pub async fn in_project(db: &Db, project_id: i64) -> Result<Vec<ItemRow>, Error> {
-    let rows = sqlx::query(
-        "SELECT p.product_seq, p.store_app_id, a.store, p.store_product_id, p.name, p.product_type, p.status, \
-         p.updated_at FROM products p JOIN store_apps a ON a.id = p.store_app_id WHERE a.project_id = $1 \
+    Ok(sqlx::query_as::<_, ItemRow>(
+        "SELECT p.product_seq, p.store_app_id AS store_app, a.store, p.store_product_id, p.name, p.product_type, \
+         p.status, p.updated_at FROM products p JOIN store_apps a ON a.id = p.store_app_id WHERE a.project_id = $1 \
          ORDER BY a.store, p.store_product_id",
     )
     .bind(project_id)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ItemRow {
-                product_seq: r.try_get("product_seq")?,
-                store_app: r.try_get("store_app_id")?,
-                store: r.try_get("store")?,
-                store_product_id: r.try_get("store_product_id")?,
-                name: r.try_get("name")?,
-                product_type: r.try_get("product_type")?,
-                status: r.try_get("status")?,
-                updated_at: r.try_get("updated_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 fn validate_name(name: &str) -> Result<&str, Error> {

@@ -15,8 +15,8 @@ pub struct Pruned {
 /// Prunes every table once. One kind failing does not keep the others from running; the first
 /// error is returned after all have run.
 pub async fn prune(db: &Db, settings: &Settings) -> Result<Pruned, Error> {
-    let bodies = crate::notifications::prune_bodies(db, settings.notifications.keep_bodies_days).await;
-    let counts = crate::auth::throttle::prune(db, &settings.login).await;
+    let bodies = crate::store_notifications::prune_bodies(db, settings.notifications.keep_bodies_days).await;
+    let counts = crate::console_auth::throttle::prune(db, &settings.login).await;
     let attempts = crate::webhooks::delivery::prune_attempts(db, settings.webhooks.keep_attempts_days).await;
     let conflicts = crate::abuse::prune_receipt_conflicts(db, settings.abuse.keep_receipt_conflicts_days).await;
     let pruned = Pruned {

@@ -15,57 +15,51 @@
 //! or one outage never stops a job for good.
 use std::{future::Future, time::Duration};
 
-use crate::{state::AppState, Error};
+use crate::{services::Services, Error};
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 const SESSIONS_EVERY: Duration = Duration::from_secs(300);
 
 /// Starts every job on the runtime; they run until the process ends.
-pub fn start(state: &AppState) {
-    let every = Duration::from_secs(state.settings.jobs.interval_secs.max(1));
-    repeat(
-        "payment retries",
-        every,
-        state,
-        |state| async move { crate::payments::retry::run_due(&state).await.map(drop) },
-    );
-    repeat("webhook delivery", every, state, |state| async move {
-        crate::webhooks::delivery::run_due(&state).await.map(drop)
+pub fn start(services: &Services) {
+    let every = Duration::from_secs(services.settings.jobs.interval_secs.max(1));
+    repeat("payment retries", every, services, |services| async move {
+        crate::payments::retry::run_due(&services).await.map(drop)
     });
-    if let Some(every) = crate::sweeps::interval(state) {
-        repeat("sweeps", every, state, |state| async move { crate::sweeps::run_and_report(&state).await });
+    repeat("webhook delivery", every, services, |services| async move {
+        crate::webhooks::delivery::run_due(&services).await.map(drop)
+    });
+    if let Some(every) = crate::sweeps::interval(services) {
+        repeat("sweeps", every, services, |services| async move { crate::sweeps::run_and_report(&services).await });
     }
-    repeat("reservation expiry", HOUSEKEEPING_EVERY, state, |state| async move {
-        let ttl = state.settings.jobs.reservation_ttl_hours;
-        crate::payments::close::expire_reservations(&state.db, ttl).await.map(drop)
+    repeat("reservation expiry", HOUSEKEEPING_EVERY, services, |services| async move {
+        let ttl = services.settings.jobs.reservation_ttl_hours;
+        crate::payments::close::expire_reservations(&services.db, ttl).await.map(drop)
     });
-    repeat("retention", HOUSEKEEPING_EVERY, state, |state| async move {
-        crate::retention::prune(&state.db, &state.settings).await.map(drop)
+    repeat("retention", HOUSEKEEPING_EVERY, services, |services| async move {
+        crate::retention::prune(&services.db, &services.settings).await.map(drop)
     });
-    repeat(
-        "expired sessions",
-        SESSIONS_EVERY,
-        state,
-        |state| async move { state.db.sessions().delete_expired().await },
-    );
-    tokio::spawn(crate::notifications::worker::run(state.clone()));
+    repeat("expired sessions", SESSIONS_EVERY, services, |services| async move {
+        services.db.sessions().delete_expired().await
+    });
+    tokio::spawn(crate::store_notifications::worker::run(services.clone()));
 }
 
 /// Runs `pass` at every tick of `every` (a slow pass delays the next tick rather than bunching
 /// them). Each pass is a task of its own, so a panic ends that pass, not the job.
-fn repeat<S, F, Fut>(job: &'static str, every: Duration, state: &S, pass: F)
+fn repeat<S, F, Fut>(job: &'static str, every: Duration, services: &S, pass: F)
 where
     S: Clone + Send + 'static,
     F: Fn(S) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), Error>> + Send + 'static,
 {
-    let state = state.clone();
+    let services = services.clone();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match tokio::spawn(pass(state.clone())).await {
+            match tokio::spawn(pass(services.clone())).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => tracing::warn!(job, error = %err, "a background pass failed"),
                 Err(panic) => tracing::error!(job, error = %panic, "a background pass panicked"),

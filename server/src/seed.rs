@@ -6,11 +6,11 @@
 //! Rows go in as multi-row inserts, many per transaction, straight into `payments` (no history
 //! rows: a seeded payment has no past to show). Every value is generated, never copied, and every
 //! successful payment gets its own Payment Access Token, stored as the API stores it.
-use app::model::{ProductType, Store};
+use model::{ProductType, Store};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sqlx::Row as _;
 
-use crate::{crypto, demo, now_ms, state::AppState, Error};
+use crate::{crypto, demo, now_ms, services::Services, Error};
 
 /// Rows per transaction.
 const ROWS_PER_TX: usize = 10_000;
@@ -65,12 +65,14 @@ struct Item {
 
 /// Adds `plan.payments` payments (and `plan.unconsumed` consumable ones) to the demo project,
 /// creating the demo project first when it is missing.
-pub async fn payments(state: &AppState, plan: &Plan) -> Result<Seeded, Error> {
-    demo::seed(&state.db, &state.cipher).await?;
-    let project_id = crate::projects::find_id_by_name(&state.db, demo::PROJECT_NAME).await?.ok_or(Error::NotFound)?;
-    let items = items(state, project_id).await?;
+pub async fn payments(services: &Services, plan: &Plan) -> Result<Seeded, Error> {
+    demo::seed(&services.db, &services.cipher).await?;
+    let project_id =
+        crate::projects::find_id_by_name(&services.db, demo::PROJECT_NAME).await?.ok_or(Error::NotFound)?;
+    let items = items(services, project_id).await?;
     // Row numbers continue after what is there, so repeated seeding never repeats a key.
-    let start: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM payments").fetch_one(state.db.pool()).await?;
+    let start: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM payments").fetch_one(services.db.pool()).await?;
     let users = if plan.users == 0 { (plan.payments / 8).max(10) } else { plan.users };
     let mut generator = Generator {
         rng: StdRng::seed_from_u64(plan.seed ^ start as u64),
@@ -78,20 +80,20 @@ pub async fn payments(state: &AppState, plan: &Plan) -> Result<Seeded, Error> {
         items,
         users,
         days: i64::from(plan.days.max(1)),
-        cipher: &state.cipher,
+        cipher: &services.cipher,
     };
     let mut seeded = Seeded::default();
     let total = plan.payments + plan.unconsumed;
     // Rows per INSERT. SQLite binds parameters in time growing with the square of their number,
     // so it takes short statements (1,000 rows of 30 values ran at 900 rows/s); PostgreSQL's
     // limit is 65,535 values.
-    let batch = match state.db.engine() {
+    let batch = match services.db.engine() {
         crate::db::Engine::Sqlite => 32,
         crate::db::Engine::Postgres => 1_000,
     };
     let mut next = 0u64;
     while next < total {
-        let mut tx = state.db.begin_write().await?;
+        let mut tx = services.db.begin_write().await?;
         for _ in 0..ROWS_PER_TX / batch {
             if next >= total {
                 break;
@@ -120,17 +122,17 @@ pub async fn payments(state: &AppState, plan: &Plan) -> Result<Seeded, Error> {
     }
     // Fresh planner statistics, as after any bulk load: with stale ones PostgreSQL may walk a
     // partial index of every unconsumed payment to find one paymentSeq.
-    sqlx::query("ANALYZE payments").execute(state.db.pool()).await?;
+    sqlx::query("ANALYZE payments").execute(services.db.writer()).await?;
     Ok(seeded)
 }
 
-async fn items(state: &AppState, project_id: i64) -> Result<Vec<Item>, Error> {
+async fn items(services: &Services, project_id: i64) -> Result<Vec<Item>, Error> {
     let rows = sqlx::query(
         "SELECT a.id AS app_id, a.store, p.product_seq, p.store_product_id, p.product_type FROM products p \
          JOIN store_apps a ON a.id = p.store_app_id WHERE a.project_id = $1 AND p.status = 'USE' ORDER BY p.product_seq",
     )
     .bind(project_id)
-    .fetch_all(state.db.pool())
+    .fetch_all(services.db.pool())
     .await?;
     rows.iter()
         .map(|row| {

@@ -1,10 +1,10 @@
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::net::SocketAddr;
 
 use axum::Router;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
-use crate::{config::Settings, crypto::Cipher, db::Db, http, state::AppState, Error};
+use crate::{config::Settings, http, state::AppState, Error};
 
 /// A server bound to its address and ready to serve: `main` runs one, tests run many on port 0.
 pub struct Application {
@@ -16,7 +16,8 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, loads the encryption key and binds the listener.
     pub async fn build(settings: Settings, leptos_options: LeptosOptions) -> Result<Application, Error> {
-        let state = prepare(settings, leptos_options).await?;
+        http::client_addr::trusted(&settings.trusted_proxies)?;
+        let state = AppState::new(crate::services::prepare(settings).await?, leptos_options);
         let listener = TcpListener::bind(state.settings.site_addr)
             .await
             .map_err(|e| Error::Other(format!("binding {}: {e}", state.settings.site_addr)))?;
@@ -34,29 +35,11 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then lets requests in flight finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        crate::scheduler::start(&self.state);
+        crate::scheduler::start(&self.state.services);
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await
     }
-}
-
-/// The shared state without a listener, for commands that use the database but serve nothing.
-pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, Error> {
-    http::client_addr::trusted(&settings.trusted_proxies)?;
-    let db = Db::connect(&settings.database_url()).await?;
-    db.migrate().await?;
-    let cipher = Cipher::from_settings(&settings)?;
-    crate::db::at_rest::prepare(&db, &cipher).await?;
-    let http = crate::outbound::Http::new(&settings.outbound, Duration::from_secs(settings.stores.timeout_secs));
-    let limiter = Arc::new(crate::api::limit::RateLimiter::new(settings.api.clone()));
-    let store_clients = Arc::default();
-    let consumes = Arc::new(crate::payments::consume::Committer::start(db.clone()));
-    let push_keys =
-        Arc::new(crate::stores::google::push::PushKeys::new(&settings.stores.google_push_keys_url, http.clone()));
-    let settings = Arc::new(settings);
-    let inbox = Arc::default();
-    Ok(AppState { leptos_options, db, settings, cipher, http, limiter, store_clients, consumes, push_keys, inbox })
 }
 
 /// Ctrl-C or SIGTERM, whichever comes first.

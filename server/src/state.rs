@@ -1,37 +1,31 @@
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::{config::Settings, crypto::Cipher, db::Db};
+use crate::services::Services;
 
-/// Everything a request handler may need. Cheap to clone: every field is shared.
+/// What a request handler may need: the domain's services plus what only serving needs. Derefs to
+/// [`Services`], so a handler passes `&state` wherever the domain asks for `&Services`.
 #[derive(Clone)]
 pub struct AppState {
+    pub services: Services,
     pub leptos_options: LeptosOptions,
-    pub db: Db,
-    pub settings: Arc<Settings>,
-    /// Encrypts store credentials and access tokens at rest.
-    pub cipher: Cipher,
-    /// The one pooled HTTP client every store call goes through.
-    pub http: crate::outbound::Http,
     pub limiter: Arc<crate::api::limit::RateLimiter>,
-    pub store_clients: Arc<crate::store_apps::ClientCache>,
-    /// Commits consumes in groups (one per instance).
-    pub consumes: Arc<crate::payments::consume::Committer>,
-    /// Google's keys for the OIDC tokens of authenticated Pub/Sub pushes.
-    pub push_keys: Arc<crate::stores::google::push::PushKeys>,
-    /// Wakes this instance's notification worker when a notification is stored.
-    pub inbox: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
-    /// The store client of `app`, made once and reused while the app stays as it is.
-    pub fn store_client(
-        &self,
-        app: &crate::store_apps::StoreAppRecord,
-    ) -> Result<Arc<crate::stores::client::StoreClient>, crate::stores::StoreError> {
-        self.store_clients.client(app, &self.http)
+    pub fn new(services: Services, leptos_options: LeptosOptions) -> AppState {
+        let limiter = Arc::new(crate::api::limit::RateLimiter::new(services.settings.api.clone()));
+        AppState { services, leptos_options, limiter }
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
     }
 }
 

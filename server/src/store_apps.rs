@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
-use app::model::{store_fields, ConnectionCheck, FieldSpec, FieldValue, Store, StoreAppView, ENVIRONMENT_POLICIES};
+use model::{store_fields, ConnectionCheck, FieldSpec, FieldValue, Store, StoreAppView, ENVIRONMENT_POLICIES};
 use serde_json::Value;
 use sqlx::Row;
 
@@ -189,7 +189,7 @@ pub async fn views(db: &Db, cipher: &Cipher, project_id: i64) -> Result<Vec<Stor
     let mut sql = Sql::new(SELECT);
     sql.push("project_id = ").push_bind(project_id).push(" ORDER BY store, id");
     let rows = sql.build().fetch_all(db.pool()).await?;
-    let last_notifications = crate::notifications::listing::last_received(db, project_id).await?;
+    let last_notifications = crate::store_notifications::listing::last_received(db, project_id).await?;
     let mut views = Vec::with_capacity(rows.len());
     for row in &rows {
         let app = record(cipher, row)?;
@@ -455,4 +455,14 @@ pub async fn check(app: &StoreAppRecord, http: &Http) -> ConnectionCheck {
             ConnectionCheck { ok: false, message: format!("the store refused: {} {}", scrub(&code), scrub(&message)) }
         }
     }
+}
+
+/// The Store App ID (package name, bundle id, ONE store client id) of each of the project's apps,
+/// by our id.
+pub async fn store_app_ids(db: &Db, project_id: i64) -> Result<std::collections::HashMap<i64, String>, Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, store_app_id FROM store_apps WHERE project_id = $1")
+        .bind(project_id)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.into_iter().collect())
 }

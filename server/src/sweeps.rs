@@ -9,20 +9,20 @@
 //! answer twice changes nothing: a payment already refunded is left alone.
 use std::{sync::OnceLock, time::Duration};
 
-use app::model::Store;
+use model::Store;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::{
     db::Db,
-    notifications::{self, Incoming},
     now_ms,
     payments::{
-        sync::{self, RefundSource},
-        Payment, Status, COLUMNS,
+        refund::{self, RefundSource},
+        sync, Payment, Status, COLUMNS,
     },
-    state::AppState,
+    services::Services,
     store_apps::{self, StoreAppRecord},
+    store_notifications::{self, Incoming},
     stores::{client::StoreClient, google::client::VoidedQuery, PurchaseState, StoreError},
     Error,
 };
@@ -73,7 +73,7 @@ async fn lease(db: &Db, job: &str) -> Result<bool, Error> {
     .bind(holder())
     .bind(now + LEASE.as_millis() as i64)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(taken.rows_affected() == 1)
 }
@@ -82,14 +82,14 @@ async fn release(db: &Db, job: &str) -> Result<(), Error> {
     sqlx::query("DELETE FROM job_leases WHERE job = $1 AND holder = $2")
         .bind(job)
         .bind(holder())
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
 
 /// Runs [`run_once`] and says in the log what it found that never reached us.
-pub async fn run_and_report(state: &AppState) -> Result<(), Error> {
-    let found = run_once(state).await?;
+pub async fn run_and_report(services: &Services) -> Result<(), Error> {
+    let found = run_once(services).await?;
     if found.missed_refunds > 0 || found.recovered_notifications > 0 {
         tracing::warn!(
             missed = found.missed_refunds,
@@ -102,23 +102,23 @@ pub async fn run_and_report(state: &AppState) -> Result<(), Error> {
 
 /// Sweeps every enabled store app that is due (its own `sweepIntervalSecs` setting, or
 /// `sweeps.interval_secs`) and that no other instance is sweeping.
-pub async fn run_once(state: &AppState) -> Result<Found, Error> {
+pub async fn run_once(services: &Services) -> Result<Found, Error> {
     let apps: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
         "SELECT a.id, a.settings, c.window_end FROM store_apps a LEFT JOIN sweep_cursors c \
          ON c.store_app_id = a.id AND c.job = 'last_run' WHERE a.enabled = 1 ORDER BY a.id",
     )
-    .fetch_all(state.db.pool())
+    .fetch_all(services.db.pool())
     .await?;
     let now = now_ms();
     let mut found = Found::default();
     for (id, settings, last_run) in apps {
         let own =
             serde_json::from_str::<serde_json::Value>(&settings).ok().and_then(|s| s["sweepIntervalSecs"].as_i64());
-        let every_ms = own.unwrap_or(state.settings.sweeps.interval_secs as i64) * 1000;
+        let every_ms = own.unwrap_or(services.settings.sweeps.interval_secs as i64) * 1000;
         if every_ms <= 0 || last_run.is_some_and(|at| now - at < every_ms) {
             continue;
         }
-        match sweep_app(state, id).await {
+        match sweep_app(services, id).await {
             Ok(app_found) => found += app_found,
             Err(err) => tracing::warn!(store_app = id, error = %err, "sweep of a store app failed"),
         }
@@ -127,27 +127,27 @@ pub async fn run_once(state: &AppState) -> Result<Found, Error> {
 }
 
 /// Sweeps one app, if its lease can be had.
-pub async fn sweep_app(state: &AppState, store_app_id: i64) -> Result<Found, Error> {
+pub async fn sweep_app(services: &Services, store_app_id: i64) -> Result<Found, Error> {
     let job = format!("sweep:{store_app_id}");
-    if !lease(&state.db, &job).await? {
+    if !lease(&services.db, &job).await? {
         return Ok(Found::default());
     }
-    let result = sweep_leased(state, store_app_id, &job).await;
-    release(&state.db, &job).await?;
+    let result = sweep_leased(services, store_app_id, &job).await;
+    release(&services.db, &job).await?;
     result
 }
 
-async fn sweep_leased(state: &AppState, store_app_id: i64, job: &str) -> Result<Found, Error> {
-    let Some(app) = store_apps::by_id(&state.db, &state.cipher, store_app_id).await? else {
+async fn sweep_leased(services: &Services, store_app_id: i64, job: &str) -> Result<Found, Error> {
+    let Some(app) = store_apps::by_id(&services.db, &services.cipher, store_app_id).await? else {
         return Ok(Found::default());
     };
-    let client = match state.store_client(&app) {
+    let client = match services.store_client(&app) {
         Ok(client) => client,
         // An app not yet configured has nothing to compare.
         Err(StoreError::Config(_)) => return Ok(Found::default()),
         Err(err) => return Err(Error::Other(err.to_string())),
     };
-    let sweep = Sweep { state, app: &app, client: &client, job };
+    let sweep = Sweep { services, app: &app, client: &client, job };
     let mut found = match (&*client, app.store) {
         (StoreClient::Google(_), _) => sweep.google_voided().await?,
         (StoreClient::Apple { client, .. }, _) if client.has_api_key() => {
@@ -164,7 +164,7 @@ async fn sweep_leased(state: &AppState, store_app_id: i64, job: &str) -> Result<
 }
 
 struct Sweep<'a> {
-    state: &'a AppState,
+    services: &'a Services,
     app: &'a StoreAppRecord,
     client: &'a StoreClient,
     job: &'a str,
@@ -201,7 +201,7 @@ impl Sweep<'_> {
         let row = sqlx::query("SELECT cursor, window_end FROM sweep_cursors WHERE store_app_id = $1 AND job = $2")
             .bind(self.app.id)
             .bind(kind)
-            .fetch_optional(self.state.db.pool())
+            .fetch_optional(self.services.db.pool())
             .await?;
         let Some(row) = row else { return Ok((None, None)) };
         let cursor = row.try_get::<Option<String>, _>("cursor")?.and_then(|c| serde_json::from_str(&c).ok());
@@ -221,9 +221,9 @@ impl Sweep<'_> {
         .bind(text)
         .bind(window_end)
         .bind(now_ms())
-        .execute(self.state.db.pool())
+        .execute(self.services.db.writer())
         .await?;
-        if !lease(&self.state.db, self.job).await? {
+        if !lease(&self.services.db, self.job).await? {
             return Err(Error::Other("the sweep's lease was taken over".into()));
         }
         Ok(())
@@ -233,7 +233,7 @@ impl Sweep<'_> {
     async fn refund(&self, payment: Option<Payment>, kind: &str, reason: &str) -> Result<usize, Error> {
         match payment {
             Some(p) if p.status != Status::Refund => {
-                sync::refund(self.state, &p, RefundSource::Sweep, kind, Some(reason)).await?;
+                refund::by_store(self.services, &p, RefundSource::Sweep, kind, Some(reason)).await?;
                 Ok(1)
             }
             _ => Ok(0),
@@ -260,10 +260,10 @@ impl Sweep<'_> {
             let page = google.voided(&query).await.map_err(|e| Error::Other(e.to_string()))?;
             for voided in &page.purchases {
                 found.checked += 1;
-                let mut payment = sync::by_reference(&self.state.db, self.app.id, &voided.purchase_token).await?;
+                let mut payment = sync::by_reference(&self.services.db, self.app.id, &voided.purchase_token).await?;
                 if payment.is_none() {
                     if let Some(order) = &voided.order_id {
-                        payment = sync::by_reference(&self.state.db, self.app.id, order).await?;
+                        payment = sync::by_reference(&self.services.db, self.app.id, order).await?;
                     }
                 }
                 let reason = format!("voided by Google: {} ({})", voided.reason, voided.source);
@@ -307,9 +307,9 @@ impl Sweep<'_> {
                     let body = serde_json::json!({"signedPayload": signed}).to_string();
                     match Incoming::apple(self.app.id, client, &signed, body) {
                         Ok(incoming) => {
-                            let (id, new) = notifications::receive(&self.state.db, &incoming).await?;
+                            let (id, new) = store_notifications::receive(&self.services.db, &incoming).await?;
                             if new {
-                                notifications::recovered(&self.state.db, id).await?;
+                                store_notifications::recovered(&self.services.db, id).await?;
                                 found.recovered_notifications += 1;
                             }
                         }
@@ -327,7 +327,7 @@ impl Sweep<'_> {
             }
         }
         if found.recovered_notifications > 0 {
-            self.state.inbox.notify_one();
+            self.services.inbox.notify_one();
         }
         Ok(found)
     }
@@ -337,7 +337,7 @@ impl Sweep<'_> {
     async fn apple_refunds(&self) -> Result<Found, Error> {
         let StoreClient::Apple { client, .. } = self.client else { return Ok(Found::default()) };
         let kind = "apple.refunds";
-        let since = now_ms() - self.state.settings.sweeps.lookback_days * DAY_MS;
+        let since = now_ms() - self.services.settings.sweeps.lookback_days * DAY_MS;
         let (cursor, _) = self.cursor(kind).await?;
         let mut after = cursor.and_then(|c| c.after).unwrap_or_default();
         let mut found = Found::default();
@@ -349,7 +349,7 @@ impl Sweep<'_> {
             .bind(self.app.id)
             .bind(since)
             .bind(&after)
-            .fetch_all(self.state.db.pool())
+            .fetch_all(self.services.db.pool())
             .await?;
             if originals.is_empty() {
                 self.save(kind, None, Some(now_ms())).await?;
@@ -364,7 +364,8 @@ impl Sweep<'_> {
                         .map_err(|e| Error::Other(e.to_string()))?;
                     for refunded in &page.purchases {
                         found.checked += 1;
-                        let payment = sync::by_reference(&self.state.db, self.app.id, &refunded.transaction_id).await?;
+                        let payment =
+                            sync::by_reference(&self.services.db, self.app.id, &refunded.transaction_id).await?;
                         found.missed_refunds += self.refund(payment, "REFUND", "refunded by Apple").await?;
                     }
                     if !page.has_more {
@@ -381,7 +382,7 @@ impl Sweep<'_> {
     /// ONE store: each recent one-time purchase asked about again (there is no voided list).
     async fn recent_purchases(&self) -> Result<Found, Error> {
         let kind = "onestore.purchases";
-        let since = now_ms() - self.state.settings.sweeps.lookback_days * DAY_MS;
+        let since = now_ms() - self.services.settings.sweeps.lookback_days * DAY_MS;
         let (cursor, _) = self.cursor(kind).await?;
         let mut after: i64 = cursor.and_then(|c| c.after).and_then(|a| a.parse().ok()).unwrap_or(0);
         let mut found = Found::default();
@@ -413,7 +414,7 @@ impl Sweep<'_> {
             .bind(self.app.id)
             .bind(since)
             .bind(after)
-            .fetch_all(self.state.db.pool())
+            .fetch_all(self.services.db.pool())
             .await?;
         rows.iter().map(Payment::from_row).collect()
     }
@@ -433,10 +434,10 @@ impl Sweep<'_> {
             found.missed_refunds += 1;
         }
         let before = (payment.subscription_state.clone(), payment.expiry_time);
-        match sync::apply(self.state, self.app.id, &purchase, RefundSource::Sweep).await? {
+        match sync::apply(self.services, self.app.id, &purchase, RefundSource::Sweep).await? {
             sync::Applied::Renewed(_) => found.subscription_changes += 1,
             sync::Applied::Updated(_) => {
-                let after = crate::payments::by_id(&self.state.db, payment.id).await?;
+                let after = crate::payments::by_id(&self.services.db, payment.id).await?;
                 if (after.subscription_state, after.expiry_time) != before {
                     found.subscription_changes += 1;
                 }
@@ -449,8 +450,8 @@ impl Sweep<'_> {
     /// The latest period of each live subscription that expires soon or has expired without news.
     async fn subscriptions_near_expiry(&self) -> Result<Found, Error> {
         let now = now_ms();
-        let soon = now + self.state.settings.sweeps.expiry_window_hours * 3_600_000;
-        let since = now - self.state.settings.sweeps.lookback_days * DAY_MS;
+        let soon = now + self.services.settings.sweeps.expiry_window_hours * 3_600_000;
+        let since = now - self.services.settings.sweeps.lookback_days * DAY_MS;
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM payments p WHERE store_app_id = $1 AND status = 'SUCCESS' \
              AND product_type <> 'CONSUMABLE' AND expiry_time < $2 AND expiry_time >= $3 \
@@ -462,7 +463,7 @@ impl Sweep<'_> {
         .bind(self.app.id)
         .bind(soon)
         .bind(since)
-        .fetch_all(self.state.db.pool())
+        .fetch_all(self.services.db.pool())
         .await?;
         let mut found = Found::default();
         for row in &rows {
@@ -474,7 +475,7 @@ impl Sweep<'_> {
 
 /// How often to look for apps due a sweep: each minute, or at the configured interval when that is
 /// shorter; `None` when `sweeps.interval_secs` is 0 (sweeps off).
-pub fn interval(state: &AppState) -> Option<Duration> {
-    let secs = state.settings.sweeps.interval_secs;
+pub fn interval(services: &Services) -> Option<Duration> {
+    let secs = services.settings.sweeps.interval_secs;
     (secs > 0).then(|| Duration::from_secs(secs.min(60)))
 }

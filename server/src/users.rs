@@ -1,9 +1,9 @@
 //! Console users.
-use app::model::{ConsoleUserRow, Role};
+use model::{ConsoleUserRow, Role};
 use sqlx::Row;
 
 use crate::{
-    auth::password,
+    console_auth::password,
     db::{Db, Engine},
     now_ms, Error,
 };
@@ -102,7 +102,7 @@ pub async fn upsert(
         .bind(role.as_str())
         .bind(now)
         .bind(existing.id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
         return Ok((existing.id, false));
     }
@@ -114,7 +114,7 @@ pub async fn upsert(
     .bind(hash)
     .bind(role.as_str())
     .bind(now)
-    .fetch_one(db.pool())
+    .fetch_one(db.writer())
     .await?;
     Ok((id, true))
 }
@@ -123,7 +123,7 @@ pub async fn record_login(db: &Db, id: i64) -> Result<(), Error> {
     sqlx::query("UPDATE console_users SET last_login_at = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }

@@ -3,8 +3,9 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    error::Notice,
     format,
-    layout::{Notice, Page},
+    layout::Page,
     model::{AuditPage, AuditQuery},
     AppError,
 };
@@ -45,10 +46,8 @@ fn AuditLog() -> impl IntoView {
     let next_href = move |after: String| {
         let q = query.get_untracked();
         let pairs = [("actor", q.actor), ("action", q.action), ("from", q.from), ("to", q.to), ("after", Some(after))];
-        let query: Vec<String> = pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::transactions::encode(&v))))
-            .collect();
+        let query: Vec<String> =
+            pairs.into_iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", model::urls::encode(&v)))).collect();
         format!("/audit?{}", query.join("&"))
     };
 

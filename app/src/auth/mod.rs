@@ -3,7 +3,8 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    layout::{HydrationMarker, Notice},
+    error::Notice,
+    hydration::HydrationMarker,
     model::{LoginResult, SessionInfo},
     AppError,
 };
@@ -21,7 +22,7 @@ pub async fn login(_csrf: String, username: String, password: String, next: Stri
     let (backend, req) = crate::backend::current()?;
     let result = backend.login(&req, &username, &password).await?;
     if result == LoginResult::SignedIn {
-        leptos_axum::redirect(safe_next(&next));
+        leptos_axum::redirect(model::urls::safe_next(&next));
     }
     Ok(result)
 }
@@ -32,20 +33,6 @@ pub async fn logout(_csrf: String) -> Result<(), AppError> {
     backend.logout(&req).await?;
     leptos_axum::redirect("/login");
     Ok(())
-}
-
-/// Only plain local paths: `next` comes from the URL, and an open redirect would let a crafted
-/// link send a freshly signed-in user elsewhere. Browsers drop tabs and line breaks from a
-/// `Location` (`/\t/evil.example` becomes `//evil.example`) and read `\` as `/`, so a path with
-/// a control character, a blank or a backslash is refused, as is one that names an authority.
-pub fn safe_next(next: &str) -> &str {
-    let plain = !next.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\');
-    let local = plain && next.starts_with('/') && !next.starts_with("//");
-    if local {
-        next
-    } else {
-        "/projects"
-    }
 }
 
 /// The session, refetched on every navigation so the header and the CSRF token follow sign-in and
@@ -119,31 +106,5 @@ pub fn LoginPage() -> impl IntoView {
             </Suspense>
             <p class="form-error" role="alert">{message}</p>
         </main>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn next_keeps_local_paths() {
-        assert_eq!(safe_next("/transactions?q=1"), "/transactions?q=1");
-    }
-
-    #[test]
-    fn next_refuses_other_hosts_and_protocol_relative_urls() {
-        assert_eq!(safe_next("https://evil.example"), "/projects");
-        assert_eq!(safe_next("//evil.example"), "/projects");
-        assert_eq!(safe_next("/\\evil.example"), "/projects");
-        assert_eq!(safe_next(""), "/projects");
-    }
-
-    #[test]
-    fn next_refuses_paths_a_browser_would_turn_into_another_host() {
-        for crafted in ["/\t/evil.example", "/\r\n/evil.example", "/\u{b}/evil.example", "/ /evil.example", "/x\u{7f}"]
-        {
-            assert_eq!(safe_next(crafted), "/projects", "{crafted:?}");
-        }
     }
 }

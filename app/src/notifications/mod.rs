@@ -6,11 +6,11 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     auth::CsrfField,
+    error::Notice,
     format,
-    layout::{Notice, Page},
+    layout::Page,
     model::{NotificationPage, NotificationQuery, NotificationRow, Role, SessionInfo, Store},
     projects::list_projects,
-    transactions::encode,
     AppError,
 };
 
@@ -25,34 +25,6 @@ pub async fn get_notifications(#[server(default)] query: NotificationQuery) -> R
 pub async fn reprocess_notification(_csrf: String, id: i64) -> Result<i64, AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.reprocess_notification(&req, id).await.map(|()| id)
-}
-
-/// The query the URL's parameters describe.
-pub fn query_from(get: impl Fn(&str) -> Option<String>) -> NotificationQuery {
-    NotificationQuery {
-        project: get("project").and_then(|p| p.parse().ok()),
-        store: get("store"),
-        status: get("status"),
-        since: get("since"),
-        after: get("after"),
-    }
-}
-
-/// The URL's query string for `query`: the inverse of [`query_from`].
-pub fn query_string(query: &NotificationQuery) -> String {
-    let project = query.project.map(|p| p.to_string());
-    let pairs = [
-        ("project", &project),
-        ("store", &query.store),
-        ("status", &query.status),
-        ("since", &query.since),
-        ("after", &query.after),
-    ];
-    pairs
-        .into_iter()
-        .filter_map(|(name, value)| value.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{name}={}", encode(v))))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 pub const STATUSES: [(&str, &str); 4] = [
@@ -74,7 +46,9 @@ pub fn NotificationsPage() -> impl IntoView {
 #[component]
 fn Inbox() -> impl IntoView {
     let params = use_query_map();
-    let query = Memo::new(move |_| params.with(|p| query_from(|name| p.get(name).filter(|v| !v.is_empty()))));
+    let query = Memo::new(move |_| {
+        params.with(|p| NotificationQuery::from_params(|name| p.get(name).filter(|v| !v.is_empty())))
+    });
     let reprocess = ServerAction::<ReprocessNotification>::new();
     let page = Resource::new(move || (query.get(), reprocess.version().get()), |(query, _)| get_notifications(query));
     let support = use_context::<SessionInfo>().and_then(|s| s.user).is_some_and(|u| u.role.allows(Role::Support));
@@ -100,7 +74,7 @@ fn Inbox() -> impl IntoView {
                         Ok(found) => {
                             let next = found.next.clone().map(|after| {
                                 let next_query = NotificationQuery { after: Some(after), ..query.get_untracked() };
-                                format!("/notifications?{}", query_string(&next_query))
+                                format!("/notifications?{}", next_query.to_query_string())
                             });
                             view! {
                                 <InboxTable rows=found.rows support reprocess />
@@ -194,7 +168,7 @@ fn InboxLine(row: NotificationRow, support: bool, reprocess: ServerAction<Reproc
     let waiting = matches!(row.status.as_str(), "RECEIVED" | "FAILED");
     let next_try = row.next_attempt_at.filter(|_| waiting).map(|at| format!("next try {}", format::time(at)));
     let purchase = row.purchase_ref.clone().map(|reference| {
-        let href = format!("/transactions?q={}&include_test=true", encode(&reference));
+        let href = format!("/transactions?q={}&include_test=true", model::urls::encode(&reference));
         view! { <a class="purchase-ref" href=href title=reference>" purchase"</a> }
     });
     let id = row.id;
@@ -251,30 +225,5 @@ fn InboxLine(row: NotificationRow, support: bool, reprocess: ServerAction<Reproc
                 </td>
             })}
         </tr>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_inbox_query_survives_the_trip_through_its_url() {
-        let query = NotificationQuery {
-            project: Some(3),
-            store: Some("GG".into()),
-            status: Some("FAILED".into()),
-            since: Some("2026-12-01".into()),
-            after: Some("42".into()),
-        };
-
-        let url = query_string(&query);
-        let pairs: Vec<(String, String)> = url
-            .split('&')
-            .map(|pair| pair.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap())
-            .collect();
-        let back = query_from(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
-
-        assert_eq!(back, query);
     }
 }

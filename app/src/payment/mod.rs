@@ -5,8 +5,9 @@ use leptos_router::hooks::use_params_map;
 
 use crate::{
     auth::CsrfField,
+    error::Notice,
     format,
-    layout::{Notice, Page},
+    layout::Page,
     model::{allowed_status_changes, PaymentDetail, Reverification, Role, SessionInfo, TransactionRow},
     AppError,
 };

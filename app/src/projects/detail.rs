@@ -6,8 +6,9 @@ use leptos_router::hooks::use_params_map;
 use super::webhooks::{WebhookActions, WebhookOutcome, WebhooksSection};
 use crate::{
     auth::CsrfField,
+    error::Notice,
     format,
-    layout::{Notice, Page},
+    layout::Page,
     model::{
         store_fields, ConnectionCheck, ItemRow, ProductType, ProjectDetail, Role, RotatedSecret, SessionInfo, Store,
         StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES, USER_BINDINGS,

@@ -6,7 +6,8 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 
 use crate::{
     auth::CsrfField,
-    layout::{Notice, Page},
+    error::Notice,
+    layout::Page,
     model::{NewProjectKeys, ProjectSummary, Role, SessionInfo},
     AppError,
 };

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 
 use crate::{
     auth::CsrfField,
+    error::Notice,
     format,
-    layout::Notice,
     model::{DeliveryRow, ReplayRequest, Role, SessionInfo, WebhookEndpointView, WebhookSecret, Webhooks},
     AppError,
 };

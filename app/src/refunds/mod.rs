@@ -4,8 +4,9 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     auth::CsrfField,
+    error::Notice,
     format,
-    layout::{Notice, Page},
+    layout::Page,
     model::{RefundQuery, RefundReport, Role, SessionInfo},
     AppError,
 };

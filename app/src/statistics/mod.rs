@@ -6,7 +6,8 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    layout::{Notice, Page},
+    error::Notice,
+    layout::Page,
     model::{SalesTotal, Statistics, StatisticsQuery, Store},
     projects::list_projects,
     AppError,

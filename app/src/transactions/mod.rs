@@ -4,8 +4,9 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    error::Notice,
     format,
-    layout::{Notice, Page},
+    layout::Page,
     model::{TransactionPage, TransactionQuery, TransactionRow},
     AppError,
 };
@@ -14,65 +15,6 @@ use crate::{
 pub async fn search_transactions(#[server(default)] query: TransactionQuery) -> Result<TransactionPage, AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.search_transactions(&req, query).await
-}
-
-/// The query the URL's parameters describe.
-pub fn query_from(get: impl Fn(&str) -> Option<String>) -> TransactionQuery {
-    let flag = |name: &str| get(name).is_some_and(|v| v == "true" || v == "on");
-    TransactionQuery {
-        q: get("q"),
-        project: get("project").and_then(|p| p.parse().ok()),
-        store: get("store"),
-        product: get("product"),
-        status: get("status"),
-        consumed: get("consumed").and_then(|c| c.parse().ok()),
-        include_test: flag("include_test"),
-        from: get("from"),
-        to: get("to"),
-        oldest_first: flag("oldest_first"),
-        after: get("after"),
-    }
-}
-
-/// The URL's query string for `query`: the inverse of [`query_from`].
-pub fn query_string(query: &TransactionQuery) -> String {
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    let mut text = |name, value: &Option<String>| {
-        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-            pairs.push((name, v.to_string()));
-        }
-    };
-    text("q", &query.q);
-    text("store", &query.store);
-    text("product", &query.product);
-    text("status", &query.status);
-    text("from", &query.from);
-    text("to", &query.to);
-    text("after", &query.after);
-    if let Some(project) = query.project {
-        pairs.push(("project", project.to_string()));
-    }
-    if let Some(consumed) = query.consumed {
-        pairs.push(("consumed", consumed.to_string()));
-    }
-    if query.include_test {
-        pairs.push(("include_test", "true".into()));
-    }
-    if query.oldest_first {
-        pairs.push(("oldest_first", "true".into()));
-    }
-    pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
-}
-
-/// Percent-encodes a query-string value.
-pub fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]
@@ -87,7 +29,9 @@ pub fn TransactionsPage() -> impl IntoView {
 #[component]
 fn Transactions() -> impl IntoView {
     let params = use_query_map();
-    let query = Memo::new(move |_| params.with(|p| query_from(|name| p.get(name).filter(|v| !v.is_empty()))));
+    let query = Memo::new(move |_| {
+        params.with(|p| TransactionQuery::from_params(|name| p.get(name).filter(|v| !v.is_empty())))
+    });
     let page = Resource::new(move || query.get(), search_transactions);
 
     view! {
@@ -103,11 +47,11 @@ fn Transactions() -> impl IntoView {
                         Ok(found) => {
                             let next = found.next.clone().map(|after| {
                                 let next_query = TransactionQuery { after: Some(after), ..query.get_untracked() };
-                                format!("/transactions?{}", query_string(&next_query))
+                                format!("/transactions?{}", next_query.to_query_string())
                             });
                             let export = format!(
                                 "/export/transactions.csv?{}",
-                                query_string(&TransactionQuery { after: None, ..query.get_untracked() }),
+                                TransactionQuery { after: None, ..query.get_untracked() }.to_query_string(),
                             );
                             view! {
                                 <a class="export" href=export download>"Export CSV"</a>
@@ -235,53 +179,5 @@ fn ResultTable(rows: Vec<TransactionRow>) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_query_survives_the_trip_through_its_url() {
-        let query = TransactionQuery {
-            q: Some("GPA.1234-5678 9&x".into()),
-            project: Some(3),
-            store: Some("GG".into()),
-            status: Some("SUCCESS".into()),
-            consumed: Some(false),
-            include_test: true,
-            from: Some("2026-11-01".into()),
-            after: Some("1795570726476.42".into()),
-            ..TransactionQuery::default()
-        };
-
-        let url = query_string(&query);
-        let pairs: Vec<(String, String)> = url
-            .split('&')
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap();
-                (k.to_string(), decode(v))
-            })
-            .collect();
-        let back = query_from(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()));
-
-        assert_eq!(back, query);
-    }
-
-    fn decode(v: &str) -> String {
-        let bytes = v.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' {
-                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).unwrap()
     }
 }

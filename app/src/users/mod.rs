@@ -3,8 +3,9 @@ use leptos::{prelude::*, server_fn::codec::GetUrl};
 
 use crate::{
     auth::CsrfField,
+    error::Notice,
     format,
-    layout::{Notice, Page},
+    layout::Page,
     model::{ConsoleUserRow, Role},
     AppError,
 };

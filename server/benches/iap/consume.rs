@@ -9,10 +9,11 @@ use server::{
     seed::{self, Consumable, Plan},
 };
 
-use crate::{
+use crate::{Engine, Report};
+use testing::{
     load::{self, RssSampler, Stats},
-    process::{Scratch, ServerProcess},
-    Engine, Report,
+    process::ServerProcess,
+    Scratch,
 };
 
 pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
@@ -21,11 +22,11 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     let per_level = if quick { 1_000 } else { 4_000 };
     let paced_secs = if quick { 3.0 } else { 8.0 };
     let scratch = Scratch::new("bench_consume", engine.postgres_url());
-    let state = scratch.state().await;
+    let services = scratch.services().await;
     // Enough unconsumed payments for every run: each request consumes a different one.
     let needed = levels.len() * per_level * 3 + 60_000;
     let plan = Plan { payments: 0, unconsumed: needed as u64, ..Plan::default() };
-    let mut payments = seed::payments(&state, &plan).await.expect("seeded").consumable.into_iter();
+    let mut payments = seed::payments(&services, &plan).await.expect("seeded").consumable.into_iter();
     let mut server = ServerProcess::start(&scratch);
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     report.add(&section, "server RSS, idle", server.rss_kib() as f64 / 1024.0, "MiB", None);
@@ -39,9 +40,9 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
         let api = consume_api(&http, &server.base);
         let endpoint = load::closed_loop(concurrency, batch, api).await;
         let batch: Vec<Consumable> = payments.by_ref().take(per_level).collect();
-        let minimal = ceiling(&state, concurrency, batch, false).await;
+        let minimal = ceiling(&services, concurrency, batch, false).await;
         let batch: Vec<Consumable> = payments.by_ref().take(per_level).collect();
-        let with_outbox = ceiling(&state, concurrency, batch, true).await;
+        let with_outbox = ceiling(&services, concurrency, batch, true).await;
         let ratio = endpoint.per_second() / minimal.per_second();
         peak = peak.max(endpoint.per_second());
         if endpoint.quantile_ms(0.99) <= 10.0 {
@@ -108,8 +109,13 @@ pub fn consume_api(
 /// The write a consume cannot do without, in a closed loop: the conditional update and the
 /// history row, committed together; with `outbox`, also what a consume writes for webhooks (the
 /// user's event number and the event), for comparison.
-async fn ceiling(state: &server::state::AppState, concurrency: usize, batch: Vec<Consumable>, outbox: bool) -> Stats {
-    let db = state.db.clone();
+async fn ceiling(
+    services: &server::services::Services,
+    concurrency: usize,
+    batch: Vec<Consumable>,
+    outbox: bool,
+) -> Stats {
+    let db = services.db.clone();
     load::closed_loop(concurrency, batch, move |payment: Arc<Consumable>| {
         let db = db.clone();
         async move {

@@ -6,17 +6,13 @@
 //! PostgreSQL: IAP_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432; "" skips it).
 mod apple;
 mod consume;
-mod load;
 mod notifications;
 mod page;
-// Shared with the reliability suite, which also restarts servers and reads their logs.
-#[allow(dead_code)]
-mod process;
 mod search;
 mod verify;
 
 use serde::Serialize;
-use server::state::AppState;
+use server::services::Services;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Engine {
@@ -124,8 +120,8 @@ fn verdict(f: &Figure) -> String {
     }
 }
 
-pub async fn demo_project(state: &AppState) -> i64 {
-    server::projects::find_id_by_name(&state.db, server::demo::PROJECT_NAME)
+pub async fn demo_project(services: &Services) -> i64 {
+    server::projects::find_id_by_name(&services.db, server::demo::PROJECT_NAME)
         .await
         .expect("a query")
         .expect("the demo project")
@@ -193,7 +189,7 @@ async fn main() {
     if wants("notifications") {
         for &engine in &engines {
             println!("\n## notifications burst ({})", engine.label());
-            notifications::run(&mut report, engine, args.quick).await;
+            store_notifications::run(&mut report, engine, args.quick).await;
             report.save(&args.out);
         }
     }

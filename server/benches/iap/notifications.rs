@@ -17,11 +17,8 @@ use server::{
     },
 };
 
-use crate::{
-    load,
-    process::{Scratch, ServerProcess},
-    Engine, Report,
-};
+use crate::{Engine, Report};
+use testing::{load, process::ServerProcess, Scratch};
 
 /// One push of the burst: its body, and whether it carries Google's token.
 struct Push {
@@ -35,9 +32,9 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     let fakes = Fakes::new();
     let stores = server::fakes::serve(fakes.router(), 0).await.expect("the fakes listen");
     let scratch = Scratch::new("bench_notifications", engine.postgres_url());
-    let state = scratch.state().await;
-    demo::seed(&state.db, &state.cipher).await.expect("demo");
-    demo::connect_fakes(&state, &fakes, &stores).await.expect("store apps point at the fakes");
+    let services = scratch.services().await;
+    demo::seed(&services.db, &services.cipher).await.expect("demo");
+    demo::connect_fakes(&services, &fakes, &stores).await.expect("store apps point at the fakes");
     let keys = demo::push_keys_url(&stores);
     let server = ServerProcess::start_with(&scratch, &[("IAP_STORES__GOOGLE_PUSH_KEYS_URL", &keys)]);
 
@@ -90,13 +87,13 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     assert_eq!(burst.failed, 0, "genuine pushes are stored, forged ones refused");
 
     let waiting = "SELECT COUNT(*) FROM store_notifications WHERE status = 'RECEIVED'";
-    while sqlx::query_scalar::<_, i64>(waiting).fetch_one(state.db.pool()).await.expect("a count") > 0 {
+    while sqlx::query_scalar::<_, i64>(waiting).fetch_one(services.db.pool()).await.expect("a count") > 0 {
         assert!(started.elapsed() < Duration::from_secs(600), "the inbox drains within ten minutes");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let drained = started.elapsed();
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM store_notifications")
-        .fetch_one(state.db.pool())
+        .fetch_one(services.db.pool())
         .await
         .expect("a count");
     assert_eq!(stored, (total / 2) as i64, "every genuine push stored once, no forged one");

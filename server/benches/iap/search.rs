@@ -3,40 +3,37 @@
 //! and, on the largest SQLite database, the server-rendered search page.
 use std::time::Instant;
 
-use app::model::TransactionQuery;
+use model::TransactionQuery;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use server::{
     demo,
     payments::search,
     seed::{self, Plan},
-    state::AppState,
+    services::Services,
 };
 use sqlx::Row;
 
-use crate::{
-    load::quantile_ms,
-    process::{Scratch, ServerProcess},
-    Engine, Report,
-};
+use crate::{Engine, Report};
+use testing::{load::quantile_ms, process::ServerProcess, Scratch};
 
 const RUNS: usize = 40;
 
 pub async fn run(report: &mut Report, engine: Engine, sizes: &[u64]) {
     let scratch = Scratch::new("bench_search", engine.postgres_url());
-    let state = scratch.state().await;
+    let services = scratch.services().await;
     let mut rng = StdRng::seed_from_u64(7);
     let mut have = 0;
     for &size in sizes {
         let section = format!("search ({}, {})", engine.label(), human(size));
         let started = Instant::now();
         let plan = Plan { payments: size - have, seed: size, ..Plan::default() };
-        let added = seed::payments(&state, &plan).await.expect("seeded").inserted;
+        let added = seed::payments(&services, &plan).await.expect("seeded").inserted;
         have = size;
         report.add(&section, "seeding rate", added as f64 / started.elapsed().as_secs_f64(), "rows/s", None);
-        analyze(&state).await;
-        measure(report, &section, &state, &mut rng).await;
+        analyze(&services).await;
+        measure(report, &section, &services, &mut rng).await;
         if engine == Engine::Sqlite && size == *sizes.last().expect("a size") {
-            ssr(report, &section, &scratch, &state, &mut rng).await;
+            ssr(report, &section, &scratch, &services, &mut rng).await;
         }
     }
 }
@@ -50,24 +47,24 @@ fn human(n: u64) -> String {
 }
 
 /// Fresh planner statistics, as autovacuum or `ANALYZE` would leave them in production.
-async fn analyze(state: &AppState) {
-    sqlx::query("ANALYZE").execute(state.db.pool()).await.expect("ANALYZE");
+async fn analyze(services: &Services) {
+    sqlx::query("ANALYZE").execute(services.db.pool()).await.expect("ANALYZE");
 }
 
 /// Times `search` over `queries`; (p50, p95) in ms.
-async fn time(state: &AppState, queries: &[TransactionQuery]) -> (f64, f64) {
+async fn time(services: &Services, queries: &[TransactionQuery]) -> (f64, f64) {
     let mut latencies = Vec::with_capacity(queries.len());
     for query in queries {
         let started = Instant::now();
-        let page = search::search(&state.db, query).await.expect("a search");
+        let page = search::search(&services.db, query).await.expect("a search");
         latencies.push(started.elapsed().as_micros() as u64);
         std::hint::black_box(page);
     }
     (quantile_ms(&latencies, 0.5), quantile_ms(&latencies, 0.95))
 }
 
-async fn measure(report: &mut Report, section: &str, state: &AppState, rng: &mut StdRng) {
-    let max_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM payments").fetch_one(state.db.pool()).await.unwrap();
+async fn measure(report: &mut Report, section: &str, services: &Services, rng: &mut StdRng) {
+    let max_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM payments").fetch_one(services.db.pool()).await.unwrap();
     let mut kinds: Vec<(&str, Vec<String>)> =
         ["paymentSeq", "user id", "store reference key", "original transaction", "purchase token", "access token"]
             .into_iter()
@@ -81,7 +78,7 @@ async fn measure(report: &mut Report, section: &str, state: &AppState, rng: &mut
              access_token_enc, created_at FROM payments WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(state.db.pool())
+        .fetch_optional(services.db.pool())
         .await
         .unwrap() else {
             continue;
@@ -89,7 +86,7 @@ async fn measure(report: &mut Report, section: &str, state: &AppState, rng: &mut
         let text = |name: &str| row.try_get::<Option<String>, _>(name).unwrap();
         let token = text("access_token_enc").map(|sealed| {
             let hash = text("access_token_hash").expect("a sealed token has its hash");
-            state.cipher.decrypt(server::crypto::Column::PaymentAccessToken, &hash, &sealed).expect("a sealed token")
+            services.cipher.decrypt(server::crypto::Column::PaymentAccessToken, &hash, &sealed).expect("a sealed token")
         });
         let values = [
             Some(row.try_get::<String, _>("payment_seq").unwrap()),
@@ -113,11 +110,11 @@ async fn measure(report: &mut Report, section: &str, state: &AppState, rng: &mut
             .iter()
             .map(|q| TransactionQuery { q: Some(q.clone()), include_test: true, ..Default::default() })
             .collect();
-        let (p50, p95) = time(state, &queries).await;
+        let (p50, p95) = time(services, &queries).await;
         report.add(section, &format!("by {kind}: p50"), p50, "ms", None);
         report.add(section, &format!("by {kind}: p95"), p95, "ms", Some(("<= 50 ms", p95 <= 50.0)));
     }
-    let project = crate::demo_project(state).await;
+    let project = crate::demo_project(services).await;
     // A 30-day window ending `end`, of one project, store and status; from `after` when given.
     let ranged = |end: chrono::NaiveDate, after: Option<String>| TransactionQuery {
         project: Some(project),
@@ -150,14 +147,14 @@ async fn measure(report: &mut Report, section: &str, state: &AppState, rng: &mut
         ),
     ];
     for (name, queries) in pages {
-        let (p50, p95) = time(state, &queries).await;
+        let (p50, p95) = time(services, &queries).await;
         report.add(section, &format!("{name}: p50"), p50, "ms", None);
         report.add(section, &format!("{name}: p95"), p95, "ms", Some(("<= 50 ms", p95 <= 50.0)));
     }
 }
 
 /// The server-rendered search page, signed in, through the server process.
-async fn ssr(report: &mut Report, section: &str, scratch: &Scratch, state: &AppState, rng: &mut StdRng) {
+async fn ssr(report: &mut Report, section: &str, scratch: &Scratch, services: &Services, rng: &mut StdRng) {
     let server = ServerProcess::start(scratch);
     let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
     let session: serde_json::Value =
@@ -176,12 +173,12 @@ async fn ssr(report: &mut Report, section: &str, scratch: &Scratch, state: &AppS
         .await
         .unwrap();
     assert!(login.status().is_success(), "signed in");
-    let max_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM payments").fetch_one(state.db.pool()).await.unwrap();
+    let max_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM payments").fetch_one(services.db.pool()).await.unwrap();
     let mut users = Vec::new();
     while users.len() < RUNS {
         let user: Option<String> = sqlx::query_scalar("SELECT user_id FROM payments WHERE id = $1")
             .bind(rng.gen_range(1..=max_id))
-            .fetch_optional(state.db.pool())
+            .fetch_optional(services.db.pool())
             .await
             .unwrap();
         users.extend(user);

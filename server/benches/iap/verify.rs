@@ -2,7 +2,7 @@
 //! fake, against the rate at which the fake answers the same store call made directly.
 use std::sync::Arc;
 
-use app::model::Store;
+use model::Store;
 use serde_json::{json, Value};
 use server::{
     demo,
@@ -11,11 +11,8 @@ use server::{
     stores::client::StoreClient,
 };
 
-use crate::{
-    load,
-    process::{Scratch, ServerProcess},
-    Engine, Report,
-};
+use crate::{Engine, Report};
+use testing::{load, process::ServerProcess, Scratch};
 
 pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     let section = format!("verify end to end ({})", engine.label());
@@ -23,9 +20,9 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     let fakes = Fakes::new();
     let stores = server::fakes::serve(fakes.router(), 0).await.expect("the fakes listen");
     let scratch = Scratch::new("bench_verify", engine.postgres_url());
-    let state = scratch.state().await;
-    demo::seed(&state.db, &state.cipher).await.expect("demo");
-    demo::connect_fakes(&state, &fakes, &stores).await.expect("store apps point at the fakes");
+    let services = scratch.services().await;
+    demo::seed(&services.db, &services.cipher).await.expect("demo");
+    demo::connect_fakes(&services, &fakes, &stores).await.expect("store apps point at the fakes");
     let server = ServerProcess::start(&scratch);
 
     let mut tokens = Vec::new();
@@ -35,11 +32,11 @@ pub async fn run(report: &mut Report, engine: Engine, quick: bool) {
     }
     let direct_tokens = tokens.split_off(count);
 
-    let record = store_apps::find(&state.db, &state.cipher, Store::Google, demo::PACKAGE)
+    let record = store_apps::find(&services.db, &services.cipher, Store::Google, demo::PACKAGE)
         .await
         .expect("a store app")
         .expect("the demo's Google app");
-    let StoreClient::Google(google) = record.client(&state.http).expect("a Google client") else {
+    let StoreClient::Google(google) = record.client(&services.http).expect("a Google client") else {
         panic!("the demo's Google app has a Google client")
     };
     let google = Arc::new(google);

@@ -1,6 +1,6 @@
 //! The console's purchase search as its URL (and the CSV export's) carries it.
 #![no_main]
-use app::model::TransactionQuery;
+use model::TransactionQuery;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

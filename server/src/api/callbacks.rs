@@ -1,19 +1,19 @@
 //! The URLs the stores send notifications to, as NHN Cloud IAP names them. A notification is
 //! answered 200 once it is stored; processing happens in the background
-//! ([`crate::notifications::worker`]). One that fails its checks is refused and not stored.
-use app::model::Store;
+//! ([`crate::store_notifications::worker`]). One that fails its checks is refused and not stored.
 use axum::{
     body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use model::Store;
 
 use crate::{
     crypto,
-    notifications::{self, Incoming},
     state::AppState,
     store_apps,
+    store_notifications::{self, Incoming},
     stores::{
         client::StoreClient,
         google::{
@@ -30,7 +30,7 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
 
 /// Stores the notification (a redelivery maps to the stored row), wakes the worker, answers 200.
 async fn take(state: &AppState, incoming: Incoming) -> Response {
-    match notifications::receive(&state.db, &incoming).await {
+    match store_notifications::receive(&state.db, &incoming).await {
         Ok(_) => {
             state.inbox.notify_one();
             StatusCode::OK.into_response()
@@ -125,7 +125,7 @@ pub(super) async fn google(
 /// signature is checked before anything is stored.
 pub(super) async fn apple(State(state): State<AppState>, Path(bundle): Path<String>, body: Bytes) -> Response {
     let body = String::from_utf8_lossy(&body).into_owned();
-    let Some(signed) = notifications::signed_payload(&body) else {
+    let Some(signed) = store_notifications::signed_payload(&body) else {
         return refuse(StatusCode::BAD_REQUEST, "expected {\"signedPayload\": …}");
     };
     let app = match app(&state, Store::Apple, &bundle).await {

@@ -3,8 +3,8 @@
 //!
 //! NHN's paths answer HTTP 200 whatever happened, with the outcome in the envelope, as NHN does;
 //! our own paths also carry a matching HTTP status.
-pub mod auth;
 mod callbacks;
+pub mod caller;
 pub mod docs;
 pub mod envelope;
 pub mod limit;

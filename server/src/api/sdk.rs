@@ -1,12 +1,12 @@
 //! The app's calls, as its SDK makes them: the item list, reserve, verify, the user's unconsumed
 //! payments and subscriptions, restore, and consume in the build-in model (no app server).
-use app::model::{ProductType, Store};
 use axum::{extract::State, http::HeaderMap};
+use model::{ProductType, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    auth::App,
+    caller::App,
     envelope::{optional, required, ApiError, ApiResult, Body, Code, Envelope, Failure, Success},
     service::{self, ConsumeRequest, MAX_USER},
     views::{ActiveSubscription, Consumed, PaymentView, Reservation, Unconsumed},
@@ -300,7 +300,7 @@ async fn verify_one(
         Outcome::Verified { payment, access_token, new } => {
             if new {
                 // The verify is answered whatever happens here: a waiting notification is only late.
-                if let Err(err) = crate::notifications::verified(state, &payment).await {
+                if let Err(err) = crate::store_notifications::verified(state, &payment).await {
                     tracing::warn!(payment = %payment.payment_seq, error = %err, "waiting notifications not woken");
                 }
             }

@@ -1,19 +1,24 @@
 //! The app server's calls, on NHN Cloud IAP's paths and with its field names.
-use app::model::Store;
 use axum::extract::State;
+use model::Store;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{
-    auth::Server,
+    caller::Server,
     envelope::{optional, required, ApiError, ApiResult, Body, Code, Envelope, Success},
     views::{ActiveSubscription, Consumed, PaymentView, Unconsumed},
 };
 use crate::{
-    payments::{self, consume::Refusal, sync::RefundSource, Source},
+    payments::{
+        self,
+        cancel::{Change, Refused},
+        consume::Refusal,
+        Source,
+    },
     state::AppState,
     store_apps,
-    stores::{client::StoreClient, google::client::Refund, StoreError, StorePurchase, SubscriptionState},
+    stores::StoreError,
     webhooks,
 };
 
@@ -152,14 +157,7 @@ pub(super) async fn subscriptions_of(
     secrets: bool,
 ) -> Result<Vec<ActiveSubscription>, ApiError> {
     // The package name / bundle id of each of the project's apps, read once for the whole list.
-    let app_ids: std::collections::HashMap<i64, String> =
-        sqlx::query_as("SELECT id, store_app_id FROM store_apps WHERE project_id = $1")
-            .bind(project_id)
-            .fetch_all(state.db.pool())
-            .await
-            .map_err(crate::Error::from)?
-            .into_iter()
-            .collect();
+    let app_ids = store_apps::store_app_ids(&state.db, project_id).await?;
     let mut active = Vec::new();
     for p in payments::active_subscriptions(&state.db, project_id, user, stores).await? {
         let app_id = app_ids.get(&p.store_app_id).map(String::as_str).unwrap_or_default();
@@ -228,15 +226,6 @@ pub(super) async fn subscription_status(
     Ok(Success(answer))
 }
 
-/// Which change a subscription call asks Google for.
-#[derive(Clone, Copy)]
-enum Change {
-    /// Stop renewals; access lasts until the paid period ends.
-    Cancel,
-    /// End access now with a full refund.
-    Revoke,
-}
-
 #[utoipa::path(post, path = "/v1/service/subscriptions/cancel", tag = "app server", request_body = ConsumeRequest,
     responses((status = 200, description = "Stops the renewals of a Google subscription; NHN's paths always answer 200: read `header`", body = Envelope<PaymentView>)),
     security(("app_key" = [], "secret_key" = [])))]
@@ -259,7 +248,7 @@ pub(super) async fn revoke_subscription(
     change_subscription(&state, caller.project_id, &request, Change::Revoke).await
 }
 
-/// Gamebase's cancel and revoke (Google only): asks Google, then records what Google then reports.
+/// Gamebase's cancel and revoke (Google only), as `payments::cancel` makes them.
 async fn change_subscription(
     state: &AppState,
     project_id: i64,
@@ -267,33 +256,16 @@ async fn change_subscription(
     change: Change,
 ) -> ApiResult<PaymentView> {
     let (seq, token) = request.fields()?;
-    let payment = payments::by_seq(&state.db, project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
-    if !payment.token_matches(token) {
-        return Err(Code::AccessTokenInvalid.into());
+    match payments::cancel::change(state, project_id, seq, token, change).await? {
+        Ok(payment) => Ok(Success(PaymentView::new(&payment, None))),
+        Err(Refused::NotFound) => Err(Code::PaymentNotFound.into()),
+        Err(Refused::WrongAccessToken) => Err(Code::AccessTokenInvalid.into()),
+        Err(Refused::NotSubscription) => Err(Code::NotSubscription.into()),
+        Err(Refused::NoStoreApp) => Err(Code::StoreAppNotFound.into()),
+        Err(Refused::Configuration(why)) => Err(ApiError::new(Code::StoreConfiguration, why)),
+        Err(Refused::NotGoogle) => Err(Code::NotSupportedByStore.into()),
+        Err(Refused::Store(err)) => Err(store_error(err)),
     }
-    if !payment.is_subscription() {
-        return Err(Code::NotSubscription.into());
-    }
-    let app = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await?.ok_or(Code::StoreAppNotFound)?;
-    let client = state.store_client(&app).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
-    let StoreClient::Google(google) = &*client else {
-        return Err(Code::NotSupportedByStore.into());
-    };
-    let purchase_token = payment.purchase_token.as_deref().unwrap_or_default();
-    let asked = match change {
-        Change::Cancel => google.cancel_subscription(purchase_token).await,
-        Change::Revoke => google.revoke_subscription(purchase_token, Refund::Full).await,
-    };
-    asked.map_err(store_error)?;
-    let now = google.subscription(&payment.store_product_id, purchase_token).await.map_err(store_error)?;
-    let now = match change {
-        // Google reports a revoked subscription as expired; the revocation is what happened.
-        Change::Revoke => StorePurchase { subscription_state: Some(SubscriptionState::Revoked), ..now },
-        Change::Cancel => now,
-    };
-    payments::sync::apply(&state, app.id, &now, RefundSource::StoreApi).await?;
-    let payment = payments::by_seq(&state.db, project_id, seq).await?.ok_or(Code::PaymentNotFound)?;
-    Ok(Success(PaymentView::new(&payment, None)))
 }
 
 /// A store call that gave no answer, as the envelope says it.
@@ -339,12 +311,12 @@ pub(super) async fn replay_webhooks(
     let event_id = optional("eventId", &request.event_id, MAX_TOKEN)?;
     let user_id = optional("userId", &request.user_id, MAX_USER)?;
     let which = match (event_id, request.from, request.to, user_id) {
-        (Some(event), _, _, _) => webhooks::Replay::Event(event),
-        (None, Some(from), Some(to), _) if from < to => webhooks::Replay::Range(from, to),
+        (Some(event), _, _, _) => webhooks::replay::Which::Event(event),
+        (None, Some(from), Some(to), _) if from < to => webhooks::replay::Which::Range(from, to),
         (None, Some(_), Some(_), _) => return Err(ApiError::invalid("from must be before to")),
-        (None, None, None, Some(user)) => webhooks::Replay::User(user),
+        (None, None, None, Some(user)) => webhooks::replay::Which::User(user),
         _ => return Err(ApiError::invalid("give eventId, from and to, or userId")),
     };
-    let scheduled = webhooks::replay(&state.db, caller.project_id, which).await?;
+    let scheduled = webhooks::replay::schedule(&state.db, caller.project_id, which).await?;
     Ok(Success(Replayed { scheduled }))
 }

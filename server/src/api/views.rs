@@ -126,7 +126,7 @@ impl Reservation {
     pub fn new(p: &Payment) -> Reservation {
         let value = crate::payments::binding::account_value(p.store, &p.user_id);
         let (obfuscated_account_id, app_account_token) = match p.store {
-            app::model::Store::Google => (value, None),
+            model::Store::Google => (value, None),
             _ => (None, value),
         };
         Reservation { payment: PaymentView::new(p, None), obfuscated_account_id, app_account_token }

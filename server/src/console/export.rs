@@ -1,5 +1,4 @@
 //! The current purchase search as CSV, streamed page by page: 100,000 rows never sit in memory.
-use app::model::{Role, TransactionQuery, TransactionRow};
 use axum::{
     body::Body,
     extract::{Query, Request, State},
@@ -7,6 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::stream;
+use model::{Role, TransactionQuery, TransactionRow};
 
 use super::ConsoleBackend;
 use crate::{audit, payments::search, state::AppState};
@@ -29,10 +29,10 @@ pub async fn transactions_csv(
         Err(err) => return (axum::http::StatusCode::FORBIDDEN, err.to_string()).into_response(),
     };
     let get = |name: &str| params.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone());
-    let query = TransactionQuery { after: None, ..app::transactions::query_from(get) };
+    let query = TransactionQuery { after: None, ..TransactionQuery::from_params(get) };
     // A bulk copy of user ids and payloads leaves a trace: who, when, from where, and what search.
     let searched: Vec<String> = params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}")).collect();
-    let entry = audit::Entry::by(&user, "export.transactions")
+    let entry = audit::Entry::by(user.id, &user.username, "export.transactions")
         .detail(crate::stores::scrub(&searched.join("&")))
         .ip(super::client_ip(&parts));
     if let Err(err) = audit::record(&state.db, entry).await {
@@ -82,7 +82,7 @@ fn cell(value: &str) -> String {
 }
 
 fn line(r: &TransactionRow) -> String {
-    let time = |t: Option<i64>| t.map(app::format::utc).unwrap_or_default();
+    let time = |t: Option<i64>| t.map(model::format::utc).unwrap_or_default();
     let fields = [
         r.payment_seq.clone(),
         r.project.clone(),

@@ -18,12 +18,12 @@ use tower_sessions::Session;
 
 use crate::{
     audit,
-    auth::{self, password, throttle},
-    items, notifications,
+    console_auth::{self, password, throttle},
+    items,
     payments::{binding::UserBinding, manual},
     projects,
     state::AppState,
-    store_apps,
+    store_apps, store_notifications,
     users::{self, ConsoleUser},
     webhooks,
 };
@@ -57,7 +57,10 @@ impl ConsoleBackend {
         project_id: i64,
         detail: String,
     ) -> audit::Entry {
-        let entry = audit::Entry::by(user, action).target(target.0, target.1).project(project_id).ip(client_ip(req));
+        let entry = audit::Entry::by(user.id, &user.username, action)
+            .target(target.0, target.1)
+            .project(project_id)
+            .ip(client_ip(req));
         if detail.is_empty() {
             entry
         } else {
@@ -67,7 +70,7 @@ impl ConsoleBackend {
 
     async fn current_user(&self, req: &Parts) -> Result<Option<ConsoleUser>, AppError> {
         let session = session(req)?;
-        Ok(auth::signed_in_user(&self.state.db, session).await?)
+        Ok(console_auth::signed_in_user(&self.state.db, session).await?)
     }
 }
 
@@ -85,7 +88,7 @@ fn client_ip(req: &Parts) -> Option<std::net::IpAddr> {
 #[async_trait::async_trait]
 impl Backend for ConsoleBackend {
     async fn session_info(&self, req: &Parts) -> Result<SessionInfo, AppError> {
-        let csrf = auth::csrf_token(session(req)?).await?;
+        let csrf = console_auth::csrf_token(session(req)?).await?;
         let user = self.current_user(req).await?.map(|u| UserInfo { username: u.username, role: u.role });
         Ok(SessionInfo { user, csrf, utc_offset_minutes: time_zone::offset_minutes(&req.headers) })
     }
@@ -107,9 +110,9 @@ impl Backend for ConsoleBackend {
             Some(user) if verified && !user.disabled => {
                 throttle::succeeded(db, &keys).await?;
                 let idle = time::Duration::minutes(self.state.settings.session.idle_minutes);
-                auth::sign_in(session(req)?, &user, idle).await?;
+                console_auth::sign_in(session(req)?, &user, idle).await?;
                 users::record_login(db, user.id).await?;
-                audit::record(db, audit::Entry::by(&user, "login").ip(ip)).await?;
+                audit::record(db, audit::Entry::by(user.id, &user.username, "login").ip(ip)).await?;
                 Ok(LoginResult::SignedIn)
             }
             _ => {
@@ -126,9 +129,10 @@ impl Backend for ConsoleBackend {
 
     async fn logout(&self, req: &Parts) -> Result<(), AppError> {
         if let Some(user) = self.current_user(req).await? {
-            audit::record(&self.state.db, audit::Entry::by(&user, "logout").ip(client_ip(req))).await?;
+            audit::record(&self.state.db, audit::Entry::by(user.id, &user.username, "logout").ip(client_ip(req)))
+                .await?;
         }
-        auth::sign_out(session(req)?).await?;
+        console_auth::sign_out(session(req)?).await?;
         Ok(())
     }
 
@@ -142,7 +146,7 @@ impl Backend for ConsoleBackend {
         let created = projects::create(&self.state.db, &self.state.cipher, name, None).await?;
         audit::record(
             &self.state.db,
-            audit::Entry::by(&user, "project.create")
+            audit::Entry::by(user.id, &user.username, "project.create")
                 .target("project", created.id)
                 .project(created.id)
                 .ip(client_ip(req)),
@@ -167,7 +171,7 @@ impl Backend for ConsoleBackend {
         self.require(req, Role::Viewer).await?;
         let mut detail =
             crate::payments::search::detail(&self.state.db, payment_seq).await?.ok_or(AppError::NotFound)?;
-        detail.notifications = crate::notifications::listing::about_payment(&self.state.db, payment_seq).await?;
+        detail.notifications = crate::store_notifications::listing::about_payment(&self.state.db, payment_seq).await?;
         Ok(detail)
     }
 
@@ -178,7 +182,7 @@ impl Backend for ConsoleBackend {
 
     async fn notifications(&self, req: &Parts, query: NotificationQuery) -> Result<NotificationPage, AppError> {
         let user = self.require(req, Role::Viewer).await?;
-        let mut page = notifications::listing::list(&self.state.db, &query).await?;
+        let mut page = store_notifications::listing::list(&self.state.db, &query).await?;
         if !user.role.allows(Role::Support) {
             page.rows.iter_mut().for_each(|row| row.body = None);
         }
@@ -188,12 +192,12 @@ impl Backend for ConsoleBackend {
     async fn reprocess_notification(&self, req: &Parts, id: i64) -> Result<(), AppError> {
         let user = self.require(req, Role::Support).await?;
         let db = &self.state.db;
-        let found = notifications::listing::summary(db, id).await?.ok_or(AppError::NotFound)?;
-        if !notifications::listing::requeue(db, id).await? {
+        let found = store_notifications::listing::summary(db, id).await?.ok_or(AppError::NotFound)?;
+        if !store_notifications::listing::requeue(db, id).await? {
             return Err(AppError::NotFound);
         }
         let kind = found.kind.as_deref().unwrap_or("unknown kind");
-        let mut entry = audit::Entry::by(&user, "notification.reprocess")
+        let mut entry = audit::Entry::by(user.id, &user.username, "notification.reprocess")
             .target("notification", id)
             .detail(format!("{} {kind}, was {}", found.store, found.status))
             .ip(client_ip(req));
@@ -237,18 +241,18 @@ impl Backend for ConsoleBackend {
 
     async fn rotate_secret(&self, req: &Parts, project_id: i64, grace_hours: i64) -> Result<RotatedSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let entry = audit::Entry::by(&user, "project.secret.rotate")
+        let entry = audit::Entry::by(user.id, &user.username, "project.secret.rotate")
             .target("project", project_id)
             .project(project_id)
             .ip(client_ip(req));
-        Ok(projects::rotate_secret(&self.state.db, &self.state.cipher, project_id, grace_hours, entry).await?)
+        Ok(projects::keys::rotate_secret(&self.state.db, &self.state.cipher, project_id, grace_hours, entry).await?)
     }
 
     async fn set_key_enabled(&self, req: &Parts, project_id: i64, enabled: bool) -> Result<(), AppError> {
         let user = self.require(req, Role::Admin).await?;
         let action = if enabled { "project.key.enable" } else { "project.key.disable" };
         let entry = Self::entry(req, &user, action, ("project", project_id), project_id, String::new());
-        Ok(projects::set_key_enabled(&self.state.db, project_id, enabled, entry).await?)
+        Ok(projects::keys::set_key_enabled(&self.state.db, project_id, enabled, entry).await?)
     }
 
     async fn set_project_policy(
@@ -286,7 +290,11 @@ impl Backend for ConsoleBackend {
         let ip = client_ip(req);
         let entry = |id: i64, changed: &[String]| {
             let detail = format!("{} {}; fields: {}", store.code(), form.store_app_id.trim(), changed.join(", "));
-            audit::Entry::by(&user, action).target("store_app", id).project(form.project).detail(detail).ip(ip)
+            audit::Entry::by(user.id, &user.username, action)
+                .target("store_app", id)
+                .project(form.project)
+                .detail(detail)
+                .ip(ip)
         };
         Ok(store_apps::save(&self.state.db, &self.state.cipher, &self.state.http, app_form, entry).await?)
     }
@@ -342,7 +350,7 @@ impl Backend for ConsoleBackend {
     async fn create_user(&self, req: &Parts, username: &str, password: String, role: Role) -> Result<i64, AppError> {
         let admin = self.require(req, Role::Admin).await?;
         let (id, _) = users::upsert(&self.state.db, username, password, role, false).await?;
-        let entry = audit::Entry::by(&admin, "user.create")
+        let entry = audit::Entry::by(admin.id, &admin.username, "user.create")
             .target("user", users::normalize_username(username))
             .detail(format!("role {}", role.as_str()))
             .ip(client_ip(req));
@@ -359,8 +367,9 @@ impl Backend for ConsoleBackend {
             UserChange::ResetPassword(password) => (users::Update::Password(password), "user.password.reset"),
         };
         let ip = client_ip(req);
-        let entry =
-            |username: &str, detail| audit::Entry::by(&admin, action).target("user", username).detail(detail).ip(ip);
+        let entry = |username: &str, detail| {
+            audit::Entry::by(admin.id, &admin.username, action).target("user", username).detail(detail).ip(ip)
+        };
         Ok(users::update(&self.state.db, user_id, update, entry).await?)
     }
 
@@ -385,11 +394,14 @@ impl Backend for ConsoleBackend {
         let user = self.require(req, Role::Admin).await?;
         let ip = client_ip(req);
         let entry = |id: i64| {
-            let entry = audit::Entry::by(&user, "webhook.create").target("webhook", id).project(project_id).ip(ip);
+            let entry = audit::Entry::by(user.id, &user.username, "webhook.create")
+                .target("webhook", id)
+                .project(project_id)
+                .ip(ip);
             entry.detail(crate::stores::scrub(url.trim()))
         };
         let (db, cipher, http) = (&self.state.db, &self.state.cipher, &self.state.http);
-        let (id, secret) = webhooks::create_endpoint(db, cipher, http, project_id, url, event_types, entry).await?;
+        let (id, secret) = webhooks::endpoints::create(db, cipher, http, project_id, url, event_types, entry).await?;
         Ok(WebhookSecret { endpoint: id, secret })
     }
 
@@ -400,29 +412,30 @@ impl Backend for ConsoleBackend {
         grace_hours: i64,
     ) -> Result<WebhookSecret, AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let project = webhooks::project_of(&self.state.db, endpoint_id).await?;
-        let entry = audit::Entry::by(&user, "webhook.secret.rotate")
+        let project = webhooks::endpoints::project_of(&self.state.db, endpoint_id).await?;
+        let entry = audit::Entry::by(user.id, &user.username, "webhook.secret.rotate")
             .target("webhook", endpoint_id)
             .project(project)
             .detail(format!("previous secret kept {grace_hours} h"))
             .ip(client_ip(req));
         let secret =
-            webhooks::rotate_secret(&self.state.db, &self.state.cipher, endpoint_id, grace_hours, entry).await?;
+            webhooks::endpoints::rotate_secret(&self.state.db, &self.state.cipher, endpoint_id, grace_hours, entry)
+                .await?;
         Ok(WebhookSecret { endpoint: endpoint_id, secret })
     }
 
     async fn set_webhook_enabled(&self, req: &Parts, endpoint_id: i64, enabled: bool) -> Result<(), AppError> {
         let user = self.require(req, Role::Admin).await?;
-        let project = webhooks::project_of(&self.state.db, endpoint_id).await?;
+        let project = webhooks::endpoints::project_of(&self.state.db, endpoint_id).await?;
         let action = if enabled { "webhook.enable" } else { "webhook.disable" };
         let entry = Self::entry(req, &user, action, ("webhook", endpoint_id), project, String::new());
-        Ok(webhooks::set_enabled(&self.state.db, endpoint_id, enabled, entry).await?)
+        Ok(webhooks::endpoints::set_enabled(&self.state.db, endpoint_id, enabled, entry).await?)
     }
 
     async fn replay_webhooks(&self, req: &Parts, replay: ReplayRequest) -> Result<usize, AppError> {
         let user = self.require(req, Role::Support).await?;
         let which = replay_of(&replay)?;
-        let scheduled = webhooks::replay(&self.state.db, replay.project, which).await?;
+        let scheduled = webhooks::replay::schedule(&self.state.db, replay.project, which).await?;
         let detail = format!("{scheduled} deliveries scheduled");
         let entry = Self::entry(req, &user, "webhook.replay", ("project", replay.project), replay.project, detail);
         audit::record(&self.state.db, entry).await?;
@@ -431,19 +444,34 @@ impl Backend for ConsoleBackend {
 }
 
 /// The replay a console form asks for: the first of event id, day range and user id filled in.
-fn replay_of(replay: &ReplayRequest) -> Result<webhooks::Replay<'_>, AppError> {
+fn replay_of(replay: &ReplayRequest) -> Result<webhooks::replay::Which<'_>, AppError> {
     let filled = |v: &str| !v.trim().is_empty();
     if filled(&replay.event_id) {
-        return Ok(webhooks::Replay::Event(&replay.event_id));
+        return Ok(webhooks::replay::Which::Event(&replay.event_id));
     }
     if filled(&replay.from) || filled(&replay.to) {
-        let day = |v: &str, name| crate::payments::search::day_start_ms(v, name).map_err(AppError::from);
+        let day = |v: &str, name| crate::db::sql::day_start_ms(v, name).map_err(AppError::from);
         let from = day(&replay.from, "from")?;
         let to = day(&replay.to, "to")? + 86_400_000;
-        return Ok(webhooks::Replay::Range(from, to));
+        return Ok(webhooks::replay::Which::Range(from, to));
     }
     if filled(&replay.user_id) {
-        return Ok(webhooks::Replay::User(&replay.user_id));
+        return Ok(webhooks::replay::Which::User(&replay.user_id));
     }
     Err(AppError::Invalid("give an event id, a range of days or a user id".into()))
+}
+
+/// What a console page is told of a domain error: refusals as they are, infrastructure failures
+/// logged here and replaced by a generic message.
+impl From<crate::Error> for AppError {
+    fn from(err: crate::Error) -> Self {
+        match err {
+            crate::Error::Invalid(msg) => AppError::Invalid(msg),
+            crate::Error::NotFound => AppError::NotFound,
+            other => {
+                tracing::error!(error = %other, "request failed");
+                AppError::Internal
+            }
+        }
+    }
 }

@@ -1,11 +1,11 @@
 //! The viewer's time zone for the times the console shows: a UTC offset kept in a cookie, so the
 //! server renders the same text the browser hydrates, and pages need no script to read it.
-use app::format::UTC_OFFSETS;
 use axum::{
     extract::Query,
     response::{IntoResponse, Redirect, Response},
 };
 use http::{header, HeaderMap};
+use model::format::UTC_OFFSETS;
 use serde::Deserialize;
 
 const COOKIE: &str = "iap_tz";
@@ -33,7 +33,7 @@ pub struct Choice {
 /// `GET /preferences/time-zone?offset=540&next=/transactions`: remembers the offset for a year and
 /// goes back to the page it was chosen on.
 pub async fn choose(Query(choice): Query<Choice>) -> Response {
-    let next = app::auth::safe_next(&choice.next).to_string();
+    let next = model::urls::safe_next(&choice.next).to_string();
     if !UTC_OFFSETS.contains(&choice.offset) {
         return Redirect::to(&next).into_response();
     }

@@ -36,7 +36,7 @@ async fn check_key(db: &Db, cipher: &Cipher) -> Result<(), Error> {
         )
         .bind(cipher.encrypt(Column::KeyCheck, "1", KEY_CHECK))
         .bind(now_ms())
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     }
     // Read back: of instances starting at once with different keys, the first one's stays.
@@ -142,7 +142,7 @@ async fn upgrade_legacy(db: &Db, cipher: &Cipher) -> Result<(), Error> {
                 let plain = cipher.decrypt_legacy(&old).map_err(|_| wrong_key())?;
                 // A value with nothing to bind it to (a previous key whose hash is gone) is dropped.
                 let new = bound.map(|bound| cipher.encrypt(sealed.kind, &bound, &plain));
-                sqlx::query(&update).bind(new).bind(id).bind(&old).execute(db.pool()).await?;
+                sqlx::query(&update).bind(new).bind(id).bind(&old).execute(db.writer()).await?;
                 upgraded += 1;
             }
         }

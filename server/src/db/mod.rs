@@ -106,8 +106,16 @@ impl Db {
         Ok(())
     }
 
+    /// For reads, and for the statements of a transaction begun here.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// For a single statement that writes, outside a transaction: on SQLite the one writer
+    /// connection, so it queues behind the write transactions instead of meeting SQLITE_BUSY; on
+    /// PostgreSQL the pool.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn engine(&self) -> Engine {
@@ -176,7 +184,7 @@ impl Db {
                 .bind(now + lease.as_millis() as i64)
                 .bind(id)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected()
                 == 1;

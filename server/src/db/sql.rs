@@ -1,5 +1,8 @@
-//! Queries whose conditions depend on the request.
+//! Queries whose conditions depend on the request, and the days the console's filters name.
+use chrono::NaiveDate;
 use sqlx::{any::AnyArguments, query::Query, Any};
+
+use crate::Error;
 
 /// SQL with numbered placeholders (`$1`, `$2`…, which both engines take through sqlx's Any
 /// driver) and the values that fill them.
@@ -83,4 +86,11 @@ impl From<Option<i64>> for ArgValue {
     fn from(number: Option<i64>) -> ArgValue {
         ArgValue(Arg::Int(number))
     }
+}
+
+/// The first millisecond of `day` (`YYYY-MM-DD`, UTC); `name` says which field it was.
+pub(crate) fn day_start_ms(day: &str, name: &str) -> Result<i64, Error> {
+    let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+        .map_err(|_| Error::Invalid(format!("{name} must be a day like 2026-11-25")))?;
+    Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis())
 }

@@ -16,7 +16,7 @@ use http::{header, Method, StatusCode};
 use leptos::server_fn::error::{FromServerFnError, SERVER_FN_ERROR_HEADER};
 use tower_sessions::Session;
 
-use crate::auth;
+use crate::console_auth;
 
 /// Console forms are small; anything larger is not a console form.
 const MAX_FORM_BYTES: usize = 256 * 1024;
@@ -37,7 +37,7 @@ pub async fn verify(session: Session, req: Request, next: Next) -> Response {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response();
     };
     let presented = form_field(&bytes, FIELD).unwrap_or_default();
-    match auth::csrf_matches(&session, &presented).await {
+    match console_auth::csrf_matches(&session, &presented).await {
         Ok(true) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Ok(false) => refuse(&path),
         Err(err) => {

@@ -8,7 +8,7 @@ use axum::{
 use http::Method;
 use tower_sessions::Session;
 
-use crate::{auth, state::AppState};
+use crate::{console_auth, state::AppState};
 
 /// The API, assets and probes have their own rules; this guards the pages `app` says need a user.
 fn is_console_page(path: &str) -> bool {
@@ -19,7 +19,7 @@ fn is_console_page(path: &str) -> bool {
 pub async fn require_sign_in(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
     let page = matches!(*req.method(), Method::GET | Method::HEAD) && is_console_page(req.uri().path());
     if page {
-        match auth::signed_in_user(&state.db, &session).await {
+        match console_auth::signed_in_user(&state.db, &session).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");

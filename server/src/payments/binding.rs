@@ -7,7 +7,7 @@
 //! and the same for every project: an app computes it itself for purchases that start in the
 //! store, or takes it from the reservation. Knowing it lets nobody take a purchase: it only names
 //! the user a purchase was made for.
-use app::model::Store;
+use model::Store;
 use sha2::{Digest, Sha256};
 
 /// A project's rule for purchases that carry no account value.

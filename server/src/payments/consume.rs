@@ -174,7 +174,7 @@ async fn write_group(db: &Db, group: &[Job]) -> Result<Vec<bool>, Error> {
     let consumed: Vec<Payment> = winners.iter().map(|job| Payment { consumed: true, ..job.payment.clone() }).collect();
     let events = consumed.iter().zip(&winners).map(|(payment, job)| {
         let extra = serde_json::json!({"consumedBy": job.source.as_str()});
-        webhooks::payment_event(EventType::PaymentConsumed, payment, extra)
+        super::events::event_about(EventType::PaymentConsumed, payment, extra)
     });
     webhooks::emit_all(&mut tx, events.collect()).await?;
     tx.commit().await?;

@@ -6,13 +6,13 @@
 //! Making a payment SUCCESS grants an item, so SUPPORT may do it only when the store confirms the
 //! receipt (an App Store transaction of this app and item that the store reports purchased);
 //! otherwise an ADMIN must, and the audit row says that no store confirmed it.
-use app::model::{allowed_status_changes, Comparison, Reverification, Role, Store};
+use model::{allowed_status_changes, Comparison, Reverification, Role, Store};
 
 use serde_json::json;
 
 use super::{
     append_history, new_access_token,
-    sync::{self, RefundSource},
+    refund::{self, RefundSource, Refunding},
     HistoryEntry, Payment, Source, Status, COLUMNS,
 };
 use crate::{
@@ -20,11 +20,11 @@ use crate::{
     crypto::Cipher,
     db::Db,
     now_ms,
-    state::AppState,
+    services::Services,
     store_apps,
     stores::{client::Proof, PurchaseState, StorePurchase},
     users::ConsoleUser,
-    webhooks::{self, EventType},
+    webhooks::EventType,
     Error,
 };
 
@@ -72,7 +72,7 @@ fn currency(text: &str) -> Result<String, Error> {
 }
 
 pub async fn change_status(
-    state: &AppState,
+    services: &Services,
     payment_seq: &str,
     change: Change<'_>,
     actor: &ConsoleUser,
@@ -82,7 +82,7 @@ pub async fn change_status(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(Error::Invalid("give the reason for the change (up to 500 characters)".into()));
     }
-    let payment = by_seq_anywhere(&state.db, payment_seq).await?;
+    let payment = by_seq_anywhere(&services.db, payment_seq).await?;
     if !allowed_status_changes(payment.status.as_str(), payment.store.code()).contains(&change.to) {
         return Err(Error::Invalid(format!(
             "a {} payment in {} cannot be changed to {}",
@@ -91,7 +91,7 @@ pub async fn change_status(
             change.to
         )));
     }
-    let audit = audit::Entry::by(actor, "payment.status")
+    let audit = audit::Entry::by(actor.id, &actor.username, "payment.status")
         .target("payment", &payment.payment_seq)
         .project(payment.project_id)
         .reason(reason)
@@ -99,7 +99,7 @@ pub async fn change_status(
         .ip(ip);
     let result = match change.to {
         "SUCCESS" => {
-            let confirmed = store_confirms(state, &payment, change.receipt.trim()).await;
+            let confirmed = store_confirms(services, &payment, change.receipt.trim()).await;
             if !confirmed && !actor.role.allows(Role::Admin) {
                 return Err(Error::Invalid(
                     "the store does not confirm this receipt for this item, so only an admin can mark the payment \
@@ -108,9 +108,9 @@ pub async fn change_status(
                 ));
             }
             let manual = Manual { change: &change, reason, actor, confirmed };
-            to_success(&state.db, &state.cipher, &payment, manual, audit).await
+            to_success(&services.db, &services.cipher, &payment, manual, audit).await
         }
-        _ => to_refund(state, &payment, reason, actor, audit).await,
+        _ => to_refund(services, &payment, reason, actor, audit).await,
     };
     if let Err(err) = &result {
         if err.is_unique_violation() {
@@ -125,12 +125,14 @@ pub async fn change_status(
 /// Whether the store reports `receipt` as a purchase of this payment's item in its app. Only the
 /// App Store can be asked by a receipt number (its transaction id); Google's order ids and ONE
 /// store's purchase ids are not looked up without the purchase token.
-async fn store_confirms(state: &AppState, payment: &Payment, receipt: &str) -> bool {
+async fn store_confirms(services: &Services, payment: &Payment, receipt: &str) -> bool {
     if payment.store != Store::Apple || receipt.is_empty() || !receipt.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
-    let Ok(Some(app)) = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await else { return false };
-    let Ok(client) = state.store_client(&app) else { return false };
+    let Ok(Some(app)) = store_apps::by_id(&services.db, &services.cipher, payment.store_app_id).await else {
+        return false;
+    };
+    let Ok(client) = services.store_client(&app) else { return false };
     match client.verify(&Proof::AppleTransactionId(receipt.to_string())).await {
         Ok(purchase) => {
             purchase.transaction_id == receipt
@@ -206,46 +208,25 @@ async fn to_success(
         detail: Some(detail.clone()),
     };
     append_history(&mut tx, entry).await?;
-    webhooks::emit_for_payment(&mut tx, EventType::PaymentSucceeded, payment.id, json!({"manual": true})).await?;
+    super::events::emit(&mut tx, EventType::PaymentSucceeded, payment.id, json!({"manual": true})).await?;
     audit::record_in(&mut tx, audit.detail(format!("{} → SUCCESS, {detail}", payment.status.as_str()))).await?;
     tx.commit().await?;
     Ok(())
 }
 
 async fn to_refund(
-    state: &AppState,
+    services: &Services,
     payment: &Payment,
     reason: &str,
     actor: &ConsoleUser,
     audit: audit::Entry,
 ) -> Result<(), Error> {
-    let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
-    let updated = sqlx::query(
-        "UPDATE payments SET status = 'REFUND', refund_time = $1, next_verify_at = NULL, subscription_state = \
-         CASE WHEN subscription_state IS NULL THEN NULL ELSE 'REVOKED' END, updated_at = $1 WHERE id = $2 AND status = $3",
-    )
-    .bind(now)
-    .bind(payment.id)
-    .bind(payment.status.as_str())
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() != 1 {
+    let mut tx = services.db.begin_write().await?;
+    let refunding =
+        Refunding { source: RefundSource::Manual, kind: "REFUND", reason: Some(reason), actor: Some(&actor.username) };
+    if !refund::transition(&mut tx, &services.settings.abuse, payment, refunding).await? {
         return Err(changed_meanwhile());
     }
-    sync::record_refund(&mut tx, payment, RefundSource::Manual, "REFUND", Some(reason), now).await?;
-    let entry = HistoryEntry {
-        payment_id: payment.id,
-        from: Some(payment.status),
-        to: Status::Refund,
-        event: "MANUAL_REFUND",
-        source: Source::Console,
-        actor: Some(&actor.username),
-        reason: Some(reason),
-        detail: Some(format!("consumed before: {}", payment.consumed)),
-    };
-    append_history(&mut tx, entry).await?;
-    sync::announce_refund(&mut tx, &state.settings.abuse, payment, RefundSource::Manual, "REFUND").await?;
     audit::record_in(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(())
@@ -254,18 +235,18 @@ async fn to_refund(
 /// Asks the store about the payment now and lays its answer beside our record. Changes nothing
 /// but the audit log: the person decides what to do with the answer.
 pub async fn reverify(
-    state: &AppState,
+    services: &Services,
     payment_seq: &str,
     actor: &ConsoleUser,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Reverification, Error> {
-    let payment = by_seq_anywhere(&state.db, payment_seq).await?;
+    let payment = by_seq_anywhere(&services.db, payment_seq).await?;
     let checked_at = now_ms();
     let answer = match payment.proof() {
         None => Err("the app never sent a proof for this payment, so there is nothing to ask the store".to_string()),
-        Some(proof) => match store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await? {
+        Some(proof) => match store_apps::by_id(&services.db, &services.cipher, payment.store_app_id).await? {
             None => Err("the payment's store app no longer exists".into()),
-            Some(app) => match state.store_client(&app) {
+            Some(app) => match services.store_client(&app) {
                 Err(err) => Err(err.to_string()),
                 Ok(client) => client.verify(&proof).await.map_err(|err| err.to_string()),
             },
@@ -276,8 +257,8 @@ pub async fn reverify(
         Err(err) => format!("no answer: {err}"),
     };
     audit::record(
-        &state.db,
-        audit::Entry::by(actor, "payment.reverify")
+        &services.db,
+        audit::Entry::by(actor.id, &actor.username, "payment.reverify")
             .target("payment", &payment.payment_seq)
             .project(payment.project_id)
             .detail(outcome)
@@ -297,9 +278,9 @@ pub async fn reverify(
 
 fn compare(ours: &Payment, store: &StorePurchase) -> Vec<Comparison> {
     let text = |v: Option<String>| v.unwrap_or_else(|| "—".into());
-    let time = |v: Option<i64>| text(v.map(|t| format!("{} UTC", app::format::utc(t))));
+    let time = |v: Option<i64>| text(v.map(|t| format!("{} UTC", model::format::utc(t))));
     let money = |micros: Option<i64>, currency: &Option<String>| {
-        text(micros.map(|m| app::format::price(Some(m as f64 / 1e6), currency.as_deref())))
+        text(micros.map(|m| model::format::price(Some(m as f64 / 1e6), currency.as_deref())))
     };
     let store_status = match store.state {
         PurchaseState::Purchased => "SUCCESS",

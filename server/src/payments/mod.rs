@@ -1,9 +1,12 @@
 //! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
 //! and the history row every state change appends.
 pub mod binding;
+pub mod cancel;
 pub mod close;
 pub mod consume;
+pub mod events;
 pub mod manual;
+pub mod refund;
 pub mod refunds;
 pub mod reported;
 pub mod retry;
@@ -12,7 +15,7 @@ pub mod statistics;
 pub mod sync;
 pub mod verify;
 
-use app::model::{ProductType, Store};
+use model::{ProductType, Store};
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 
 use crate::{crypto, db::Db, now_ms, stores::client::Proof, Error};

@@ -2,10 +2,10 @@
 //! refunds (Gamebase's "abuse monitoring").
 use std::collections::BTreeMap;
 
-use app::model::{RefundQuery, RefundReport, RefundRow, RefundUser, Store};
+use model::{RefundQuery, RefundReport, RefundRow, RefundUser, Store};
 use sqlx::Row;
 
-use super::search::day_start_ms;
+use crate::db::sql::day_start_ms;
 use crate::{
     db::{sql::Sql, Db},
     Error,

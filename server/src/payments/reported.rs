@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{
     append_histories, append_history, binding, by_id, new_access_token,
-    sync::{self, RefundSource},
+    refund::{self, RefundSource},
     verify::{self, Fields, Outcome, Refusal, Request},
     HistoryEntry, Payment, Source, Status,
 };
@@ -16,10 +16,10 @@ use crate::{
     crypto::Cipher,
     db::Db,
     now_ms,
-    state::AppState,
+    services::Services,
     store_apps::StoreAppRecord,
     stores::{PurchaseState, StorePurchase, SubscriptionState},
-    webhooks::{self, EventType},
+    webhooks::EventType,
     Error,
 };
 
@@ -36,8 +36,8 @@ pub enum Reported {
 
 /// Records `purchase`, which no payment of `app` records, as an unclaimed payment; refunded at
 /// once when the store says it was refunded, so a later verify of the old proof is refused.
-pub async fn record(state: &AppState, app: &StoreAppRecord, purchase: &StorePurchase) -> Result<Reported, Error> {
-    let Some(product) = super::product(&state.db, app.id, &purchase.product_id).await? else {
+pub async fn record(services: &Services, app: &StoreAppRecord, purchase: &StorePurchase) -> Result<Reported, Error> {
+    let Some(product) = super::product(&services.db, app.id, &purchase.product_id).await? else {
         return Ok(Reported::Skipped(format!(
             "{} is not an item of this app: no payment recorded",
             purchase.product_id
@@ -57,7 +57,7 @@ pub async fn record(state: &AppState, app: &StoreAppRecord, purchase: &StorePurc
     let purchase = &StorePurchase { store_initiated: true, ..purchase.clone() };
     let now = now_ms();
     let raw = purchase.raw.to_string();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = services.db.begin_write().await?;
     let fields = Fields {
         product: &product,
         purchase,
@@ -92,14 +92,15 @@ pub async fn record(state: &AppState, app: &StoreAppRecord, purchase: &StorePurc
     };
     append_history(&mut tx, entry).await?;
     let extra = json!({"storeInitiated": purchase.store_initiated, "unclaimed": true});
-    webhooks::emit_for_payment(&mut tx, EventType::PaymentUnclaimed, id, extra).await?;
+    super::events::emit(&mut tx, EventType::PaymentUnclaimed, id, extra).await?;
     tx.commit().await?;
     if refunded {
         // A crash before this line leaves the payment SUCCESS: the notification is retried, finds
         // the payment and applies the refund then.
-        let payment = by_id(&state.db, id).await?;
+        let payment = by_id(&services.db, id).await?;
         let kind = if purchase.subscription_state == Some(SubscriptionState::Revoked) { "REVOKE" } else { "REFUND" };
-        sync::refund(state, &payment, RefundSource::Notification, kind, Some("refunded before any verify")).await?;
+        refund::by_store(services, &payment, RefundSource::Notification, kind, Some("refunded before any verify"))
+            .await?;
     }
     Ok(Reported::Recorded(id))
 }
@@ -187,7 +188,7 @@ pub(super) async fn claim(
     };
     append_histories(&mut tx, entries).await?;
     let extra = json!({"storeInitiated": existing.store_initiated, "claimed": true});
-    webhooks::emit_for_payment(&mut tx, EventType::PaymentSucceeded, existing.id, extra).await?;
+    super::events::emit(&mut tx, EventType::PaymentSucceeded, existing.id, extra).await?;
     tx.commit().await?;
     if let Some(waiting) = reserved {
         verify::close_duplicate(db, waiting, existing, request.source).await?;

@@ -9,7 +9,7 @@ use super::{
     verify::{self, Outcome, Request},
     Source,
 };
-use crate::{state::AppState, store_apps, stores::client::Proof, Error};
+use crate::{services::Services, store_apps, stores::client::Proof, Error};
 
 /// How long a claimed row is left to its claimer before another instance may take it.
 const CLAIM: Duration = Duration::from_secs(120);
@@ -17,32 +17,32 @@ const BATCH: i64 = 20;
 
 /// Runs the due work once; returns how many payments it handled. Each kind of work runs whatever
 /// became of the other.
-pub async fn run_due(state: &AppState) -> Result<usize, Error> {
-    let reverified = reverify_due(state).await;
-    let acknowledged = acknowledge_due(state).await;
+pub async fn run_due(services: &Services) -> Result<usize, Error> {
+    let reverified = reverify_due(services).await;
+    let acknowledged = acknowledge_due(services).await;
     if let Err(err) = &reverified {
         tracing::warn!(error = %err, "re-verification pass failed");
     }
     Ok(reverified.unwrap_or_default() + acknowledged?)
 }
 
-async fn reverify_due(state: &AppState) -> Result<usize, Error> {
-    let ids = state.db.claim_due("payments", "next_verify_at", "status = 'RESERVED'", CLAIM, BATCH).await?;
+async fn reverify_due(services: &Services) -> Result<usize, Error> {
+    let ids = services.db.claim_due("payments", "next_verify_at", "status = 'RESERVED'", CLAIM, BATCH).await?;
     for id in &ids {
-        if let Err(err) = reverify(state, *id).await {
+        if let Err(err) = reverify(services, *id).await {
             tracing::warn!(payment = id, error = %err, "re-verification failed");
         }
     }
     Ok(ids.len())
 }
 
-async fn reverify(state: &AppState, id: i64) -> Result<(), Error> {
-    let payment = by_id(&state.db, id).await?;
+async fn reverify(services: &Services, id: i64) -> Result<(), Error> {
+    let payment = by_id(&services.db, id).await?;
     let seq = payment.payment_seq.clone();
     let proof: Proof = serde_json::from_str(payment.receipt.as_deref().unwrap_or_default())
         .map_err(|e| Error::Other(format!("kept proof of payment {seq}: {e}")))?;
-    let app = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await?.ok_or(Error::NotFound)?;
-    let client = state.store_client(&app).map_err(|e| Error::Other(e.to_string()))?;
+    let app = store_apps::by_id(&services.db, &services.cipher, payment.store_app_id).await?.ok_or(Error::NotFound)?;
+    let client = services.store_client(&app).map_err(|e| Error::Other(e.to_string()))?;
     let request = Request {
         project_id: payment.project_id,
         app: &app,
@@ -50,11 +50,11 @@ async fn reverify(state: &AppState, id: i64) -> Result<(), Error> {
         payment_seq: Some(&seq),
         proof: &proof,
         source: Source::Server,
-        policy: crate::projects::policy(&state.db, payment.project_id).await?,
+        policy: crate::projects::policy(&services.db, payment.project_id).await?,
         // The claim was the app's, made when the proof was kept.
         user_authenticated: false,
     };
-    match verify::verify(&state.db, &state.cipher, &client, &request).await? {
+    match verify::verify(&services.db, &services.cipher, &client, &request).await? {
         Outcome::Verified { .. } => tracing::info!(payment = %seq, "verified on retry"),
         Outcome::Pending { reason, .. } => tracing::info!(payment = %seq, ?reason, "still pending"),
         Outcome::Refused(refusal) => tracing::warn!(payment = %seq, ?refusal, "refused on retry"),
@@ -62,15 +62,17 @@ async fn reverify(state: &AppState, id: i64) -> Result<(), Error> {
     Ok(())
 }
 
-async fn acknowledge_due(state: &AppState) -> Result<usize, Error> {
+async fn acknowledge_due(services: &Services) -> Result<usize, Error> {
     // A refunded purchase is not asked again: Google refuses to acknowledge it, for ever.
     let pending = "ack_state = 'PENDING' AND status = 'SUCCESS'";
-    let ids = state.db.claim_due("payments", "next_ack_at", pending, CLAIM, BATCH).await?;
+    let ids = services.db.claim_due("payments", "next_ack_at", pending, CLAIM, BATCH).await?;
     for id in &ids {
-        let payment = by_id(&state.db, *id).await?;
-        let Some(app) = store_apps::by_id(&state.db, &state.cipher, payment.store_app_id).await? else { continue };
-        match state.store_client(&app) {
-            Ok(client) => verify::acknowledge(&state.db, &client, &payment).await?,
+        let payment = by_id(&services.db, *id).await?;
+        let Some(app) = store_apps::by_id(&services.db, &services.cipher, payment.store_app_id).await? else {
+            continue;
+        };
+        match services.store_client(&app) {
+            Ok(client) => verify::acknowledge(&services.db, &client, &payment).await?,
             Err(err) => {
                 tracing::warn!(payment = %payment.payment_seq, error = %err, "cannot acknowledge: store app settings")
             }

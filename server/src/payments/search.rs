@@ -2,13 +2,15 @@
 //! OFFSET, so a deep page costs what the first does).
 use std::sync::Arc;
 
-use app::model::{HistoryRow, PaymentDetail, Store, TransactionPage, TransactionQuery, TransactionRow};
-use chrono::NaiveDate;
+use model::{HistoryRow, PaymentDetail, Store, TransactionPage, TransactionQuery, TransactionRow};
 use sqlx::Row;
 
 use crate::{
     crypto::{self, Cipher},
-    db::{sql::Sql, Db},
+    db::{
+        sql::{day_start_ms, Sql},
+        Db,
+    },
     store_apps::{self, StoreAppRecord},
     stores::{client::StoreClient, StoreError},
     Error,
@@ -29,13 +31,6 @@ pub struct Filters {
     to_ms: Option<i64>,
     oldest_first: bool,
     after: Option<(i64, i64)>,
-}
-
-/// The first millisecond of `day` (`YYYY-MM-DD`, UTC); `name` says which field it was.
-pub(crate) fn day_start_ms(day: &str, name: &str) -> Result<i64, Error> {
-    let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
-        .map_err(|_| Error::Invalid(format!("{name} must be a day like 2026-11-25")))?;
-    Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis())
 }
 
 pub fn filters(query: &TransactionQuery) -> Result<Filters, Error> {
@@ -269,27 +264,13 @@ pub async fn detail(db: &Db, payment_seq: &str) -> Result<Option<PaymentDetail>,
     let text = |name: &str| row.try_get::<Option<String>, _>(name);
     let id: i64 = row.try_get("id")?;
     let summary = read_row(&row, None)?;
-    let history = sqlx::query(
-        "SELECT created_at, from_status, to_status, event, source, actor, reason, detail FROM payment_history \
-         WHERE payment_id = $1 ORDER BY id",
+    let history = sqlx::query_as::<_, HistoryRow>(
+        "SELECT created_at AS at, from_status AS \"from\", to_status AS \"to\", event, source, actor, reason, detail \
+         FROM payment_history WHERE payment_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|h| {
-        Ok(HistoryRow {
-            at: h.try_get("created_at")?,
-            from: h.try_get("from_status")?,
-            to: h.try_get("to_status")?,
-            event: h.try_get("event")?,
-            source: h.try_get("source")?,
-            actor: h.try_get("actor")?,
-            reason: h.try_get("reason")?,
-            detail: h.try_get("detail")?,
-        })
-    })
-    .collect::<Result<_, Error>>()?;
+    .await?;
     let others = |q: Option<String>| TransactionQuery { q, include_test: true, ..TransactionQuery::default() };
     let original = text("original_payment_id")?;
     let related = match &original {

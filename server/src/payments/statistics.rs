@@ -1,8 +1,8 @@
 //! Sales and refunds per store and currency: by month over a year, by day over a month.
 use std::collections::BTreeMap;
 
-use app::model::{SalesTotal, Statistics, StatisticsQuery};
 use chrono::{Datelike, Months, NaiveDate};
+use model::{SalesTotal, Statistics, StatisticsQuery};
 use sqlx::Row;
 
 use crate::{
@@ -76,7 +76,7 @@ pub async fn statistics(db: &Db, query: &StatisticsQuery) -> Result<Statistics, 
     let sales = per_day(db, query, "verified_at", "'SUCCESS', 'REFUND'", range).await?;
     let refunds = per_day(db, query, "refund_time", "'REFUND'", range).await?;
 
-    let day_text = |day: i64| app::format::utc(day * DAY_MS)[..10].to_string();
+    let day_text = |day: i64| model::format::utc(day * DAY_MS)[..10].to_string();
     let mut days: BTreeMap<(String, String, String), Figures> = BTreeMap::new();
     for (day, store, currency, n, amount) in sales {
         let f = days.entry((day_text(day), store, currency)).or_default();

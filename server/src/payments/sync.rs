@@ -1,45 +1,21 @@
 //! What the store says later — a renewal, a lapse, a refund — applied to the payments it concerns.
 //! Notifications and reconciliation sweeps call this with the store's current answer.
-use app::model::Store;
+use model::Store;
 use serde_json::json;
 
 use super::{
-    append_history, by_id, new_access_token, verify::subscription_state_name, HistoryEntry, Payment, Source, Status,
-    COLUMNS,
+    append_history, by_id, new_access_token, refund::RefundSource, verify::subscription_state_name, HistoryEntry,
+    Payment, Source, Status, COLUMNS,
 };
 use crate::{
-    abuse,
-    config::AbuseSettings,
     crypto::Cipher,
     db::Db,
     now_ms,
-    state::AppState,
+    services::Services,
     stores::{PurchaseState, StorePurchase, SubscriptionState},
-    webhooks::{self, EventType},
+    webhooks::EventType,
     Error,
 };
-
-/// How a refund reached us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefundSource {
-    Notification,
-    Sweep,
-    /// The app's server asked the store (a Google revoke).
-    StoreApi,
-    /// A support person, from the console.
-    Manual,
-}
-
-impl RefundSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RefundSource::Notification => "NOTIFICATION",
-            RefundSource::Sweep => "SWEEP",
-            RefundSource::StoreApi => "STORE_API",
-            RefundSource::Manual => "MANUAL",
-        }
-    }
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -54,12 +30,12 @@ pub enum Applied {
 
 /// Applies the store's current view of `purchase` (of the app `store_app_id`).
 pub async fn apply(
-    state: &AppState,
+    services: &Services,
     store_app_id: i64,
     purchase: &StorePurchase,
     source: RefundSource,
 ) -> Result<Applied, Error> {
-    let (db, cipher) = (&state.db, &state.cipher);
+    let (db, cipher) = (&services.db, &services.cipher);
     let refunded = matches!(purchase.state, PurchaseState::Refunded | PurchaseState::Cancelled)
         || purchase.subscription_state == Some(SubscriptionState::Revoked);
     if let Some(payment) = by_txn_key(db, store_app_id, &purchase.transaction_id).await? {
@@ -70,7 +46,7 @@ pub async fn apply(
                 (_, Store::Google) => "VOID",
                 _ => "REFUND",
             };
-            refund(state, &payment, source, kind, None).await?;
+            super::refund::by_store(services, &payment, source, kind, None).await?;
             return Ok(Applied::Refunded(payment.id));
         }
         update_state(db, &payment, purchase).await?;
@@ -148,7 +124,7 @@ async fn update_state(db: &Db, payment: &Payment, purchase: &StorePurchase) -> R
     let event =
         state.filter(|s| payment.subscription_state.as_deref() != Some(*s)).and_then(EventType::for_subscription_state);
     if let Some(event) = event {
-        webhooks::emit_for_payment(&mut tx, event, payment.id, json!({})).await?;
+        super::events::emit(&mut tx, event, payment.id, json!({})).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -226,150 +202,9 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
         detail: Some(format!("renews {}", previous.payment_seq)),
     };
     append_history(&mut tx, entry).await?;
-    webhooks::emit_for_payment(&mut tx, EventType::SubscriptionRenewed, id, json!({"renews": previous.payment_seq}))
-        .await?;
+    super::events::emit(&mut tx, EventType::SubscriptionRenewed, id, json!({"renews": previous.payment_seq})).await?;
     tx.commit().await?;
     Ok(id)
-}
-
-/// Marks the payment REFUND (final) and records its refund, with whether the item had been
-/// consumed already (a claw-back is needed then). A payment is refunded once: a second report of
-/// the refund (a void after a refund, or one store answer applied by two notifications) changes
-/// nothing, whatever kind it names.
-pub async fn refund(
-    state: &AppState,
-    payment: &Payment,
-    source: RefundSource,
-    kind: &str,
-    reason: Option<&str>,
-) -> Result<(), Error> {
-    let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
-    let changed = sqlx::query(
-        "UPDATE payments SET status = 'REFUND', refund_time = $1, subscription_state = \
-         CASE WHEN subscription_state IS NULL THEN NULL ELSE 'REVOKED' END, updated_at = $1 \
-         WHERE id = $2 AND status <> 'REFUND'",
-    )
-    .bind(now)
-    .bind(payment.id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        tx.rollback().await?;
-        return Ok(());
-    }
-    record_refund(&mut tx, payment, source, kind, reason, now).await?;
-    let entry = HistoryEntry {
-        payment_id: payment.id,
-        from: Some(payment.status),
-        to: Status::Refund,
-        event: kind,
-        source: if source == RefundSource::Sweep { Source::Sweep } else { Source::Store },
-        actor: None,
-        reason,
-        detail: Some(format!("consumed before: {}", payment.consumed)),
-    };
-    append_history(&mut tx, entry).await?;
-    announce_refund(&mut tx, &state.settings.abuse, payment, source, kind).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The store took a refund back (Apple `REFUND_REVERSED`): the payment is SUCCESS again, its refund
-/// records when and why it was reversed (and stops counting in reports and abuse rules), and the
-/// app's server is told, so it can give back what it clawed back. A payment that is not refunded is
-/// left alone.
-pub async fn reverse_refund(state: &AppState, payment: &Payment, reason: &str) -> Result<(), Error> {
-    let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
-    let changed = sqlx::query(
-        "UPDATE payments SET status = 'SUCCESS', refund_time = NULL, updated_at = $1 WHERE id = $2 AND status = 'REFUND'",
-    )
-    .bind(now)
-    .bind(payment.id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        tx.rollback().await?;
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE refunds SET reversed_at = $1, reversed_reason = $2 WHERE payment_id = $3 AND reversed_at IS NULL",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(payment.id)
-    .execute(&mut *tx)
-    .await?;
-    let entry = HistoryEntry {
-        payment_id: payment.id,
-        from: Some(Status::Refund),
-        to: Status::Success,
-        event: "REFUND_REVERSED",
-        source: Source::Store,
-        actor: None,
-        reason: Some(reason),
-        detail: Some(format!("consumed before: {}", payment.consumed)),
-    };
-    append_history(&mut tx, entry).await?;
-    let extra = json!({"alreadyConsumed": payment.consumed, "reason": reason});
-    webhooks::emit_for_payment(&mut tx, EventType::PaymentRefundReversed, payment.id, extra).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Tells the app's server about a payment's first refund and applies the abuse rules to its user,
-/// in the refund's transaction.
-pub(crate) async fn announce_refund(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    rules: &AbuseSettings,
-    payment: &Payment,
-    source: RefundSource,
-    kind: &str,
-) -> Result<(), Error> {
-    let extra = json!({"alreadyConsumed": payment.consumed, "refundKind": kind, "refundSource": source.as_str()});
-    webhooks::emit_for_payment(tx, EventType::PaymentRefunded, payment.id, extra).await?;
-    // A purchase nobody claimed counts against no user.
-    if payment.unclaimed {
-        return Ok(());
-    }
-    abuse::after_refund(tx, rules, payment.project_id, &payment.user_id).await
-}
-
-/// Records the refund of `payment`, once per kind; a refund of a kind that was reversed is in
-/// force again.
-pub(crate) async fn record_refund(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    payment: &Payment,
-    source: RefundSource,
-    kind: &str,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO refunds (payment_id, project_id, user_id, source, kind, refunded_at, reason, was_consumed, \
-         amount_micros, currency, missed_notification, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6) ON CONFLICT (payment_id, kind) DO UPDATE SET \
-         reversed_at = NULL, reversed_reason = NULL, refunded_at = excluded.refunded_at, source = excluded.source, \
-         reason = excluded.reason, was_consumed = excluded.was_consumed WHERE refunds.reversed_at IS NOT NULL",
-    )
-    .bind(payment.id)
-    .bind(payment.project_id)
-    .bind(&payment.user_id)
-    .bind(source.as_str())
-    .bind(kind)
-    .bind(now)
-    .bind(reason)
-    .bind(i64::from(payment.consumed))
-    .bind(payment.price_micros)
-    .bind(&payment.currency)
-    // A sweep records only what no notification had: each of its refunds is a missed notification.
-    .bind(i64::from(source == RefundSource::Sweep))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Whether any payment of `store_app_id` is about the purchase `reference` names: its purchase

@@ -5,7 +5,7 @@
 //! proof is kept on a pending payment and the re-verification job tries again until it can.
 use std::time::Duration;
 
-use app::model::Store;
+use model::Store;
 
 use super::{
     append_history,
@@ -22,7 +22,7 @@ use crate::{
         client::{Proof, StoreClient},
         PurchaseState, StoreError, StorePurchase,
     },
-    webhooks::{self, EventType},
+    webhooks::EventType,
     Error,
 };
 
@@ -277,25 +277,16 @@ async fn answer_existing(
         false => existing,
     };
     if existing.user_id != request.user_id {
-        let mut tx = db.begin_write().await?;
-        let first = sqlx::query(
-            "INSERT INTO receipt_conflicts (project_id, payment_id, claimed_by_user, claimed_payment_seq, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payment_id, claimed_by_user) DO NOTHING",
-        )
-        .bind(request.project_id)
-        .bind(existing.id)
-        .bind(request.user_id)
-        .bind(reserved.map(|p| p.payment_seq.as_str()))
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if first && request.user_authenticated {
-            let detail = format!("presented payment {} of user {}", existing.payment_seq, existing.user_id);
-            crate::abuse::flag(&mut tx, request.project_id, request.user_id, "SHARED_RECEIPT", detail).await?;
-        }
-        tx.commit().await?;
+        let claim = crate::abuse::ReceiptClaim {
+            project_id: request.project_id,
+            payment_id: existing.id,
+            payment_seq: &existing.payment_seq,
+            owner: &existing.user_id,
+            claimed_by: request.user_id,
+            claimed_payment_seq: reserved.map(|p| p.payment_seq.as_str()),
+            authenticated: request.user_authenticated,
+        };
+        crate::abuse::receipt_claimed(db, claim).await?;
         return refuse(db, reserved, Refusal::UsedByOtherUser, request.source).await;
     }
     if let Some(p) = reserved {
@@ -540,7 +531,7 @@ async fn record(
         };
         append_history(&mut tx, entry).await?;
         let extra = serde_json::json!({"storeInitiated": purchase.store_initiated});
-        webhooks::emit_for_payment(&mut tx, EventType::PaymentSucceeded, id, extra).await?;
+        super::events::emit(&mut tx, EventType::PaymentSucceeded, id, extra).await?;
         tx.commit().await?;
         return Ok(Outcome::Verified { payment: super::by_id(db, id).await?, access_token: token, new: true });
     }

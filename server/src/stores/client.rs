@@ -1,6 +1,6 @@
 //! One interface over every store: a client built from a store app's record, asked one question
 //! about what the app presented, answering with one normalised [`StorePurchase`].
-use app::model::Store;
+use model::Store;
 use serde::Deserialize;
 
 use super::{

@@ -7,7 +7,7 @@ pub mod onestore;
 
 use std::time::Duration;
 
-use app::model::Store;
+use model::Store;
 use serde::Serialize;
 
 /// A purchase as a store reports it, in the same shape for every store.
@@ -237,7 +237,7 @@ mod tests {
 
         assert!(default.allows(false));
         assert!(!default.allows(true), "sandbox purchases cost nothing");
-        assert_eq!(app::model::ENVIRONMENT_POLICIES[0], default.as_str(), "the console's new-app form starts there");
+        assert_eq!(model::ENVIRONMENT_POLICIES[0], default.as_str(), "the console's new-app form starts there");
     }
 
     #[test]

@@ -7,22 +7,23 @@ use futures_util::{stream, StreamExt};
 use sqlx::Row;
 
 use super::signing;
-use crate::{crypto::Column, now_ms, state::AppState, Error};
+use crate::{crypto::Column, now_ms, services::Services, Error};
 
 const BATCH: i64 = 50;
 /// Deliveries sent at once by one instance.
 const CONCURRENCY: usize = 8;
 
 /// Sends the due deliveries once; returns how many were attempted.
-pub async fn run_due(state: &AppState) -> Result<usize, Error> {
-    let timeout = Duration::from_secs(state.settings.webhooks.timeout_secs.max(1));
+pub async fn run_due(services: &Services) -> Result<usize, Error> {
+    let timeout = Duration::from_secs(services.settings.webhooks.timeout_secs.max(1));
     // A claim outlives the slowest attempt, so a delivery is never sent twice at once.
     let claim = timeout + Duration::from_secs(30);
-    let ids = state.db.claim_due("webhook_deliveries", "next_attempt_at", "status = 'PENDING'", claim, BATCH).await?;
+    let ids =
+        services.db.claim_due("webhook_deliveries", "next_attempt_at", "status = 'PENDING'", claim, BATCH).await?;
     let count = ids.len();
     stream::iter(ids)
         .for_each_concurrent(CONCURRENCY, |id| async move {
-            if let Err(err) = attempt(state, id, timeout).await {
+            if let Err(err) = attempt(services, id, timeout).await {
                 tracing::warn!(delivery = id, error = %err, "webhook delivery failed to run");
             }
         })
@@ -39,23 +40,23 @@ pub async fn prune_attempts(db: &crate::db::Db, keep_days: i64) -> Result<u64, E
     db.delete_chunked("webhook_attempts", "id", "at < $1", &[now_ms() - keep_days * 86_400_000]).await
 }
 
-async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Result<(), Error> {
+async fn attempt(services: &Services, delivery_id: i64, timeout: Duration) -> Result<(), Error> {
     let row = sqlx::query(
         "SELECT d.attempts, d.endpoint_id, ev.event_id, ev.payload, e.url, e.secret_enc, e.previous_secret_enc, \
          e.previous_secret_expires_at FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id \
          JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1",
     )
     .bind(delivery_id)
-    .fetch_one(state.db.pool())
+    .fetch_one(services.db.pool())
     .await?;
     let attempts: i64 = row.try_get("attempts")?;
     let event_id: String = row.try_get("event_id")?;
     let payload: String = row.try_get("payload")?;
     let url: String = row.try_get("url")?;
     let endpoint = row.try_get::<i64, _>("endpoint_id")?.to_string();
-    let open = |sealed: &str| state.cipher.decrypt(Column::WebhookSecret, &endpoint, sealed);
+    let open = |sealed: &str| services.cipher.decrypt(Column::WebhookSecret, &endpoint, sealed);
     let mut secrets = vec![open(&row.try_get::<String, _>("secret_enc")?)?];
-    let previous_valid = row.try_get::<Option<i64>, _>("previous_secret_expires_at")?.is_some_and(|t| t > now_ms());
+    let previous_valid = crate::rotation::still_valid(row.try_get("previous_secret_expires_at")?, now_ms());
     if let (true, Some(previous)) = (previous_valid, row.try_get::<Option<String>, _>("previous_secret_enc")?) {
         secrets.push(open(&previous)?);
     }
@@ -63,7 +64,7 @@ async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Resul
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let signature = signing::header(&secrets, &event_id, timestamp, payload.as_bytes());
     let started = Instant::now();
-    let request = state
+    let request = services
         .http
         .post(&url)
         .timeout(timeout)
@@ -73,7 +74,7 @@ async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Resul
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
         .body(payload);
-    let sent = state.http.send(request).await;
+    let sent = services.http.send(request).await;
     let took = started.elapsed().as_millis() as i64;
     // Only the status and a short reason are kept: the body, and the URL (which may carry a
     // token), never reach the delivery log.
@@ -84,14 +85,14 @@ async fn attempt(state: &AppState, delivery_id: i64, timeout: Duration) -> Resul
     let delivered = code.is_some_and(|c| (200..300).contains(&c));
     let now = now_ms();
     let attempts = attempts + 1;
-    let delays = &state.settings.webhooks.retry_delays_ms;
+    let delays = &services.settings.webhooks.retry_delays_ms;
     let (status, next) = match delays.get(attempts as usize - 1) {
         _ if delivered => ("DELIVERED", None),
         Some(delay) => ("PENDING", Some(now + *delay as i64)),
         None => ("DEAD", None),
     };
     let error = error.or_else(|| (!delivered).then(|| format!("HTTP {}", code.unwrap_or_default())));
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = services.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error) VALUES ($1, $2, $3, $4, $5)",
     )

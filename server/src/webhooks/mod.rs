@@ -1,25 +1,22 @@
-//! Outbound webhooks: every state change the app's server should hear about becomes an event in a
-//! durable outbox, written in the transaction of the change itself, with one delivery row per
-//! endpoint that wants it. [`delivery`] sends them, signed ([`signing`]), until each endpoint
-//! answers 2xx or the retries run out.
+//! Outbound webhooks. This module is the outbox: every state change the app's server should hear
+//! about becomes an event, written in the transaction of the change itself, with one delivery row
+//! per endpoint that wants it. [`delivery`] sends them, signed ([`signing`]), until each endpoint
+//! answers 2xx or the retries run out; [`endpoints`] are the project's receivers as the console
+//! manages them; [`replay`] sends chosen events again.
 pub mod delivery;
+pub mod endpoints;
+pub mod replay;
 pub mod signing;
 
 use std::collections::{BTreeMap, HashMap};
 
-use app::model::{DeliveryRow, WebhookEndpointView, Webhooks};
 use serde_json::{json, Value};
 use sqlx::{Any, Row, Transaction};
 
 use crate::{
-    crypto::{self, Cipher, Column},
-    db::{
-        sql::{ArgValue, Sql},
-        Db,
-    },
-    now_ms,
-    payments::{Payment, COLUMNS},
-    Error,
+    crypto,
+    db::sql::{ArgValue, Sql},
+    now_ms, Error,
 };
 
 /// The version of the event payload's shape; a new shape gets a new number.
@@ -98,57 +95,6 @@ impl EventType {
 /// Whether an endpoint's comma-separated `event_types` (or `*`) takes `event`.
 fn wants(event_types: &str, event: &str) -> bool {
     event_types.split(',').map(str::trim).any(|t| t == "*" || t == event)
-}
-
-/// Writes an event about one payment to the outbox, in `tx`: the payment as it is after the change
-/// (read inside the transaction), with `extra` fields added to its data.
-pub async fn emit_for_payment(
-    tx: &mut Transaction<'static, Any>,
-    event: EventType,
-    payment_id: i64,
-    extra: Value,
-) -> Result<(), Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1"))
-        .bind(payment_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let payment = Payment::from_row(&row)?;
-    emit_all(tx, vec![payment_event(event, &payment, extra)]).await
-}
-
-/// The event about `payment`, as it is after the change, with `extra` fields added to its data.
-pub fn payment_event(event: EventType, payment: &Payment, extra: Value) -> NewEvent<'_> {
-    let mut data = payment_data(payment);
-    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
-        data.extend(extra);
-    }
-    NewEvent {
-        project_id: payment.project_id,
-        event,
-        user_id: Some(&payment.user_id),
-        payment_id: Some(payment.id),
-        data,
-    }
-}
-
-fn payment_data(p: &Payment) -> Value {
-    json!({
-        "paymentSeq": p.payment_seq,
-        "storeCode": p.store.code(),
-        "productId": p.store_product_id,
-        "productSeq": p.product_seq,
-        "productType": p.product_type.as_str(),
-        "status": p.status.as_str(),
-        "price": p.price_micros.map(|m| m as f64 / 1e6),
-        "currency": p.currency,
-        "paymentId": p.payment_id,
-        "originalPaymentId": p.original_payment_id,
-        "purchaseTime": p.purchase_time,
-        "expiryTime": p.expiry_time,
-        "subscriptionState": p.subscription_state,
-        "consumed": p.consumed,
-        "isTestPurchase": p.sandbox,
-    })
 }
 
 /// An event to write to the outbox.
@@ -290,260 +236,6 @@ async fn next_user_seqs(
         .collect())
 }
 
-/// A URL the server may deliver to: checked again at every delivery, when its name is resolved.
-fn validate_url<'a>(http: &crate::outbound::Http, url: &'a str) -> Result<&'a str, Error> {
-    let url = url.trim();
-    let parsed = reqwest::Url::parse(url).map_err(|_| Error::Invalid("the endpoint is a full URL".into()))?;
-    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() || url.len() > 2000 {
-        return Err(Error::Invalid("the endpoint is an http(s) URL".into()));
-    }
-    http.check(&parsed).map_err(|refused| Error::Invalid(format!("the endpoint is not called: {refused}")))?;
-    Ok(url)
-}
-
-/// `*` or a comma-separated list of known event types.
-fn validate_event_types(types: &str) -> Result<String, Error> {
-    let types: Vec<&str> = types.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
-    if types.is_empty() || types == ["*"] {
-        return Ok("*".into());
-    }
-    for t in &types {
-        if !EventType::ALL.iter().any(|e| e.as_str() == *t) {
-            return Err(Error::Invalid(format!("unknown event type {t}")));
-        }
-    }
-    Ok(types.join(","))
-}
-
-/// Adds an endpoint; returns its id and its signing secret, shown once.
-pub async fn create_endpoint(
-    db: &Db,
-    cipher: &Cipher,
-    http: &crate::outbound::Http,
-    project_id: i64,
-    url: &str,
-    event_types: &str,
-    audit: impl FnOnce(i64) -> crate::audit::Entry,
-) -> Result<(i64, String), Error> {
-    let url = validate_url(http, url)?;
-    let types = validate_event_types(event_types)?;
-    let secret = signing::new_secret();
-    let now = now_ms();
-    // Inserted only for a project that exists: nothing is written for a wrong id. The secret is
-    // sealed to the endpoint's id, known once the row is.
-    let mut tx = db.begin_write().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO webhook_endpoints (project_id, url, event_types, enabled, secret_enc, created_at, updated_at) \
-         SELECT id, $2, $3, 1, '', $4, $4 FROM projects WHERE id = $1 RETURNING id",
-    )
-    .bind(project_id)
-    .bind(url)
-    .bind(types)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(Error::NotFound)?;
-    sqlx::query("UPDATE webhook_endpoints SET secret_enc = $1 WHERE id = $2")
-        .bind(cipher.encrypt(Column::WebhookSecret, &id.to_string(), &secret))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    crate::audit::record_in(&mut tx, audit(id)).await?;
-    tx.commit().await?;
-    Ok((id, secret))
-}
-
-/// The project an endpoint belongs to, for permission and audit.
-pub async fn project_of(db: &Db, endpoint_id: i64) -> Result<i64, Error> {
-    sqlx::query_scalar("SELECT project_id FROM webhook_endpoints WHERE id = $1")
-        .bind(endpoint_id)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or(Error::NotFound)
-}
-
-/// A new signing secret; deliveries are signed with both until `grace_hours` have passed.
-/// `audit` is written in the same transaction.
-pub async fn rotate_secret(
-    db: &Db,
-    cipher: &Cipher,
-    endpoint_id: i64,
-    grace_hours: i64,
-    audit: crate::audit::Entry,
-) -> Result<String, Error> {
-    if !(0..=crate::projects::MAX_GRACE_HOURS).contains(&grace_hours) {
-        return Err(Error::Invalid(format!("the grace period is 0 to {} hours", crate::projects::MAX_GRACE_HOURS)));
-    }
-    let secret = signing::new_secret();
-    let now = now_ms();
-    let until = (grace_hours > 0).then(|| now + grace_hours * 3_600_000);
-    let mut tx = db.begin_write().await?;
-    let updated = sqlx::query(
-        "UPDATE webhook_endpoints SET previous_secret_enc = CASE WHEN $1 IS NULL THEN NULL ELSE secret_enc END, \
-         previous_secret_expires_at = $1, secret_enc = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind(until)
-    .bind(cipher.encrypt(Column::WebhookSecret, &endpoint_id.to_string(), &secret))
-    .bind(now)
-    .bind(endpoint_id)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
-    crate::audit::record_in(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(secret)
-}
-
-/// Turns deliveries to the endpoint on or off, with `audit`, in one transaction.
-pub async fn set_enabled(db: &Db, endpoint_id: i64, enabled: bool, audit: crate::audit::Entry) -> Result<(), Error> {
-    let mut tx = db.begin_write().await?;
-    sqlx::query("UPDATE webhook_endpoints SET enabled = $1, updated_at = $2 WHERE id = $3")
-        .bind(i64::from(enabled))
-        .bind(now_ms())
-        .bind(endpoint_id)
-        .execute(&mut *tx)
-        .await?;
-    crate::audit::record_in(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The webhook section of a project page: endpoints, the latest deliveries and the dead letters.
-pub async fn overview(db: &Db, project_id: i64) -> Result<Webhooks, Error> {
-    Ok(Webhooks {
-        endpoints: endpoints(db, project_id).await?,
-        deliveries: deliveries(db, project_id, false, 50).await?,
-        dead_letters: deliveries(db, project_id, true, 50).await?,
-    })
-}
-
-pub async fn endpoints(db: &Db, project_id: i64) -> Result<Vec<WebhookEndpointView>, Error> {
-    let rows = sqlx::query(
-        "SELECT e.id, e.url, e.event_types, e.enabled, e.previous_secret_expires_at, \
-           (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'DELIVERED') AS delivered, \
-           (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'PENDING') AS pending, \
-           (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'DEAD') AS dead \
-         FROM webhook_endpoints e WHERE e.project_id = $1 ORDER BY e.id",
-    )
-    .bind(project_id)
-    .fetch_all(db.pool())
-    .await?;
-    let now = now_ms();
-    rows.iter()
-        .map(|r| {
-            Ok(WebhookEndpointView {
-                id: r.try_get("id")?,
-                url: r.try_get("url")?,
-                event_types: r.try_get("event_types")?,
-                enabled: r.try_get::<i64, _>("enabled")? != 0,
-                previous_secret_valid_until: r
-                    .try_get::<Option<i64>, _>("previous_secret_expires_at")?
-                    .filter(|t| *t > now),
-                delivered: r.try_get("delivered")?,
-                pending: r.try_get("pending")?,
-                dead: r.try_get("dead")?,
-            })
-        })
-        .collect()
-}
-
-/// The project's latest deliveries (or only the dead letters), newest first.
-pub async fn deliveries(db: &Db, project_id: i64, dead_only: bool, limit: i64) -> Result<Vec<DeliveryRow>, Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT d.id, ev.event_id, ev.event_type, ev.user_id, d.endpoint_id, d.status, d.attempts, \
-         d.last_status_code, d.last_error, d.delivered_at, d.next_attempt_at, ev.created_at \
-         FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id \
-         WHERE ev.project_id = $1 {} ORDER BY d.id DESC LIMIT {limit}",
-        if dead_only { "AND d.status = 'DEAD'" } else { "" }
-    ))
-    .bind(project_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let status: String = r.try_get("status")?;
-            Ok(DeliveryRow {
-                event_id: r.try_get("event_id")?,
-                event_type: r.try_get("event_type")?,
-                user_id: r.try_get("user_id")?,
-                endpoint: r.try_get("endpoint_id")?,
-                next_attempt_at: if status == "PENDING" { r.try_get("next_attempt_at")? } else { None },
-                status,
-                attempts: r.try_get("attempts")?,
-                last_status_code: r.try_get::<Option<i64>, _>("last_status_code")?,
-                last_error: r.try_get("last_error")?,
-                delivered_at: r.try_get("delivered_at")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
-}
-
-/// Which events to send again.
-pub enum Replay<'a> {
-    Event(&'a str),
-    /// Events created in `[from, to)`, epoch ms.
-    Range(i64, i64),
-    User(&'a str),
-}
-
-/// The most events one replay sends again; a larger range is replayed in parts.
-const REPLAY_LIMIT: i64 = 10_000;
-
-/// Sends the chosen events again to every enabled endpoint of the project that takes them, as new
-/// deliveries from the first attempt (delivered ones included: a replay is asked for on purpose).
-/// Returns how many deliveries were scheduled.
-pub async fn replay(db: &Db, project_id: i64, which: Replay<'_>) -> Result<usize, Error> {
-    let mut sql = crate::db::sql::Sql::new("SELECT id, event_type FROM webhook_events WHERE project_id = ");
-    sql.push_bind(project_id);
-    match which {
-        Replay::Event(event_id) => {
-            sql.push(" AND event_id = ").push_bind(event_id.trim());
-        }
-        Replay::Range(from, to) => {
-            sql.push(" AND created_at >= ").push_bind(from).push(" AND created_at < ").push_bind(to);
-        }
-        Replay::User(user) => {
-            sql.push(" AND user_id = ").push_bind(user.trim());
-        }
-    }
-    sql.push(format!(" ORDER BY id LIMIT {REPLAY_LIMIT}"));
-    let events: Vec<(i64, String)> = sql
-        .build()
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-    let endpoints: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, event_types FROM webhook_endpoints WHERE project_id = $1 AND enabled = 1")
-            .bind(project_id)
-            .fetch_all(db.pool())
-            .await?;
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let mut scheduled = 0;
-    for (event, event_type) in &events {
-        for (endpoint, _) in endpoints.iter().filter(|(_, types)| wants(types, event_type)) {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, 'PENDING', 0, $3, $3) ON CONFLICT (event_id, endpoint_id) DO UPDATE SET \
-                 status = 'PENDING', attempts = 0, next_attempt_at = $3, delivered_at = NULL",
-            )
-            .bind(event)
-            .bind(endpoint)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            scheduled += 1;
-        }
-    }
-    tx.commit().await?;
-    Ok(scheduled)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,12 +245,5 @@ mod tests {
         assert!(wants("*", "payment.refunded"));
         assert!(wants("payment.succeeded, payment.refunded", "payment.refunded"));
         assert!(!wants("payment.succeeded", "payment.refunded"));
-    }
-
-    #[test]
-    fn event_type_lists_are_checked_and_normalised() {
-        assert_eq!(validate_event_types(" ").unwrap(), "*");
-        assert_eq!(validate_event_types("payment.refunded , abuse.flagged").unwrap(), "payment.refunded,abuse.flagged");
-        assert!(validate_event_types("payment.stolen").is_err());
     }
 }

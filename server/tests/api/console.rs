@@ -95,7 +95,7 @@ async fn the_login_form_itself_needs_the_csrf_token() {
     let app = spawn_app().await;
 
     let result = app
-        .post_fn::<app::model::LoginResult>(
+        .post_fn::<model::LoginResult>(
             "/api/login",
             &[("username", "demo"), ("password", "demo-password"), ("next", "")],
         )
@@ -148,11 +148,11 @@ async fn admins_read_the_audit_log_and_other_roles_cannot() {
     app.login_as_demo_admin().await;
     let csrf = app.csrf().await;
     app.post_fn::<NewProjectKeys>("/api/projects/create", &[("_csrf", &csrf), ("name", "Audited")]).await.unwrap();
-    let support = app.signed_in_as(app::model::Role::Support).await;
+    let support = app.signed_in_as(model::Role::Support).await;
 
-    let all: app::model::AuditPage = app.get_fn("/api/audit").await.unwrap();
-    let created: app::model::AuditPage = app.get_fn("/api/audit?query[action]=project.create").await.unwrap();
-    let refused = support.get_fn::<app::model::AuditPage>("/api/audit").await.unwrap_err();
+    let all: model::AuditPage = app.get_fn("/api/audit").await.unwrap();
+    let created: model::AuditPage = app.get_fn("/api/audit?query[action]=project.create").await.unwrap();
+    let refused = support.get_fn::<model::AuditPage>("/api/audit").await.unwrap_err();
     let html = app.client.get(app.url("/audit?actor=demo")).send().await.unwrap().text().await.unwrap();
 
     assert!(all.rows.iter().any(|r| r.action == "login" && r.actor == "demo"));
@@ -167,13 +167,13 @@ async fn admins_read_the_audit_log_and_other_roles_cannot() {
 async fn the_chosen_time_zone_is_remembered_and_the_pages_show_times_in_it() {
     let app = spawn_app().await;
     app.login_as_demo_admin().await;
-    let utc: app::model::AuditPage = app.get_fn("/api/audit").await.unwrap();
+    let utc: model::AuditPage = app.get_fn("/api/audit").await.unwrap();
     let login_at = utc.rows.last().unwrap().at;
 
     let chosen = app.client.get(app.url("/preferences/time-zone?offset=540&next=/audit")).send().await.unwrap();
     let foreign =
         app.client.get(app.url("/preferences/time-zone?offset=0&next=https://evil.example")).send().await.unwrap();
-    let session: app::model::SessionInfo = app.get_fn("/api/session").await.unwrap();
+    let session: model::SessionInfo = app.get_fn("/api/session").await.unwrap();
     let html = app.client.get(app.url("/audit")).send().await.unwrap().text().await.unwrap();
 
     assert_eq!(chosen.status(), 303);
@@ -183,7 +183,7 @@ async fn the_chosen_time_zone_is_remembered_and_the_pages_show_times_in_it() {
     let reset = app.client.get(app.url("/preferences/time-zone?offset=540&next=/audit")).send().await.unwrap();
     assert_eq!(reset.status(), 303);
     let html_in_tokyo = app.client.get(app.url("/audit")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains(&app::format::utc(login_at)), "UTC after choosing UTC");
-    assert!(html_in_tokyo.contains(&app::format::utc(login_at + 9 * 3_600_000)), "nine hours ahead in UTC+09:00");
+    assert!(html.contains(&model::format::utc(login_at)), "UTC after choosing UTC");
+    assert!(html_in_tokyo.contains(&model::format::utc(login_at + 9 * 3_600_000)), "nine hours ahead in UTC+09:00");
     assert!(html_in_tokyo.contains("<option value=\"540\" selected"));
 }

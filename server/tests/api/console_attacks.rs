@@ -1,8 +1,8 @@
 //! The console against a stolen session, a curious insider and a crafted link, played over HTTP:
 //! sign-in races, sessions that must end, redirects, browser protections, exports, manual
 //! changes and the data at rest.
-use app::model::{LoginResult, Role};
 use futures_util::future::join_all;
+use model::{LoginResult, Role};
 use serde_json::json;
 use server::{demo, fakes::apple::NewPurchase};
 
@@ -105,12 +105,12 @@ async fn the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_pro
 async fn signed_in_support(app: &TestApp) -> (TestApp, String) {
     let support = app.signed_in_as(Role::Support).await;
     let id = user_id(app, "support-user").await;
-    assert!(support.get_fn::<Vec<app::model::ProjectSummary>>("/api/projects").await.is_ok());
+    assert!(support.get_fn::<Vec<model::ProjectSummary>>("/api/projects").await.is_ok());
     (support, id)
 }
 
 async fn still_signed_in(browser: &TestApp) -> bool {
-    let session: app::model::SessionInfo = browser.get_fn("/api/session").await.unwrap();
+    let session: model::SessionInfo = browser.get_fn("/api/session").await.unwrap();
     session.user.is_some()
 }
 
@@ -307,8 +307,7 @@ async fn a_ciphertext_moved_to_another_row_does_not_open() {
     .execute(shop.app.db.pool())
     .await
     .unwrap();
-    let check =
-        admin.submit::<app::model::ConnectionCheck>("/api/project/app/check", &[("id", &apple.to_string())]).await;
+    let check = admin.submit::<model::ConnectionCheck>("/api/project/app/check", &[("id", &apple.to_string())]).await;
 
     assert!(check.is_err(), "the moved credentials opened: {check:?}");
     let cipher = &shop.app.state.cipher;

@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use leptos::config::LeptosOptions;
 use reqwest::{header, Client, Response};
 use serde::de::DeserializeOwned;
@@ -8,6 +6,7 @@ use server::{
     db::Db,
     Application,
 };
+pub use testing::{fresh_database_url, temp_dir, unique_name, TempDir};
 
 pub struct TestApp {
     pub base: String,
@@ -16,42 +15,6 @@ pub struct TestApp {
     pub state: server::state::AppState,
     /// Kept so the SQLite file and the generated key outlive the test.
     _data_dir: TempDir,
-}
-
-/// A folder under the system temp dir, removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn unique_name() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "iap_test_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        chrono::Utc::now().timestamp_micros() % 1_000_000
-    )
-}
-
-/// A database URL for one test: a new PostgreSQL database or a new SQLite file in `dir`.
-pub fn fresh_database_url(dir: &std::path::Path) -> String {
-    match std::env::var("IAP_TEST_DATABASE") {
-        Ok(base) if base.starts_with("postgres") => {
-            format!("{}/{}", base.trim_end_matches('/'), unique_name())
-        }
-        _ => format!("sqlite://{}", dir.join("iap.db").display()),
-    }
-}
-
-pub fn temp_dir() -> TempDir {
-    let dir = std::env::temp_dir().join(unique_name());
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -102,7 +65,8 @@ pub async fn spawn_app_without_workers() -> TestApp {
     settings.sweeps.interval_secs = 0;
     server::demo::allow_the_fakes(&mut settings);
     let leptos_options = LeptosOptions::builder().output_name("iap").build();
-    let state = server::startup::prepare(settings, leptos_options).await.expect("app prepares");
+    let services = server::services::prepare(settings).await.expect("app prepares");
+    let state = server::state::AppState::new(services, leptos_options);
     server::demo::seed(&state.db, &state.cipher).await.expect("demo seed");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -187,11 +151,11 @@ impl TestApp {
     }
 
     pub async fn csrf(&self) -> String {
-        let session: app::model::SessionInfo = self.get_fn("/api/session").await.unwrap();
+        let session: model::SessionInfo = self.get_fn("/api/session").await.unwrap();
         session.csrf
     }
 
-    pub async fn login(&self, username: &str, password: &str) -> app::model::LoginResult {
+    pub async fn login(&self, username: &str, password: &str) -> model::LoginResult {
         let csrf = self.csrf().await;
         self.post_fn("/api/login", &[("_csrf", &csrf), ("username", username), ("password", password), ("next", "")])
             .await
@@ -200,7 +164,7 @@ impl TestApp {
 
     pub async fn login_as_demo_admin(&self) {
         let result = self.login(server::demo::ADMIN_USERNAME, server::demo::ADMIN_PASSWORD).await;
-        assert_eq!(result, app::model::LoginResult::SignedIn);
+        assert_eq!(result, model::LoginResult::SignedIn);
     }
 
     /// Another instance of the server on the same database and encryption key, as a second
@@ -234,11 +198,11 @@ impl TestApp {
     }
 
     /// A console user with the given role, and a client signed in as that user.
-    pub async fn signed_in_as(&self, role: app::model::Role) -> TestApp {
+    pub async fn signed_in_as(&self, role: model::Role) -> TestApp {
         let username = format!("{}-user", role.as_str().to_lowercase());
         server::users::upsert(&self.db, &username, "a long enough password".into(), role, true).await.unwrap();
         let other = self.another_browser();
-        assert_eq!(other.login(&username, "a long enough password").await, app::model::LoginResult::SignedIn);
+        assert_eq!(other.login(&username, "a long enough password").await, model::LoginResult::SignedIn);
         other
     }
 

@@ -95,7 +95,7 @@ async fn the_inbox_lists_the_newest_first_and_filters_by_store_status_project_an
     let orphan = insert(&app, Row { store_app: None, ..Row::new("AS", "IGNORED", now) }).await;
     let waiting_google = insert(&app, Row::new("GG", "RECEIVED", now)).await;
     let project = demo_project(&app).await;
-    let since = app::format::utc(now - 2 * DAY_MS)[..10].to_string();
+    let since = model::format::utc(now - 2 * DAY_MS)[..10].to_string();
 
     // Act
     let get = |query: String| {

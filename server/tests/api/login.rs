@@ -1,4 +1,4 @@
-use app::model::LoginResult;
+use model::LoginResult;
 use server::demo::{ADMIN_PASSWORD, ADMIN_USERNAME};
 
 use crate::helpers::spawn_app;
@@ -8,12 +8,12 @@ async fn the_demo_admin_signs_in_and_the_session_knows_the_user() {
     let app = spawn_app().await;
 
     let result = app.login(ADMIN_USERNAME, ADMIN_PASSWORD).await;
-    let session: app::model::SessionInfo = app.get_fn("/api/session").await.unwrap();
+    let session: model::SessionInfo = app.get_fn("/api/session").await.unwrap();
 
     assert_eq!(result, LoginResult::SignedIn);
     let user = session.user.expect("signed in");
     assert_eq!(user.username, ADMIN_USERNAME);
-    assert_eq!(user.role, app::model::Role::Admin);
+    assert_eq!(user.role, model::Role::Admin);
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'login'").await, 1);
 }
 
@@ -22,7 +22,7 @@ async fn a_wrong_password_is_refused_and_leaves_the_session_anonymous() {
     let app = spawn_app().await;
 
     let result = app.login(ADMIN_USERNAME, "not the password").await;
-    let session: app::model::SessionInfo = app.get_fn("/api/session").await.unwrap();
+    let session: model::SessionInfo = app.get_fn("/api/session").await.unwrap();
 
     assert_eq!(result, LoginResult::BadCredentials);
     assert!(session.user.is_none());
@@ -49,7 +49,7 @@ async fn repeated_failures_lock_the_username_even_against_the_right_password() {
     assert!(results[..4].iter().all(|r| *r == LoginResult::BadCredentials), "{results:?}");
     assert!(matches!(results[4], LoginResult::Throttled { retry_after_secs } if retry_after_secs > 0));
     assert!(matches!(with_right_password, LoginResult::Throttled { .. }));
-    let session: app::model::SessionInfo = app.get_fn("/api/session").await.unwrap();
+    let session: model::SessionInfo = app.get_fn("/api/session").await.unwrap();
     assert!(session.user.is_none());
 }
 
@@ -73,7 +73,7 @@ async fn signing_out_ends_the_session() {
     let csrf = app.csrf().await;
 
     let response = app.post_form("/api/logout", &[("_csrf", &csrf)]).await;
-    let projects = app.get_fn::<Vec<app::model::ProjectSummary>>("/api/projects").await;
+    let projects = app.get_fn::<Vec<model::ProjectSummary>>("/api/projects").await;
 
     assert!(response.status().is_success() || response.status().is_redirection());
     assert_eq!(projects, Err(app::AppError::Unauthenticated));

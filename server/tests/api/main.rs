@@ -3,7 +3,6 @@
 //! without it, each test gets a fresh SQLite file.
 mod apple;
 mod attacks;
-mod client;
 mod console;
 mod console_attacks;
 mod docs;
@@ -21,6 +20,7 @@ mod payment_actions;
 mod project_admin;
 mod purchases;
 mod receiver;
+mod reference_client;
 mod reservations;
 mod retention;
 mod security;

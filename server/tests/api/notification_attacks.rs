@@ -284,8 +284,8 @@ async fn the_same_notification_id_for_two_store_apps_is_two_notifications() {
         .fetch_one(shop.app.db.pool())
         .await
         .unwrap();
-    let incoming = |app: i64| server::notifications::Incoming {
-        store: app::model::Store::Google,
+    let incoming = |app: i64| server::store_notifications::Incoming {
+        store: model::Store::Google,
         store_app_id: app,
         key: "136969346945:same".into(),
         kind: "TEST".into(),
@@ -303,9 +303,9 @@ async fn the_same_notification_id_for_two_store_apps_is_two_notifications() {
     .await
     .unwrap();
 
-    let (first, new_first) = server::notifications::receive(&shop.app.db, &incoming(demo_app)).await.unwrap();
-    let (second, new_second) = server::notifications::receive(&shop.app.db, &incoming(other_app)).await.unwrap();
-    let (again, new_again) = server::notifications::receive(&shop.app.db, &incoming(demo_app)).await.unwrap();
+    let (first, new_first) = server::store_notifications::receive(&shop.app.db, &incoming(demo_app)).await.unwrap();
+    let (second, new_second) = server::store_notifications::receive(&shop.app.db, &incoming(other_app)).await.unwrap();
+    let (again, new_again) = server::store_notifications::receive(&shop.app.db, &incoming(demo_app)).await.unwrap();
 
     assert!(new_first && new_second && !new_again);
     assert_ne!(first, second);
@@ -363,13 +363,13 @@ async fn processed_notifications_lose_their_raw_body_after_the_retention_time_an
     shop.inbox_settled().await;
     let day: i64 = 86_400_000;
 
-    let kept = server::notifications::prune_bodies(&shop.app.db, 30).await.unwrap();
+    let kept = server::store_notifications::prune_bodies(&shop.app.db, 30).await.unwrap();
     sqlx::query("UPDATE store_notifications SET processed_at = processed_at - $1")
         .bind(31 * day)
         .execute(shop.app.db.pool())
         .await
         .unwrap();
-    let pruned = server::notifications::prune_bodies(&shop.app.db, 30).await.unwrap();
+    let pruned = server::store_notifications::prune_bodies(&shop.app.db, 30).await.unwrap();
 
     assert_eq!(kept, 0, "nothing is pruned before its time");
     assert_eq!(pruned as i64, shop.count("SELECT COUNT(*) FROM store_notifications").await);

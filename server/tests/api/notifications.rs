@@ -65,6 +65,29 @@ async fn a_refund_after_consume_arrives_by_notification_and_flags_the_claw_back(
 }
 
 #[tokio::test]
+async fn a_refund_by_notification_ends_a_pending_re_verification_as_a_refund_by_hand_does() {
+    let shop = shop().await;
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let payment = shop.verify("user-rv", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+    // A re-verification is due later (a store answer the server wants to ask again about).
+    sqlx::query("UPDATE payments SET next_verify_at = $1 WHERE payment_seq = $2")
+        .bind(server::now_ms() + 3_600_000)
+        .bind(payment["paymentSeq"].as_str().unwrap())
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+
+    assert!(shop.fakes.apple.refund(&bought.transaction_id).await);
+    shop.inbox_settled().await;
+
+    let seq = payment["paymentSeq"].as_str().unwrap();
+    let waiting = format!("SELECT COUNT(*) FROM payments WHERE payment_seq = '{seq}' AND next_verify_at IS NOT NULL");
+    assert_eq!(status_of(&shop, &payment).await, "REFUND");
+    assert_eq!(shop.count(&waiting).await, 0, "a refunded payment is not asked about again");
+}
+
+#[tokio::test]
 async fn a_replayed_notification_changes_nothing() {
     let shop = shop().await;
     let url = shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE));
@@ -275,7 +298,7 @@ async fn an_app_store_refund_reversal_makes_the_payment_successful_again_and_tel
     assert_eq!(shop.count("SELECT COUNT(*) FROM webhook_events WHERE event_type = 'payment.refund_reversed'").await, 1);
     assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'REFUND_REVERSED'").await, 1);
     shop.app.login_as_demo_admin().await;
-    let report: app::model::RefundReport = shop.app.get_fn("/api/refunds").await.unwrap();
+    let report: model::RefundReport = shop.app.get_fn("/api/refunds").await.unwrap();
     assert!(report.refunds.is_empty(), "a reversed refund is no refund: {:?}", report.refunds);
 }
 
@@ -333,7 +356,7 @@ async fn a_test_notification_and_a_price_increase_are_kept_and_the_payment_page_
     assert!(test.1.unwrap().contains("callback URL works"));
     shop.app.login_as_demo_admin().await;
     let seq = payment["paymentSeq"].as_str().unwrap();
-    let detail: app::model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
+    let detail: model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
     let kinds: Vec<String> = detail
         .notifications
         .iter()
@@ -369,7 +392,7 @@ async fn a_google_price_step_up_consent_is_looked_up_kept_and_listed_on_the_paym
     assert_eq!(pushed.status(), 200);
     shop.app.login_as_demo_admin().await;
     let seq = payment["paymentSeq"].as_str().unwrap();
-    let detail: app::model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
+    let detail: model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
     let listed: Vec<(Option<String>, String)> =
         detail.notifications.iter().map(|n| (n.notification_type.clone(), n.status.clone())).collect();
     assert_eq!(listed, [(Some("PriceStepUpConsentUpdated".to_string()), "PROCESSED".to_string())]);

@@ -3,7 +3,6 @@
 //! tests' configuration names) and for an internal host (on 127.0.0.2, which it does not).
 use std::sync::{Arc, Mutex};
 
-use app::model::{ConnectionCheck, ProjectDetail, Role, WebhookSecret};
 use axum::{
     body::Bytes,
     extract::State,
@@ -11,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
     Router,
 };
+use model::{ConnectionCheck, ProjectDetail, Role, WebhookSecret};
 use serde_json::json;
 use server::{demo, store_apps, webhooks::EventType};
 
@@ -101,7 +101,7 @@ async fn check_app(admin: &TestApp, store: &str) -> ConnectionCheck {
 }
 
 /// Every string in the stored credentials of the demo app of `store`.
-async fn stored_secrets(app: &TestApp, store: app::model::Store) -> Vec<String> {
+async fn stored_secrets(app: &TestApp, store: model::Store) -> Vec<String> {
     let sealed: Option<String> =
         sqlx::query_scalar("SELECT credentials_enc FROM store_apps WHERE store = $1 AND store_app_id = $2")
             .bind(store.code())
@@ -128,7 +128,7 @@ async fn a_store_url_changed_without_its_secrets_sends_no_secret_to_the_new_host
     let admin = shop.app.signed_in_as(Role::Admin).await;
     let attacker = Recorder::on("127.0.0.1", None).await;
     let mut secrets = Vec::new();
-    for store in [app::model::Store::Google, app::model::Store::Apple, app::model::Store::OneStore] {
+    for store in [model::Store::Google, model::Store::Apple, model::Store::OneStore] {
         secrets.extend(stored_secrets(&shop.app, store).await);
     }
     assert!(secrets.len() >= 5, "the shop's apps hold their secrets");
@@ -156,7 +156,7 @@ async fn a_store_url_changed_without_its_secrets_sends_no_secret_to_the_new_host
             assert!(!seen.text.contains(secret.as_str()), "a stored secret reached {}", seen.path);
         }
     }
-    for store in [app::model::Store::Google, app::model::Store::Apple, app::model::Store::OneStore] {
+    for store in [model::Store::Google, model::Store::Apple, model::Store::OneStore] {
         assert!(stored_secrets(&shop.app, store).await.is_empty(), "{store:?} kept its secrets after a URL change");
     }
     let details: Vec<String> =
@@ -178,7 +178,7 @@ async fn a_url_change_that_enters_the_secret_again_is_taken() {
     save_app(&admin, "ONESTORE", &[("productionUrl", &proxy.base), ("clientSecret", "entered-again")]).await.unwrap();
     check_app(&admin, "ONESTORE").await;
 
-    assert_eq!(stored_secrets(&shop.app, app::model::Store::OneStore).await, ["entered-again"]);
+    assert_eq!(stored_secrets(&shop.app, model::Store::OneStore).await, ["entered-again"]);
     assert!(proxy.seen().iter().any(|s| s.text.contains("entered-again")), "the admin chose this destination");
 }
 
@@ -283,7 +283,7 @@ async fn a_stored_internal_store_url_is_refused_when_called_not_only_when_saved(
     // Written behind the console's back (an old row, a restored backup): the call itself refuses it.
     for url in [internal.base.replace("http:", "https:"), "https://169.254.169.254".into(), "https://10.0.0.1".into()] {
         let settings = json!({"productionUrl": url, "sandboxUrl": url});
-        let (store, package) = (app::model::Store::OneStore, demo::PACKAGE);
+        let (store, package) = (model::Store::OneStore, demo::PACKAGE);
         store_apps::connect(&app.db, &app.state.cipher, store, package, &settings, &json!({"clientSecret": "s"}))
             .await
             .unwrap();

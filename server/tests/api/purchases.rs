@@ -596,7 +596,7 @@ async fn missing_store_credentials_keep_the_purchase_pending_with_its_own_code()
     server::store_apps::connect(
         &shop.app.db,
         &shop.app.state.cipher,
-        app::model::Store::Apple,
+        model::Store::Apple,
         demo::PACKAGE,
         &json!({}),
         &json!({}),

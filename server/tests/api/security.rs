@@ -160,5 +160,5 @@ async fn every_form_function_refuses_a_missing_or_forged_csrf_token_even_from_an
         }
     }
     assert_eq!(state_of(&app).await, before, "refused calls changed nothing");
-    assert!(app.get_fn::<app::model::SessionInfo>("/api/session").await.unwrap().user.is_some(), "still signed in");
+    assert!(app.get_fn::<model::SessionInfo>("/api/session").await.unwrap().user.is_some(), "still signed in");
 }

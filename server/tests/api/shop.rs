@@ -75,7 +75,7 @@ impl Shop {
 
     /// A user token for `user`, valid for an hour, as the app's server mints it.
     pub fn user_token(&self, user: &str) -> String {
-        server::api::auth::mint_user_token(demo::SECRET_KEY, user, chrono::Utc::now().timestamp() + 3600)
+        server::projects::keys::mint_user_token(demo::SECRET_KEY, user, chrono::Utc::now().timestamp() + 3600)
     }
 
     /// Sets what the demo project lets AppKey callers do.

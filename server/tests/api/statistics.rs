@@ -1,5 +1,5 @@
 //! Sales statistics: per month and per day, per store and currency, test purchases apart.
-use app::model::{Role, Statistics};
+use model::{Role, Statistics};
 use serde_json::json;
 use server::fakes::apple::{self, Environment};
 

@@ -2,8 +2,8 @@
 //! them, verifying against all three fakes served together as `server stores serve` serves them.
 use std::time::Duration;
 
-use app::model::Store;
 use base64::{engine::general_purpose::STANDARD, Engine};
+use model::Store;
 use serde_json::{json, Value};
 use server::{
     fakes::{self, apple, google, onestore, Fakes},

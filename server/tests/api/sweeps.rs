@@ -1,6 +1,6 @@
 //! Reconciliation sweeps against the store fakes: what no notification reported is found, applied
 //! once, reported, and told to the app's server.
-use app::model::{RefundReport, Role, Store};
+use model::{RefundReport, Role, Store};
 use serde_json::json;
 use server::{
     demo,

@@ -1,5 +1,5 @@
 //! Purchase search for support, through the console's server function and page.
-use app::model::TransactionPage;
+use model::TransactionPage;
 use serde_json::json;
 use server::fakes::{apple, Notifies};
 
@@ -135,8 +135,8 @@ async fn the_detail_shows_history_the_stores_answer_other_periods_and_the_users_
     shop.inbox_settled().await;
     shop.app.login_as_demo_admin().await;
 
-    let detail: app::model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
-    let missing = shop.app.get_fn::<app::model::PaymentDetail>("/api/payment?payment_seq=0").await.unwrap_err();
+    let detail: model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
+    let missing = shop.app.get_fn::<model::PaymentDetail>("/api/payment?payment_seq=0").await.unwrap_err();
     let html =
         shop.app.client.get(shop.app.url(&format!("/payments/{seq}"))).send().await.unwrap().text().await.unwrap();
 
@@ -207,9 +207,9 @@ async fn the_refunds_report_lists_refunds_and_the_users_with_the_most() {
     shop.app.login_as_demo_admin().await;
 
     // The browser sends no parameter at all for an empty query.
-    let all: app::model::RefundReport = shop.app.get_fn("/api/refunds").await.unwrap();
-    let heavy: app::model::RefundReport = shop.app.get_fn("/api/refunds?query[min_refunds]=2").await.unwrap();
-    let google: app::model::RefundReport = shop.app.get_fn("/api/refunds?query[store]=GG").await.unwrap();
+    let all: model::RefundReport = shop.app.get_fn("/api/refunds").await.unwrap();
+    let heavy: model::RefundReport = shop.app.get_fn("/api/refunds?query[min_refunds]=2").await.unwrap();
+    let google: model::RefundReport = shop.app.get_fn("/api/refunds?query[store]=GG").await.unwrap();
     let html = shop.app.client.get(shop.app.url("/refunds?min_refunds=2")).send().await.unwrap().text().await.unwrap();
 
     assert_eq!(all.refunds.len(), 3);

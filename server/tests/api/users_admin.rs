@@ -84,7 +84,7 @@ async fn a_role_change_ends_the_users_session_and_the_last_admin_cannot_demote_t
 
     app.submit::<()>("/api/users/role", &[("id", &support_id), ("role", "ADMIN")]).await.unwrap();
     let old_session = support.get_fn::<Vec<ConsoleUserRow>>("/api/users").await;
-    assert_eq!(support.login("support-user", "a long enough password").await, app::model::LoginResult::SignedIn);
+    assert_eq!(support.login("support-user", "a long enough password").await, model::LoginResult::SignedIn);
     let promoted = support.get_fn::<Vec<ConsoleUserRow>>("/api/users").await;
     app.submit::<()>("/api/users/role", &[("id", &support_id), ("role", "VIEWER")]).await.unwrap();
     let last_admin = app.submit::<()>("/api/users/role", &[("id", &demo_id), ("role", "VIEWER")]).await;

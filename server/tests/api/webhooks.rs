@@ -1,7 +1,7 @@
 //! Signed outbound webhooks: the outbox, retries, dead letters, replays, several instances.
 use std::time::Duration;
 
-use app::model::{ProjectDetail, Role, WebhookSecret, Webhooks};
+use model::{ProjectDetail, Role, WebhookSecret, Webhooks};
 use serde_json::json;
 use server::{demo, webhooks::signing};
 
@@ -151,7 +151,7 @@ async fn replays_by_user_and_by_time_range_send_the_same_events_again() {
         .await
         .unwrap();
     deliver_until(&shop.app, || hooks.received().len() == 3).await;
-    let today = app::format::utc(server::now_ms())[..10].to_string();
+    let today = model::format::utc(server::now_ms())[..10].to_string();
     let by_range: usize = support
         .submit(
             "/api/webhooks/replay",
@@ -240,7 +240,7 @@ async fn a_refund_tells_whether_the_item_was_consumed_and_too_many_refunds_flag_
     let flagged: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "abuse.flagged").collect();
     assert_eq!(flagged.len(), 1);
     assert_eq!(flagged[0]["data"]["rule"], "REFUND_COUNT");
-    let report: app::model::RefundReport = support.get_fn("/api/refunds").await.unwrap();
+    let report: model::RefundReport = support.get_fn("/api/refunds").await.unwrap();
     assert_eq!(report.flags.len(), 1);
     assert_eq!(report.flags[0].user_id, "bob");
 }

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use server::{crypto, demo, fakes::google::NewProduct};
 use sqlx::Row;
 
-use crate::{figures, outcome, postgres, process::ServerProcess};
+use testing::process::ServerProcess;
+
+use crate::{figures, outcome, postgres};
 
 /// What the app and its server were told, per purchase.
 #[derive(Default)]
@@ -33,7 +35,7 @@ async fn post(http: &reqwest::Client, url: String, headers: &[(&str, &str)], bod
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged() {
-    let crate::Shop { fakes, scratch, state, .. } = crate::shop("test_crash").await;
+    let crate::Shop { fakes, scratch, services, .. } = crate::shop("test_crash").await;
     let mut server = ServerProcess::start(&scratch);
     let base = server.base.clone();
 
@@ -90,7 +92,7 @@ async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged
     for (token, seq, access) in &told.verified {
         let row = sqlx::query("SELECT status, purchase_token, access_token_hash FROM payments WHERE payment_seq = $1")
             .bind(seq)
-            .fetch_one(state.db.pool())
+            .fetch_one(services.db.pool())
             .await
             .unwrap_or_else(|_| panic!("acknowledged payment {seq} is stored"));
         assert_eq!(row.get::<String, _>("status"), "SUCCESS");
@@ -100,7 +102,7 @@ async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged
     for seq in &told.consumed {
         let consumed: i64 = sqlx::query_scalar("SELECT consumed FROM payments WHERE payment_seq = $1")
             .bind(seq)
-            .fetch_one(state.db.pool())
+            .fetch_one(services.db.pool())
             .await
             .unwrap();
         assert_eq!(consumed, 1, "acknowledged consume of {seq} is stored");
@@ -112,7 +114,7 @@ async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged
          (SELECT 1 FROM payment_history h WHERE h.payment_id = p.id))) OR (p.consumed = 1 AND (p.consumed_at IS NULL \
          OR NOT EXISTS (SELECT 1 FROM payment_history h WHERE h.payment_id = p.id AND h.event = 'CONSUME')))",
     )
-    .fetch_one(state.db.pool())
+    .fetch_one(services.db.pool())
     .await
     .unwrap();
     assert_eq!(half_written, 0, "no payment is half-written");
@@ -123,10 +125,10 @@ async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged
         let user = match known {
             Some((_, seq, _)) => sqlx::query_scalar::<_, String>("SELECT user_id FROM payments WHERE payment_seq = $1")
                 .bind(seq)
-                .fetch_one(state.db.pool())
+                .fetch_one(services.db.pool())
                 .await
                 .unwrap(),
-            None => stored_user(&state, token).await.unwrap_or_else(|| format!("again-{n}")),
+            None => stored_user(&services, token).await.unwrap_or_else(|| format!("again-{n}")),
         };
         let body = json!({"userId": user, "storeCode": "GG", "productId": "gem_100", "purchaseToken": token});
         let answer = post(&http, format!("{}/v1/sdk/verify", server.base), &app, body).await;
@@ -136,10 +138,11 @@ async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged
             assert_eq!(answer["result"]["paymentSeq"].as_str(), Some(seq.as_str()), "the same payment");
         }
     }
-    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(state.db.pool()).await.unwrap();
+    let payments: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(services.db.pool()).await.unwrap();
     assert_eq!(payments as usize, told.sent.len(), "one payment per purchase, none twice");
     if postgres().is_none() {
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(state.db.pool()).await.unwrap();
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(services.db.pool()).await.unwrap();
         assert_eq!(check, "ok");
     }
     figures(
@@ -156,10 +159,10 @@ async fn a_server_killed_during_verify_and_consume_loses_nothing_it_acknowledged
 }
 
 /// The user a purchase cut off by the kill was stored for, if it got that far.
-async fn stored_user(state: &server::state::AppState, token: &str) -> Option<String> {
+async fn stored_user(services: &server::services::Services, token: &str) -> Option<String> {
     sqlx::query_scalar("SELECT user_id FROM payments WHERE purchase_token = $1")
         .bind(token)
-        .fetch_optional(state.db.pool())
+        .fetch_optional(services.db.pool())
         .await
         .unwrap()
 }

@@ -11,17 +11,17 @@ use server::{
     seed::{self, Consumable, Plan},
 };
 
-use crate::{
-    figures, load, outcome, postgres,
-    process::{Scratch, ServerProcess},
-};
+use testing::{load, process::ServerProcess, Scratch};
+
+use crate::{figures, outcome, postgres};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_consumes_of_the_same_payments_succeed_exactly_once_each() {
     let (payments, tries) = if crate::full() { (1_000, 10) } else { (200, 10) };
     let scratch = Scratch::new("test_once", postgres());
-    let state = scratch.state().await;
-    let seeded = seed::payments(&state, &Plan { payments: 0, unconsumed: payments, ..Plan::default() }).await.unwrap();
+    let services = scratch.services().await;
+    let seeded =
+        seed::payments(&services, &Plan { payments: 0, unconsumed: payments, ..Plan::default() }).await.unwrap();
     assert_eq!(seeded.consumable.len() as u64, payments);
     // Two instances share PostgreSQL; a SQLite file has one server.
     let instances: Vec<ServerProcess> =
@@ -73,15 +73,15 @@ async fn racing_consumes_of_the_same_payments_succeed_exactly_once_each() {
     assert_eq!(codes.get("5018").copied(), Some(total - payments), "every other try is 5018: {codes:?}");
     assert_eq!(codes.len(), 2, "no other answer: {codes:?}");
     let consumed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE consumed = 1")
-        .fetch_one(state.db.pool())
+        .fetch_one(services.db.pool())
         .await
         .unwrap();
     let history: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_history WHERE event = 'CONSUME'")
-        .fetch_one(state.db.pool())
+        .fetch_one(services.db.pool())
         .await
         .unwrap();
     let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events WHERE event_type = 'payment.consumed'")
-        .fetch_one(state.db.pool())
+        .fetch_one(services.db.pool())
         .await
         .unwrap();
     assert_eq!((consumed, history, events), (payments as i64, payments as i64, payments as i64));
@@ -91,7 +91,7 @@ async fn racing_consumes_of_the_same_payments_succeed_exactly_once_each() {
         "SELECT COUNT(*) FROM (SELECT user_id, COUNT(*) AS n, COUNT(DISTINCT user_seq) AS d, MIN(user_seq) AS lo, \
          MAX(user_seq) AS hi FROM webhook_events GROUP BY user_id) s WHERE lo <> 1 OR hi <> n OR d <> n",
     )
-    .fetch_one(state.db.pool())
+    .fetch_one(services.db.pool())
     .await
     .unwrap();
     assert_eq!(misnumbered, 0, "every user's events are numbered without gaps");

@@ -10,12 +10,14 @@ use server::{
     fakes::{faults::FaultKind, google::NewProduct},
 };
 
-use crate::{figures, load, outcome, process::ServerProcess};
+use testing::{load, process::ServerProcess};
+
+use crate::{figures, outcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flaky_store_gets_retryable_answers_and_every_purchase_is_verified_once_it_recovers() {
     let purchases = if crate::full() { 1_000 } else { 150 };
-    let crate::Shop { fakes, scratch, state, .. } = crate::shop("test_flaky").await;
+    let crate::Shop { fakes, scratch, services, .. } = crate::shop("test_flaky").await;
     let settings = [("IAP_STORES__TIMEOUT_SECS", "1"), ("IAP_JOBS__INTERVAL_SECS", "1")];
     let server = ServerProcess::start_with(&scratch, &settings);
     let faults = fakes.google.faults();
@@ -63,16 +65,16 @@ async fn a_flaky_store_gets_retryable_answers_and_every_purchase_is_verified_onc
     let started = Instant::now();
     loop {
         sqlx::query("UPDATE payments SET next_verify_at = 0 WHERE next_verify_at IS NOT NULL")
-            .execute(state.db.pool())
+            .execute(services.db.pool())
             .await
             .unwrap();
         sqlx::query("UPDATE payments SET next_ack_at = 0 WHERE next_ack_at IS NOT NULL")
-            .execute(state.db.pool())
+            .execute(services.db.pool())
             .await
             .unwrap();
         let waiting: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE status <> 'SUCCESS' OR ack_state = 'PENDING'")
-                .fetch_one(state.db.pool())
+                .fetch_one(services.db.pool())
                 .await
                 .unwrap();
         if waiting == 0 {
@@ -82,7 +84,8 @@ async fn a_flaky_store_gets_retryable_answers_and_every_purchase_is_verified_onc
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let recovered = started.elapsed();
-    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(state.db.pool()).await.unwrap();
+    let payments: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(services.db.pool()).await.unwrap();
     assert_eq!(payments as u64, purchases, "one payment per purchase");
 
     // The app retrying now gets its payment.

@@ -6,19 +6,21 @@ use server::{
     fakes::{faults::FaultKind, Notifies},
 };
 
-use crate::{figures, outcome, process::ServerProcess};
+use testing::process::ServerProcess;
+
+use crate::{figures, outcome};
 
 /// A status and attempt count of the one notification in the inbox, if it is there.
-async fn inbox_row(state: &server::state::AppState) -> Option<(String, i64)> {
+async fn inbox_row(services: &server::services::Services) -> Option<(String, i64)> {
     sqlx::query_as("SELECT status, attempts FROM store_notifications ORDER BY id LIMIT 1")
-        .fetch_optional(state.db.pool())
+        .fetch_optional(services.db.pool())
         .await
         .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_stored_before_a_kill_9_is_processed_after_the_restart() {
-    let crate::Shop { fakes, scratch, state, stores } = crate::shop("test_inbox_crash").await;
+    let crate::Shop { fakes, scratch, services, stores } = crate::shop("test_inbox_crash").await;
     let keys = demo::push_keys_url(&stores);
     let mut server = ServerProcess::start_with(
         &scratch,
@@ -48,13 +50,13 @@ async fn a_notification_stored_before_a_kill_9_is_processed_after_the_restart() 
         assert!(started.elapsed() < Duration::from_secs(10), "the worker asks Google");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(inbox_row(&state).await, Some(("RECEIVED".into(), 0)), "stored and answered, not finished");
+    assert_eq!(inbox_row(&services).await, Some(("RECEIVED".into(), 0)), "stored and answered, not finished");
     server.kill9();
     let killed_at = Instant::now();
     server.restart();
 
     let row = loop {
-        let row = inbox_row(&state).await;
+        let row = inbox_row(&services).await;
         if row.as_ref().is_some_and(|(status, _)| status != "RECEIVED") {
             break row.unwrap();
         }
@@ -65,7 +67,7 @@ async fn a_notification_stored_before_a_kill_9_is_processed_after_the_restart() 
 
     assert_eq!(row, ("PROCESSED".into(), 1));
     let refunds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refunds WHERE kind = 'VOID'")
-        .fetch_one(state.db.pool())
+        .fetch_one(services.db.pool())
         .await
         .unwrap();
     assert_eq!(refunds, 1, "the void was applied once");

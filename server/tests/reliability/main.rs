@@ -4,14 +4,6 @@
 //! `cargo test -p server --test reliability` runs a short version (CI); with
 //! `IAP_RELIABILITY=full` it runs at the sizes RELIABILITY.md reports (`make reliability`).
 //! `IAP_TEST_DATABASE=postgres://…` runs it on PostgreSQL, with two server instances.
-// Shared with the benchmarks, which use other parts of them.
-#[allow(dead_code)]
-#[path = "../../benches/iap/load.rs"]
-mod load;
-#[allow(dead_code)]
-#[path = "../../benches/iap/process.rs"]
-mod process;
-
 mod crash;
 mod exactly_once;
 mod flaky_store;
@@ -42,18 +34,18 @@ pub fn full() -> bool {
 pub struct Shop {
     pub fakes: std::sync::Arc<server::fakes::Fakes>,
     pub stores: String,
-    pub scratch: process::Scratch,
-    pub state: server::state::AppState,
+    pub scratch: testing::Scratch,
+    pub services: server::services::Services,
 }
 
 pub async fn shop(label: &str) -> Shop {
     let fakes = std::sync::Arc::new(server::fakes::Fakes::new());
     let stores = server::fakes::serve(fakes.router(), 0).await.unwrap();
-    let scratch = process::Scratch::new(label, postgres());
-    let state = scratch.state().await;
-    server::demo::seed(&state.db, &state.cipher).await.unwrap();
-    server::demo::connect_fakes(&state, &fakes, &stores).await.unwrap();
-    Shop { fakes, stores, scratch, state }
+    let scratch = testing::Scratch::new(label, postgres());
+    let services = scratch.services().await;
+    server::demo::seed(&services.db, &services.cipher).await.unwrap();
+    server::demo::connect_fakes(&services, &fakes, &stores).await.unwrap();
+    Shop { fakes, stores, scratch, services }
 }
 
 /// One line of figures, the form RELIABILITY.md quotes.

@@ -1,7 +1,9 @@
 use serde_json::{json, Value};
 use server::demo;
 
-use crate::{figures, process::ServerProcess};
+use testing::process::ServerProcess;
+
+use crate::figures;
 
 /// Signs in, creates and rotates a project's keys, buys, lists and consumes, fails a consume, with
 /// the server logging at debug level: no password, key or token may reach the log, and no page or
@@ -50,7 +52,7 @@ async fn no_password_key_or_token_reaches_the_log_even_at_debug_level() {
     let rotated_secret = rotated["secret_key"].as_str().expect("the rotated SecretKey, shown once").to_string();
     secrets.extend([new_secret.clone(), rotated_secret.clone()]);
 
-    let target = server::client::Target {
+    let target = server::reference_client::Target {
         api: base.clone(),
         stores: stores.clone(),
         app_key: demo::APP_KEY.into(),
@@ -58,10 +60,11 @@ async fn no_password_key_or_token_reaches_the_log_even_at_debug_level() {
         package: demo::PACKAGE.into(),
         verbose: false,
     };
-    let client = server::client::Client::new(target);
+    let client = server::reference_client::Client::new(target);
     for store in ["GG", "AS", "ONESTORE"] {
-        let kept = client.buy("keeper", store, "gem_100", server::client::ConsumeBy::None).await.unwrap();
-        let consumed = client.buy("keeper", store, "gem_100", server::client::ConsumeBy::Server).await.unwrap();
+        let kept = client.buy("keeper", store, "gem_100", server::reference_client::ConsumeBy::None).await.unwrap();
+        let consumed =
+            client.buy("keeper", store, "gem_100", server::reference_client::ConsumeBy::Server).await.unwrap();
         secrets.extend([&kept, &consumed].map(|p| p["accessToken"].as_str().unwrap().to_string()));
     }
     client.unconsumed("keeper").await.unwrap();

@@ -8,7 +8,6 @@
 pub mod receipts;
 mod transport;
 
-use app::model::Store;
 use app_store_server_library::{
     api_client::error::ApiClientError,
     app_store_server_api_client::{
@@ -25,6 +24,7 @@ use app_store_server_library::{
     },
     signed_data_verifier::{SignedDataVerifier, SignedDataVerifierError},
 };
+use model::Store;
 
 use self::transport::HttpTransport;
 use super::{EnvironmentPolicy, PurchaseState, StoreError, StorePurchase, SubscriptionState};

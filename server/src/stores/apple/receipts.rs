@@ -3,7 +3,7 @@
 //! is always HTTP 200 with the outcome in `status`; every number in it is a string.
 use std::collections::BTreeMap;
 
-use app::model::Store;
+use model::Store;
 use serde::Deserialize;
 use serde_json::Value;
 

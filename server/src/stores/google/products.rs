@@ -1,5 +1,5 @@
 //! One-time products: reading a `ProductPurchase` (`purchases.products.get`).
-use app::model::Store;
+use model::Store;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //!
 //! The removed `latestOrderId` is not read: the order of the current period is the line item's
 //! `latestSuccessfulOrderId`, and renewals are that first order id with a `..N` suffix.
-use app::model::Store;
+use model::Store;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ pub mod pns;
 
 use std::time::{Duration, Instant};
 
-use app::model::Store;
+use model::Store;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 

@@ -12,7 +12,7 @@ use std::{
 
 use tokio::sync::Semaphore;
 
-use crate::{now_ms, state::AppState, Error};
+use crate::{now_ms, services::Services, Error};
 
 /// Rows claimed per pass.
 const BATCH: i64 = 200;
@@ -20,10 +20,10 @@ const BATCH: i64 = 200;
 const POLL: Duration = Duration::from_secs(1);
 
 /// Runs until the process ends: woken by each stored notification, and every second.
-pub async fn run(state: AppState) {
+pub async fn run(services: Services) {
     let paused = Paused::default();
     loop {
-        let worked = match work_due(&state, &paused).await {
+        let worked = match work_due(&services, &paused).await {
             Ok(worked) => worked,
             Err(err) => {
                 tracing::warn!(error = %err, "a notification pass failed");
@@ -31,7 +31,7 @@ pub async fn run(state: AppState) {
             }
         };
         if worked == 0 {
-            let _ = tokio::time::timeout(POLL, state.inbox.notified()).await;
+            let _ = tokio::time::timeout(POLL, services.inbox.notified()).await;
         }
     }
 }
@@ -52,9 +52,9 @@ impl Paused {
 }
 
 /// Claims the due rows and processes them; returns how many were claimed.
-pub async fn work_due(state: &AppState, paused: &Paused) -> Result<usize, Error> {
-    let lease = Duration::from_secs(state.settings.notifications.lease_secs.max(1));
-    let ids = state
+pub async fn work_due(services: &Services, paused: &Paused) -> Result<usize, Error> {
+    let lease = Duration::from_secs(services.settings.notifications.lease_secs.max(1));
+    let ids = services
         .db
         .claim_due("store_notifications", "next_attempt_at", "status IN ('RECEIVED', 'FAILED')", lease, BATCH)
         .await?;
@@ -67,21 +67,21 @@ pub async fn work_due(state: &AppState, paused: &Paused) -> Result<usize, Error>
         let (app, reference): (Option<i64>, Option<String>) =
             sqlx::query_as("SELECT store_app_id, purchase_ref FROM store_notifications WHERE id = $1")
                 .bind(id)
-                .fetch_one(state.db.pool())
+                .fetch_one(services.db.pool())
                 .await?;
         let group = reference.unwrap_or_else(|| format!("#{id}"));
         apps.entry(app.unwrap_or_default()).or_default().entry(group).or_default().push(*id);
     }
-    let per_app = state.settings.notifications.per_app_concurrency.max(1);
+    let per_app = services.settings.notifications.per_app_concurrency.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     for (app, groups) in apps {
         let slots = Arc::new(Semaphore::new(per_app));
         for rows in groups.into_values() {
-            let (state, paused, slots) = (state.clone(), paused.clone(), slots.clone());
+            let (services, paused, slots) = (services.clone(), paused.clone(), slots.clone());
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 for id in rows {
-                    work_one(&state, &paused, app, id).await;
+                    work_one(&services, &paused, app, id).await;
                 }
             });
         }
@@ -90,21 +90,21 @@ pub async fn work_due(state: &AppState, paused: &Paused) -> Result<usize, Error>
     Ok(ids.len())
 }
 
-async fn work_one(state: &AppState, paused: &Paused, app: i64, id: i64) {
+async fn work_one(services: &Services, paused: &Paused, app: i64, id: i64) {
     if let Some(until) = paused.until(app) {
         // Not an attempt: the row waits for the end of the pause.
         let at = now_ms() + until.saturating_duration_since(Instant::now()).as_millis() as i64;
         let released = sqlx::query("UPDATE store_notifications SET next_attempt_at = $1 WHERE id = $2")
             .bind(at)
             .bind(id)
-            .execute(state.db.pool())
+            .execute(services.db.writer())
             .await;
         if let Err(err) = released {
             tracing::warn!(notification = id, error = %err, "holding a notification back failed; its lease will end");
         }
         return;
     }
-    match super::process(state, id).await {
+    match super::process(services, id).await {
         Ok(Some(wait)) => {
             tracing::warn!(store_app = app, wait_secs = wait.as_secs(), "the store asked us to slow down");
             paused.pause(app, wait);

@@ -153,7 +153,7 @@ async fn lock(db: &Db, key: &str, limits: &LoginSettings, now: i64) -> Result<i6
     .bind(until)
     .bind(now)
     .bind(key)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(until)
 }

@@ -11,8 +11,8 @@ use super::{Handled, Stored};
 use crate::{
     db::Db,
     now_ms,
-    payments::sync::{self, RefundSource},
-    state::AppState,
+    payments::refund::{self, RefundSource},
+    services::Services,
     store_apps::StoreAppRecord,
     stores::{
         client::{Proof, StoreClient},
@@ -31,14 +31,14 @@ const VOIDED_WINDOW_MS: i64 = 30 * 86_400_000;
 const VOIDED_PAGES: usize = 10;
 
 pub(super) async fn handle(
-    state: &AppState,
+    services: &Services,
     app: &StoreAppRecord,
     client: &StoreClient,
     row: &Stored,
 ) -> Result<Handled, Error> {
     let push = rtdn::parse_push(row.body.as_bytes()).map_err(|e| Error::Other(e.to_string()))?;
     if let Some(reference) = &row.purchase_ref {
-        if let Some(waiting) = wait_for_look_up(state, row, reference).await? {
+        if let Some(waiting) = wait_for_look_up(services, row, reference).await? {
             return Ok(waiting);
         }
     }
@@ -51,13 +51,13 @@ pub(super) async fn handle(
         }
         NotificationKind::OneTimeProduct { purchase_token, sku, .. } => (sku, purchase_token, false),
         NotificationKind::VoidedPurchase { purchase_token, .. } => {
-            return confirm_void(state, app, client, &purchase_token, push.notification.event_time_ms).await
+            return confirm_void(services, app, client, &purchase_token, push.notification.event_time_ms).await
         }
         NotificationKind::Test => return Ok(Handled::Ignored("test notification".into())),
         NotificationKind::Other(kind) => return Ok(Handled::Ignored(format!("{kind}: kept, not acted on"))),
     };
     let product_id =
-        if product_id.is_empty() { product_of_token(&state.db, app.id, &token).await? } else { product_id };
+        if product_id.is_empty() { product_of_token(&services.db, app.id, &token).await? } else { product_id };
     let proof = Proof::Google { product_id, purchase_token: token, subscription };
     let purchase = match client.verify(&proof).await {
         Ok(purchase) => purchase,
@@ -66,12 +66,12 @@ pub(super) async fn handle(
         }
         Err(err) => return Err(err.into()),
     };
-    super::apply(state, app, &purchase).await
+    super::apply(services, app, &purchase).await
 }
 
 /// Whether this notification needs no look-up of its own: one made after it arrived answered it,
 /// or, for a hint nobody authenticated, one made a moment ago will be made again soon.
-async fn wait_for_look_up(state: &AppState, row: &Stored, reference: &str) -> Result<Option<Handled>, Error> {
+async fn wait_for_look_up(services: &Services, row: &Stored, reference: &str) -> Result<Option<Handled>, Error> {
     let last: Option<(i64, i64)> = sqlx::query_as(
         "SELECT id, looked_up_at FROM store_notifications WHERE store_app_id = $1 AND purchase_ref = $2 \
          AND looked_up_at IS NOT NULL AND id <> $3 ORDER BY looked_up_at DESC LIMIT 1",
@@ -79,13 +79,13 @@ async fn wait_for_look_up(state: &AppState, row: &Stored, reference: &str) -> Re
     .bind(row.store_app_id)
     .bind(reference)
     .bind(row.id)
-    .fetch_optional(state.db.pool())
+    .fetch_optional(services.db.pool())
     .await?;
     let Some((by, asked_at)) = last else { return Ok(None) };
     if asked_at >= row.received_at {
         return Ok(Some(Handled::Covered(by)));
     }
-    let interval = state.settings.notifications.hint_interval_secs as i64 * 1000;
+    let interval = services.settings.notifications.hint_interval_secs as i64 * 1000;
     if row.authenticated == 0 && asked_at + interval > now_ms() {
         return Ok(Some(Handled::Deferred(asked_at + interval)));
     }
@@ -95,7 +95,7 @@ async fn wait_for_look_up(state: &AppState, row: &Stored, reference: &str) -> Re
 /// Refunds what Google's voided-purchases list says was voided of the purchase `token`; the
 /// notification's own order id and times are not believed.
 async fn confirm_void(
-    state: &AppState,
+    services: &Services,
     app: &StoreAppRecord,
     client: &StoreClient,
     token: &str,
@@ -127,9 +127,11 @@ async fn confirm_void(
     let mut refunded = None;
     for voided in &confirmed {
         let reference = voided.order_id.as_deref().unwrap_or(token);
-        let Some(payment) = sync::by_reference(&state.db, app.id, reference).await? else { continue };
+        let Some(payment) = crate::payments::sync::by_reference(&services.db, app.id, reference).await? else {
+            continue;
+        };
         let reason = format!("voided by Google ({}, {})", voided.source, voided.reason);
-        sync::refund(state, &payment, RefundSource::Notification, "VOID", Some(&reason)).await?;
+        refund::by_store(services, &payment, RefundSource::Notification, "VOID", Some(&reason)).await?;
         refunded = Some(payment.id);
     }
     Ok(match refunded {

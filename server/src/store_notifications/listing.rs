@@ -2,14 +2,13 @@
 //! and the one change support makes to it: processing a notification again.
 use std::collections::HashMap;
 
-use app::model::{NotificationPage, NotificationQuery, NotificationRow, Store};
+use model::{NotificationPage, NotificationQuery, NotificationRow, Store};
 use sqlx::FromRow;
 
 use crate::{
+    db::sql::day_start_ms,
     db::{sql::Sql, Db},
-    now_ms,
-    payments::search::day_start_ms,
-    Error,
+    now_ms, Error,
 };
 
 pub const PAGE_SIZE: i64 = 50;
@@ -146,7 +145,7 @@ pub async fn requeue(db: &Db, id: i64) -> Result<bool, Error> {
     )
     .bind(now_ms())
     .bind(id)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?
     .rows_affected();
     Ok(changed == 1)

@@ -1,7 +1,7 @@
 //! The reference client, in-process and as `server client`, against the server and the fakes.
 use server::{
-    client::{fill_history, Client, ConsumeBy, Target},
     demo,
+    reference_client::{fill_history, Client, ConsumeBy, Target},
 };
 
 use crate::shop::{shop, Shop};

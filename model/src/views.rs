@@ -1,111 +1,8 @@
-//! Types shared by the console pages and the server.
+//! What the console pages and the server exchange: queries as the URLs carry them, and the rows and
+//! pages the server answers with.
 use serde::{Deserialize, Serialize};
 
-/// Console roles, ordered by what they may do: each role may do everything the ones below it may.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    /// Reads everything a support person reads; changes nothing.
-    Viewer,
-    /// Searches, reads details, changes payment status.
-    Support,
-    /// Everything, including AppKeys, store credentials, items and console users.
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Support, Role::Viewer];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "VIEWER",
-            Role::Support => "SUPPORT",
-            Role::Admin => "ADMIN",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
-    }
-
-    pub fn allows(self, needed: Role) -> bool {
-        self >= needed
-    }
-}
-
-/// The three stores, by the codes the NHN API uses (`marketId`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Store {
-    #[serde(rename = "GG")]
-    Google,
-    #[serde(rename = "AS")]
-    Apple,
-    #[serde(rename = "ONESTORE")]
-    OneStore,
-}
-
-impl Store {
-    pub const ALL: [Store; 3] = [Store::Google, Store::Apple, Store::OneStore];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Store::Google => "GG",
-            Store::Apple => "AS",
-            Store::OneStore => "ONESTORE",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Store> {
-        Store::ALL.into_iter().find(|s| s.code() == code)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Store::Google => "Google Play",
-            Store::Apple => "App Store",
-            Store::OneStore => "ONE store",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ProductType {
-    Consumable,
-    AutoRenewable,
-    /// A subscription whose every renewal is a payment to consume once.
-    ConsumableAutoRenewable,
-}
-
-impl ProductType {
-    pub const ALL: [ProductType; 3] =
-        [ProductType::Consumable, ProductType::AutoRenewable, ProductType::ConsumableAutoRenewable];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProductType::Consumable => "CONSUMABLE",
-            ProductType::AutoRenewable => "AUTO_RENEWABLE",
-            ProductType::ConsumableAutoRenewable => "CONSUMABLE_AUTO_RENEWABLE",
-        }
-    }
-
-    pub fn is_subscription(self) -> bool {
-        matches!(self, ProductType::AutoRenewable | ProductType::ConsumableAutoRenewable)
-    }
-
-    /// Whether its payments are consumed by the app (every renewal, for a consumable subscription).
-    pub fn is_consumable(self) -> bool {
-        matches!(self, ProductType::Consumable | ProductType::ConsumableAutoRenewable)
-    }
-
-    /// Accepts NHN's English alias `AUTO_SUBSCRIPTION` too.
-    pub fn parse(s: &str) -> Option<ProductType> {
-        match s {
-            "AUTO_SUBSCRIPTION" => Some(ProductType::AutoRenewable),
-            _ => ProductType::ALL.into_iter().find(|t| t.as_str() == s),
-        }
-    }
-}
+use crate::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
@@ -245,6 +142,7 @@ pub struct PaymentDetail {
     pub notifications: Vec<NotificationRow>,
 }
 
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRow {
     pub at: i64,
@@ -402,19 +300,6 @@ pub struct AuditPage {
     pub next: Option<String>,
 }
 
-/// The status changes a support person may make, as NHN's console allows them: a charge the
-/// store made but we did not record becomes SUCCESS (not for Google Play reservations, which the
-/// store can always be asked about), and anything not yet refunded may be marked REFUND, which is
-/// final.
-pub fn allowed_status_changes(status: &str, store: &str) -> &'static [&'static str] {
-    match status {
-        "RESERVED" | "USER_CLOSE" if store == Store::Google.code() => &["REFUND"],
-        "RESERVED" | "FAILURE" | "USER_CLOSE" => &["SUCCESS", "REFUND"],
-        "SUCCESS" => &["REFUND"],
-        _ => &[],
-    }
-}
-
 /// One field of a payment as we recorded it and as the store answers now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -484,96 +369,8 @@ pub struct FieldValue {
     pub is_set: bool,
 }
 
-/// One field of a store app's settings form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FieldSpec {
-    /// The key in the app's settings or credentials JSON.
-    pub key: &'static str,
-    pub label: &'static str,
-    /// Write-only: stored encrypted, never shown again.
-    pub secret: bool,
-    pub multiline: bool,
-    /// Stored as a JSON number.
-    pub numeric: bool,
-    /// The allowed values, when there is a fixed set.
-    pub choices: &'static [&'static str],
-}
-
-const fn field(key: &'static str, label: &'static str) -> FieldSpec {
-    FieldSpec { key, label, secret: false, multiline: false, numeric: false, choices: &[] }
-}
-
-const fn secret(key: &'static str, label: &'static str, multiline: bool) -> FieldSpec {
-    FieldSpec { key, label, secret: true, multiline, numeric: false, choices: &[] }
-}
-
-/// Every store app may be reconciled on its own schedule.
-const SWEEP_INTERVAL: FieldSpec = FieldSpec {
-    numeric: true,
-    ..field("sweepIntervalSecs", "Reconcile with the store every (seconds; empty: the server's setting, 0: never)")
-};
-
-const GOOGLE_FIELDS: &[FieldSpec] = &[
-    secret("serviceAccountJson", "Service account key (JSON file contents)", true),
-    FieldSpec { multiline: true, ..field("licenseKey", "In-app billing license key (Base64 RSA public key)") },
-    field(
-        "pushServiceAccount",
-        "Pub/Sub push service account email (pushes without its OIDC token are refused; empty: pushes are only hints)",
-    ),
-    field("pushAudience", "Pub/Sub push audience (empty: this callback's URL)"),
-    field("apiRoot", "Android Publisher API root (empty: Google's)"),
-    SWEEP_INTERVAL,
-];
-
-const APPLE_FIELDS: &[FieldSpec] = &[
-    FieldSpec {
-        choices: &["V2", "V2_AND_V1", "V1"],
-        ..field(
-            "verificationMode",
-            "Proofs accepted: V2 = StoreKit 2 (signed transaction, transaction id; the default), V2_AND_V1 = also \
-             StoreKit 1 receipts (weaker: needs the shared secret), V1 = receipts only",
-        )
-    },
-    FieldSpec { numeric: true, ..field("appAppleId", "App Apple ID (needed for production)") },
-    field("issuerId", "Issuer ID"),
-    field("keyId", "Key ID"),
-    secret("privateKey", "In-App Purchase key (.p8 contents)", true),
-    secret("sharedSecret", "App-specific shared secret (V1)", false),
-    field("productionUrl", "App Store Server API production URL (empty: Apple's)"),
-    field("sandboxUrl", "App Store Server API sandbox URL (empty: Apple's)"),
-    field("verifyReceiptProductionUrl", "verifyReceipt production URL (empty: Apple's)"),
-    field("verifyReceiptSandboxUrl", "verifyReceipt sandbox URL (empty: Apple's)"),
-    SWEEP_INTERVAL,
-];
-
-const ONESTORE_FIELDS: &[FieldSpec] = &[
-    FieldSpec { choices: &["V7"], ..field("apiVersion", "ONE store API version") },
-    FieldSpec { choices: &["MKT_ONE", "MKT_GLB"], ..field("marketCode", "Market (MKT_ONE Korea, MKT_GLB global)") },
-    secret("clientSecret", "Client secret", false),
-    FieldSpec { multiline: true, ..field("licenseKey", "License key (Base64 RSA public key, for PNS)") },
-    field("productionUrl", "API URL (empty: ONE store's)"),
-    field("sandboxUrl", "Sandbox API URL (empty: ONE store's)"),
-    SWEEP_INTERVAL,
-];
-
-/// The settings form of a store app in `store`; its Store App ID (package name, bundle id, or
-/// ONE store client id) is a column of its own.
-pub fn store_fields(store: Store) -> &'static [FieldSpec] {
-    match store {
-        Store::Google => GOOGLE_FIELDS,
-        Store::Apple => APPLE_FIELDS,
-        Store::OneStore => ONESTORE_FIELDS,
-    }
-}
-
-/// The first is a new store app's: sandbox purchases (free for any tester) are refused until an
-/// admin accepts them.
-pub const ENVIRONMENT_POLICIES: [&str; 3] = ["PRODUCTION_ONLY", "PRODUCTION_AND_SANDBOX", "SANDBOX_ONLY"];
-
-/// The user-binding rules a project can have, strongest first.
-pub const USER_BINDINGS: [&str; 2] = ["REQUIRED", "WHEN_PRESENT"];
-
 /// A registered item.
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemRow {
     pub product_seq: i64,
@@ -745,6 +542,7 @@ pub struct Webhooks {
 }
 
 /// A user flagged by a refund-abuse rule, until someone clears the flag.
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbuseFlagRow {
     pub id: i64,

@@ -15,18 +15,19 @@ mod google;
 pub mod listing;
 pub mod worker;
 
-use app::model::Store;
+use model::Store;
 
 use crate::{
     db::Db,
     now_ms,
     payments::verify::retry_delay,
     payments::{
+        refund::{self, RefundSource},
         reported::{self, Reported},
-        sync::{self, Applied, RefundSource},
+        sync::{self, Applied},
         Payment,
     },
-    state::AppState,
+    services::Services,
     store_apps::{self, StoreAppRecord},
     stores::{
         client::{Proof, StoreClient},
@@ -98,7 +99,7 @@ pub async fn receive(db: &Db, incoming: &Incoming) -> Result<(i64, bool), Error>
     .bind(now)
     .bind(&incoming.purchase_ref)
     .bind(i64::from(incoming.authenticated))
-    .fetch_optional(db.pool())
+    .fetch_optional(db.writer())
     .await?;
     if let Some(id) = inserted {
         return Ok((id, true));
@@ -115,7 +116,7 @@ pub async fn receive(db: &Db, incoming: &Incoming) -> Result<(i64, bool), Error>
     )
     .bind(now)
     .bind(id)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok((id, false))
 }
@@ -125,7 +126,7 @@ pub async fn recovered(db: &Db, id: i64) -> Result<(), Error> {
     sqlx::query("UPDATE store_notifications SET recovered_at = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -163,19 +164,19 @@ enum Handled {
 /// Processes inbox row `id` once and records the outcome: PROCESSED, IGNORED (nothing to do, with
 /// why), or FAILED with the time of the next attempt. Returns the store's `Retry-After` when the
 /// store asked us to slow down, so the worker holds back the app's other notifications.
-pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Duration>, Error> {
+pub async fn process(services: &Services, id: i64) -> Result<Option<std::time::Duration>, Error> {
     let row: Stored = sqlx::query_as(
         "SELECT id, store, store_app_id, body, status, attempts, received_at, purchase_ref, authenticated \
          FROM store_notifications WHERE id = $1",
     )
     .bind(id)
-    .fetch_one(state.db.pool())
+    .fetch_one(services.db.pool())
     .await?;
     if matches!(row.status.as_str(), "PROCESSED" | "IGNORED") {
         return Ok(None);
     }
     let started = now_ms();
-    let outcome = handle(state, &row).await;
+    let outcome = handle(services, &row).await;
     let now = now_ms();
     let mut throttled = None;
     let (status, error, payment, next, covered_by, looked_up) = match outcome {
@@ -183,17 +184,17 @@ pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Dura
         Ok(Handled::Ignored(why)) => ("IGNORED", Some(why), None, None, None, Some(started)),
         Ok(Handled::Covered(by)) => ("PROCESSED", None, None, None, Some(by), None),
         Ok(Handled::Deferred(at)) => {
-            reschedule(&state.db, id, at).await?;
+            reschedule(&services.db, id, at).await?;
             return Ok(None);
         }
         Ok(Handled::AwaitingVerify(at)) => {
-            reschedule(&state.db, id, at).await?;
+            reschedule(&services.db, id, at).await?;
             // A verify that recorded the purchase after it was looked for, but before this row was
             // rescheduled, could not wake it: look once more.
             if let (Some(reference), Some(app)) = (&row.purchase_ref, row.store_app_id) {
-                if sync::is_known(&state.db, app, reference).await? {
-                    reschedule(&state.db, id, now_ms()).await?;
-                    state.inbox.notify_one();
+                if sync::is_known(&services.db, app, reference).await? {
+                    reschedule(&services.db, id, now_ms()).await?;
+                    services.inbox.notify_one();
                 }
             }
             return Ok(None);
@@ -221,7 +222,7 @@ pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Dura
     .bind(covered_by)
     .bind(looked_up)
     .bind(id)
-    .execute(state.db.pool())
+    .execute(services.db.writer())
     .await?;
     // Only a Google answer is the purchase's state now; Apple's and ONE store's notifications each
     // carry their own signed state and are all applied.
@@ -229,7 +230,7 @@ pub async fn process(state: &AppState, id: i64) -> Result<Option<std::time::Dura
     if let (true, Some(started), Some(reference), Some(app)) =
         (shares_look_ups, looked_up, &row.purchase_ref, row.store_app_id)
     {
-        cover_waiting(&state.db, app, reference, id, started).await?;
+        cover_waiting(&services.db, app, reference, id, started).await?;
     }
     Ok(throttled)
 }
@@ -238,7 +239,7 @@ async fn reschedule(db: &Db, id: i64, at: i64) -> Result<(), Error> {
     sqlx::query("UPDATE store_notifications SET next_attempt_at = $1 WHERE id = $2")
         .bind(at)
         .bind(id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
@@ -256,14 +257,14 @@ async fn cover_waiting(db: &Db, store_app_id: i64, reference: &str, by: i64, ask
     .bind(store_app_id)
     .bind(reference)
     .bind(asked_at)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(())
 }
 
-async fn handle(state: &AppState, row: &Stored) -> Result<Handled, Error> {
+async fn handle(services: &Services, row: &Stored) -> Result<Handled, Error> {
     let app = match row.store_app_id {
-        Some(app_id) => store_apps::by_id(&state.db, &state.cipher, app_id).await?,
+        Some(app_id) => store_apps::by_id(&services.db, &services.cipher, app_id).await?,
         None => None,
     };
     let (Some(store), Some(app)) = (Store::parse(&row.store), app) else {
@@ -272,29 +273,29 @@ async fn handle(state: &AppState, row: &Stored) -> Result<Handled, Error> {
     // A notification often comes before the app's own verify of the same purchase: give the
     // verify its time, so the purchase is recorded as its buyer's and not as unclaimed.
     if let Some(reference) = &row.purchase_ref {
-        let wait_until = row.received_at + state.settings.notifications.unknown_purchase_wait_secs as i64 * 1000;
-        if wait_until > now_ms() && !sync::is_known(&state.db, app.id, reference).await? {
+        let wait_until = row.received_at + services.settings.notifications.unknown_purchase_wait_secs as i64 * 1000;
+        if wait_until > now_ms() && !sync::is_known(&services.db, app.id, reference).await? {
             return Ok(Handled::AwaitingVerify(wait_until));
         }
     }
-    let client = state.store_client(&app)?;
+    let client = services.store_client(&app)?;
     match store {
-        Store::Google => google::handle(state, &app, &client, row).await,
-        Store::Apple => apple(state, &app, &client, &row.body).await,
-        Store::OneStore => onestore(state, &app, &client, &row.body).await,
+        Store::Google => google::handle(services, &app, &client, row).await,
+        Store::Apple => apple(services, &app, &client, &row.body).await,
+        Store::OneStore => onestore(services, &app, &client, &row.body).await,
     }
 }
 
 /// Applies the store's answer about `purchase`; a purchase no payment records is recorded as an
 /// unclaimed payment for its buyer to claim.
-async fn apply(state: &AppState, app: &StoreAppRecord, purchase: &StorePurchase) -> Result<Handled, Error> {
-    let mut applied = sync::apply(state, app.id, purchase, RefundSource::Notification).await?;
+async fn apply(services: &Services, app: &StoreAppRecord, purchase: &StorePurchase) -> Result<Handled, Error> {
+    let mut applied = sync::apply(services, app.id, purchase, RefundSource::Notification).await?;
     if applied == Applied::Unknown {
-        match reported::record(state, app, purchase).await? {
+        match reported::record(services, app, purchase).await? {
             Reported::Recorded(id) => return Ok(Handled::Applied(Some(id))),
             Reported::Skipped(why) => return Ok(Handled::Ignored(why)),
             Reported::RecordedMeanwhile => {
-                applied = sync::apply(state, app.id, purchase, RefundSource::Notification).await?;
+                applied = sync::apply(services, app.id, purchase, RefundSource::Notification).await?;
             }
         }
     }
@@ -307,38 +308,38 @@ async fn apply(state: &AppState, app: &StoreAppRecord, purchase: &StorePurchase)
 /// ASSN v2 is signed by Apple: its transaction and renewal info are proof, applied as they are,
 /// with what the type adds: a reversed refund, a revoked Family Sharing entitlement, a withdrawn
 /// parental consent.
-async fn apple(state: &AppState, app: &StoreAppRecord, client: &StoreClient, body: &str) -> Result<Handled, Error> {
+async fn apple(services: &Services, app: &StoreAppRecord, client: &StoreClient, body: &str) -> Result<Handled, Error> {
     let StoreClient::Apple { client, .. } = client else { return Ok(Handled::Ignored("not an App Store app".into())) };
     let signed = signed_payload(body).ok_or_else(|| Error::Other("no signedPayload".into()))?;
     let notification = client.verify_notification(&signed)?;
     let kind = notification.notification_type.as_str();
     match kind {
         "TEST" => return Ok(Handled::Ignored("App Store test notification: the callback URL works".into())),
-        "RESCIND_CONSENT" => return consent_rescinded(state, app, &notification).await,
+        "RESCIND_CONSENT" => return consent_rescinded(services, app, &notification).await,
         _ => {}
     }
     let Some(purchase) = notification.purchase else {
         return Ok(Handled::Ignored(format!("{kind} carries no transaction")));
     };
-    let recorded = sync::by_reference(&state.db, app.id, &purchase.transaction_id).await?;
+    let recorded = sync::by_reference(&services.db, app.id, &purchase.transaction_id).await?;
     match (kind, recorded) {
         ("REFUND_REVERSED", Some(payment)) => {
-            sync::reverse_refund(state, &payment, "Apple reversed the refund").await?;
+            refund::reverse(services, &payment, "Apple reversed the refund").await?;
         }
         ("REVOKE", Some(payment)) => {
             let reason = "Family Sharing: the purchaser stopped sharing it or was refunded";
-            sync::refund(state, &payment, RefundSource::Notification, "REVOKE", Some(reason)).await?;
+            refund::by_store(services, &payment, RefundSource::Notification, "REVOKE", Some(reason)).await?;
             return Ok(Handled::Applied(Some(payment.id)));
         }
         _ => {}
     }
-    apply(state, app, &purchase).await
+    apply(services, app, &purchase).await
 }
 
 /// A parent withdrew consent (Declared Age Range): Apple stops the app from launching, and the
 /// app's server is told so it can end the minor's sessions and delete what the consent covered.
 async fn consent_rescinded(
-    state: &AppState,
+    services: &Services,
     app: &StoreAppRecord,
     notification: &crate::stores::apple::Notification,
 ) -> Result<Handled, Error> {
@@ -347,7 +348,7 @@ async fn consent_rescinded(
         "appTransactionId": notification.app_transaction_id,
         "signedDate": notification.signed_date_ms,
     });
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = services.db.begin_write().await?;
     webhooks::emit(&mut tx, app.project_id, EventType::ConsentRescinded, None, None, data).await?;
     tx.commit().await?;
     Ok(Handled::Applied(None))
@@ -360,15 +361,20 @@ pub fn signed_payload(body: &str) -> Option<String> {
 
 /// A PNS is signed with the app's license key: a cancellation refunds the payment. A purchase no
 /// payment records is recorded from ONE store's own answer. An SNS (unsigned) is kept and shown.
-async fn onestore(state: &AppState, app: &StoreAppRecord, client: &StoreClient, body: &str) -> Result<Handled, Error> {
+async fn onestore(
+    services: &Services,
+    app: &StoreAppRecord,
+    client: &StoreClient,
+    body: &str,
+) -> Result<Handled, Error> {
     if let Ok(change) = pns::parse_subscription(body.as_bytes()) {
         return Ok(Handled::Ignored(format!("subscription notification {:?} recorded", change.notification_type)));
     }
     let license_key = app.settings.get("licenseKey").and_then(|k| k.as_str()).unwrap_or_default();
     let payment = pns::verify_payment(body.as_bytes(), license_key).map_err(|e| Error::Other(e.to_string()))?;
-    match sync::by_reference(&state.db, app.id, &payment.purchase_token).await? {
+    match sync::by_reference(&services.db, app.id, &payment.purchase_token).await? {
         Some(recorded) if payment.cancelled => {
-            sync::refund(state, &recorded, RefundSource::Notification, "REFUND", Some("cancelled at ONE store"))
+            refund::by_store(services, &recorded, RefundSource::Notification, "REFUND", Some("cancelled at ONE store"))
                 .await?;
             Ok(Handled::Applied(Some(recorded.id)))
         }
@@ -376,7 +382,7 @@ async fn onestore(state: &AppState, app: &StoreAppRecord, client: &StoreClient, 
         None => {
             let proof = Proof::OneStore { product_id: payment.product_id, purchase_token: payment.purchase_token };
             match client.verify(&proof).await {
-                Ok(purchase) => apply(state, app, &purchase).await,
+                Ok(purchase) => apply(services, app, &purchase).await,
                 Err(StoreError::Rejected { code, message }) => {
                     Ok(Handled::Ignored(crate::stores::scrub(&format!("{code}: {message}"))))
                 }
@@ -388,9 +394,9 @@ async fn onestore(state: &AppState, app: &StoreAppRecord, client: &StoreClient, 
 
 /// A verify has just recorded `payment`: notifications about its purchase that were waiting for
 /// that verify are due now. (Rows under a worker's lease are left to their worker.)
-pub async fn verified(state: &AppState, payment: &Payment) -> Result<(), Error> {
+pub async fn verified(services: &Services, payment: &Payment) -> Result<(), Error> {
     let now = now_ms();
-    let leased_until = now + state.settings.notifications.lease_secs as i64 * 1000;
+    let leased_until = now + services.settings.notifications.lease_secs as i64 * 1000;
     let woken = sqlx::query(
         "UPDATE store_notifications SET next_attempt_at = $1 WHERE store_app_id = $2 AND status = 'RECEIVED' \
          AND purchase_ref IN ($3, $4, $5) AND next_attempt_at > $6",
@@ -401,11 +407,11 @@ pub async fn verified(state: &AppState, payment: &Payment) -> Result<(), Error> 
     .bind(&payment.original_payment_id)
     .bind(&payment.payment_id)
     .bind(leased_until)
-    .execute(state.db.pool())
+    .execute(services.db.writer())
     .await?
     .rows_affected();
     if woken > 0 {
-        state.inbox.notify_one();
+        services.inbox.notify_one();
     }
     Ok(())
 }

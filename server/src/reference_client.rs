@@ -95,8 +95,11 @@ impl Client {
     /// A call of the app's SDK on behalf of its signed-in `user`, with the user token the app's
     /// server minted for them: the SDK's lists then show the user's own secrets.
     pub async fn sdk_as(&self, user: &str, path: &str, body: Value) -> Result<Value, Error> {
-        let token =
-            crate::api::auth::mint_user_token(&self.target.secret_key, user, chrono::Utc::now().timestamp() + 3600);
+        let token = crate::projects::keys::mint_user_token(
+            &self.target.secret_key,
+            user,
+            chrono::Utc::now().timestamp() + 3600,
+        );
         let headers = [("x-nhn-tciap-appkey", self.target.app_key.as_str()), ("x-user-token", &token)];
         result(self.post(&self.target.api, path, &headers, &body).await?)
     }

@@ -7,63 +7,7 @@ use std::{
     time::Duration,
 };
 
-use server::{
-    config::{Overrides, Settings},
-    state::AppState,
-};
-
-/// A database and data folder (for the encryption key) that a bench or test owns.
-pub struct Scratch {
-    pub url: String,
-    pub data_dir: PathBuf,
-    /// (server URL, database name) of a PostgreSQL database to drop afterwards.
-    postgres: Option<(String, String)>,
-}
-
-impl Scratch {
-    /// A new SQLite file, or a new PostgreSQL database when `postgres` is a server URL.
-    pub fn new(label: &str, postgres: Option<&str>) -> Scratch {
-        // Tests label theirs test_*: the test runner drops iap_test_* databases a killed run left
-        // behind, which must not take a benchmark's database running beside it.
-        let name = format!("iap_{label}_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
-        let data_dir = std::env::temp_dir().join(&name);
-        std::fs::create_dir_all(&data_dir).expect("a scratch folder");
-        let url = match postgres {
-            Some(base) => format!("{}/{name}", base.trim_end_matches('/')),
-            None => format!("sqlite://{}", data_dir.join("iap.db").display()),
-        };
-        let postgres = postgres.map(|base| (base.trim_end_matches('/').to_string(), name));
-        Scratch { url, data_dir, postgres }
-    }
-
-    pub fn settings(&self) -> Settings {
-        let mut settings = Settings::load(&Overrides { database_url: Some(self.url.clone()), ..Overrides::default() })
-            .expect("settings");
-        settings.data_dir = self.data_dir.clone();
-        settings.encryption_key_file = Some(self.data_dir.join("encryption.key"));
-        settings.outbound.allow_hosts = vec!["127.0.0.1".into()];
-        settings.outbound.store_url_overrides = true;
-        settings
-    }
-
-    /// The same database and key as the server will use, opened in this process.
-    pub async fn state(&self) -> AppState {
-        let settings = self.settings();
-        let options = leptos::config::LeptosOptions::builder().output_name("iap").build();
-        server::startup::prepare(settings, options).await.expect("database ready")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-        if let Some((base, name)) = &self.postgres {
-            let _ = Command::new("psql")
-                .args([&format!("{base}/postgres"), "-qc", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")])
-                .status();
-        }
-    }
-}
+use crate::Scratch;
 
 pub struct ServerProcess {
     child: Child,
@@ -91,7 +35,7 @@ impl ServerProcess {
             .append(true)
             .open(data_dir.join("server.log"))
             .expect("a log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        let mut child = Command::new(server_binary())
             .args(["--database-url", database_url, "--addr", addr, "serve"])
             .env("IAP_DATA_DIR", data_dir)
             .env("IAP_ENCRYPTION_KEY_FILE", data_dir.join("encryption.key"))
@@ -181,4 +125,12 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// The `server` binary Cargo built beside the test or bench running now: they live in
+/// `target/<profile>/deps/`, it in `target/<profile>/`.
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running test's path");
+    let profile = exe.parent().and_then(Path::parent).expect("a test runs from target/<profile>/deps");
+    profile.join(format!("server{}", std::env::consts::EXE_SUFFIX))
 }
