@@ -497,6 +497,7 @@ pub struct WebhookEndpointView {
 }
 
 /// One event's delivery to one endpoint.
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRow {
     pub event_id: String,

@@ -189,7 +189,7 @@ async fn main() {
     if wants("notifications") {
         for &engine in &engines {
             println!("\n## notifications burst ({})", engine.label());
-            store_notifications::run(&mut report, engine, args.quick).await;
+            notifications::run(&mut report, engine, args.quick).await;
             report.save(&args.out);
         }
     }

@@ -161,34 +161,18 @@ pub async fn endpoints(db: &Db, project_id: i64) -> Result<Vec<WebhookEndpointVi
 
 /// The project's latest deliveries (or only the dead letters), newest first.
 pub async fn deliveries(db: &Db, project_id: i64, dead_only: bool, limit: i64) -> Result<Vec<DeliveryRow>, Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT d.id, ev.event_id, ev.event_type, ev.user_id, d.endpoint_id, d.status, d.attempts, \
-         d.last_status_code, d.last_error, d.delivered_at, d.next_attempt_at, ev.created_at \
+    // The next attempt is shown only while one is coming.
+    Ok(sqlx::query_as::<_, DeliveryRow>(&format!(
+        "SELECT ev.event_id, ev.event_type, ev.user_id, d.endpoint_id AS endpoint, d.status, d.attempts, \
+         d.last_status_code, d.last_error, d.delivered_at, \
+         CASE WHEN d.status = 'PENDING' THEN d.next_attempt_at END AS next_attempt_at, ev.created_at \
          FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id \
          WHERE ev.project_id = $1 {} ORDER BY d.id DESC LIMIT {limit}",
         if dead_only { "AND d.status = 'DEAD'" } else { "" }
     ))
     .bind(project_id)
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let status: String = r.try_get("status")?;
-            Ok(DeliveryRow {
-                event_id: r.try_get("event_id")?,
-                event_type: r.try_get("event_type")?,
-                user_id: r.try_get("user_id")?,
-                endpoint: r.try_get("endpoint_id")?,
-                next_attempt_at: if status == "PENDING" { r.try_get("next_attempt_at")? } else { None },
-                status,
-                attempts: r.try_get("attempts")?,
-                last_status_code: r.try_get::<Option<i64>, _>("last_status_code")?,
-                last_error: r.try_get("last_error")?,
-                delivered_at: r.try_get("delivered_at")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 #[cfg(test)]

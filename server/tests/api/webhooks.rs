@@ -129,6 +129,9 @@ async fn an_endpoint_that_never_answers_2xx_gets_a_dead_letter_that_can_be_repla
 
     assert_eq!(after_retries, [("DEAD".to_string(), 3)]);
     assert_eq!(page.endpoints[0].dead, 1);
+    assert_eq!(page.dead_letters[0].status, "DEAD");
+    assert_eq!(page.dead_letters[0].next_attempt_at, None, "a dead letter waits for no further attempt");
+    assert_eq!(page.dead_letters[0].attempts, 3);
     assert_eq!(replayed.ok()["scheduled"], 1);
     assert_eq!(delivery_state(&shop).await, [("DELIVERED".to_string(), 1)]);
     assert_eq!(hooks.received()[3].header("webhook-id"), event_id);
