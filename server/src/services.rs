@@ -10,6 +10,7 @@ use crate::{
     db::Db,
     outbound::Http,
     payments::consume::Committer,
+    projects::keys::Touches,
     store_apps::{ClientCache, StoreAppRecord},
     stores::{client::StoreClient, google::push::PushKeys, StoreError},
     Error,
@@ -31,6 +32,8 @@ pub struct Services {
     pub push_keys: Arc<PushKeys>,
     /// Wakes this instance's notification worker when a notification is stored.
     pub inbox: Arc<tokio::sync::Notify>,
+    /// Keeps AppKey last-used writes to one per project per minute.
+    pub key_touches: Arc<Touches>,
 }
 
 impl Services {
@@ -58,5 +61,6 @@ pub async fn prepare(settings: Settings) -> Result<Services, Error> {
         consumes,
         push_keys,
         inbox: Arc::default(),
+        key_touches: Arc::default(),
     })
 }

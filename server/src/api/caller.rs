@@ -54,7 +54,7 @@ fn client_address(parts: &Parts) -> Option<IpAddr> {
 
 async fn project(parts: &Parts, state: &AppState) -> Result<ApiProject, ApiError> {
     let app_key = header(parts, APP_KEY_HEADER).ok_or(Code::AppKeyUnknown)?;
-    keys::identify(&state.db, app_key).await?.map_err(|refusal| match refusal {
+    keys::identify(&state.db, &state.key_touches, app_key).await?.map_err(|refusal| match refusal {
         keys::Refusal::Unknown => Code::AppKeyUnknown.into(),
         keys::Refusal::Disabled => Code::AppKeyDisabled.into(),
     })

@@ -1,6 +1,8 @@
 //! A project's keys: the public AppKey that names the project in every API call, the SecretKey
 //! only the app's server holds (rotated with a grace period, `rotation`), and the user tokens the
 //! app's server mints with it so an app's call can prove which user it acts for.
+use std::collections::BTreeMap;
+
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use model::RotatedSecret;
 use sqlx::Row;
@@ -63,7 +65,7 @@ pub(super) fn hint(secret: &str) -> String {
 
 /// The project a call's `app_key` names, when that key is known and enabled. Its last-used time is
 /// written at most once a minute, best effort: a failed bookkeeping write must not fail the call.
-pub async fn identify(db: &Db, app_key: &str) -> Result<Result<ApiProject, Refusal>, Error> {
+pub async fn identify(db: &Db, touches: &Touches, app_key: &str) -> Result<Result<ApiProject, Refusal>, Error> {
     if app_key.len() > MAX_APP_KEY_LEN {
         return Ok(Err(Refusal::Unknown));
     }
@@ -71,7 +73,9 @@ pub async fn identify(db: &Db, app_key: &str) -> Result<Result<ApiProject, Refus
     if !project.enabled {
         return Ok(Err(Refusal::Disabled));
     }
-    if project.last_used_at.is_none_or(|at| now_ms() - at > LAST_USED_GRANULARITY_MS) {
+    let now = now_ms();
+    if project.last_used_at.is_none_or(|at| now - at > LAST_USED_GRANULARITY_MS) && touches.first_since(project.id, now)
+    {
         touch_key(db, project.id).await;
     }
     Ok(Ok(project))
@@ -109,6 +113,25 @@ impl ApiProject {
             .map(|(secret_hash, sealed)| cipher.decrypt(crypto::Column::UserTokenKey, secret_hash, sealed))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(verify_user_token(token, user_id, &keys, now_ms() / 1000))
+    }
+}
+
+/// When this process last wrote each project's last-used time. Of the calls that all read the same
+/// stale time at once, only the first writes: a burst would otherwise queue a write per call behind
+/// SQLite's one writer.
+#[derive(Default)]
+pub struct Touches(std::sync::Mutex<BTreeMap<i64, i64>>);
+
+impl Touches {
+    fn first_since(&self, project_id: i64, now: i64) -> bool {
+        let mut touched = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = touched.entry(project_id).or_insert(i64::MIN);
+        if now.saturating_sub(*last) > LAST_USED_GRANULARITY_MS {
+            *last = now;
+            true
+        } else {
+            false
+        }
     }
 }
 
