@@ -2,6 +2,7 @@
 pub mod abuse;
 pub mod api;
 pub mod audit;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -1,5 +1,6 @@
 //! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
 //! and the history row every state change appends.
+pub mod acknowledge;
 pub mod binding;
 pub mod cancel;
 pub mod close;
@@ -11,6 +12,7 @@ pub mod refunds;
 pub mod reported;
 pub mod retry;
 pub mod search;
+pub(crate) mod seq;
 pub mod statistics;
 pub mod sync;
 pub mod verify;
@@ -257,12 +259,6 @@ pub(crate) fn new_access_token() -> String {
     crypto::random_token(64)
 }
 
-/// A new paymentSeq: the date and eight random digits, 16 digits as NHN's (`2016122110023124`).
-pub(crate) fn new_payment_seq() -> String {
-    use rand::Rng;
-    format!("{}{:08}", chrono::Utc::now().format("%Y%m%d"), rand::thread_rng().gen_range(0..100_000_000))
-}
-
 pub async fn by_seq(db: &Db, project_id: i64, payment_seq: &str) -> Result<Option<Payment>, Error> {
     find(db, "payment_seq", project_id, payment_seq).await
 }
@@ -409,7 +405,7 @@ pub async fn reserve(db: &Db, new: NewReservation<'_>) -> Result<Reserved, Error
                 return Ok(if same { Reserved::Again(first) } else { Reserved::KeyUsedElsewhere });
             }
         }
-        let seq = new_payment_seq();
+        let seq = seq::draw();
         let now = now_ms();
         let mut tx = db.begin_write().await?;
         let inserted = sqlx::query_scalar::<_, i64>(

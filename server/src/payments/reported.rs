@@ -2,19 +2,17 @@
 //! purchase was made before the app used this server, or it started in the store (a promoted
 //! purchase, an offer code). The store's own answer becomes a payment that belongs to nobody yet —
 //! unclaimed: an empty user id and no access token — which support sees and the app's server hears
-//! of (`payment.unclaimed`). Its buyer claims it with a normal verify, which hands out its access
-//! token then. No AppKey call lists it before that: nothing on the public surface reveals it.
+//! of (`payment.unclaimed`). Its buyer claims it with a normal verify (`verify::claim`), which hands
+//! out its access token then. No AppKey call lists it before that: nothing on the public surface reveals it.
 use serde_json::json;
 
 use super::{
-    append_histories, append_history, binding, by_id, new_access_token,
+    append_history, by_id,
     refund::{self, RefundSource},
-    verify::{self, Fields, Outcome, Refusal, Request},
-    HistoryEntry, Payment, Source, Status,
+    verify::{self, Fields},
+    HistoryEntry, Source, Status,
 };
 use crate::{
-    crypto::Cipher,
-    db::Db,
     now_ms,
     services::Services,
     store_apps::StoreAppRecord,
@@ -57,29 +55,38 @@ pub async fn record(services: &Services, app: &StoreAppRecord, purchase: &StoreP
     let purchase = &StorePurchase { store_initiated: true, ..purchase.clone() };
     let now = now_ms();
     let raw = purchase.raw.to_string();
-    let mut tx = services.db.begin_write().await?;
-    let fields = Fields {
-        product: &product,
-        purchase,
-        linked: verify::linked_payment_id(&mut tx, app.id, purchase).await?,
-        token: None,
-        raw: &raw,
-        ack_state: verify::ack_state(purchase),
-        // Acknowledged when claimed: Google refunds what nobody takes within three days.
-        acknowledge_at: None,
-        claim_state: Some("UNCLAIMED"),
-        now,
-    };
-    let id = match verify::insert_verified(&mut tx, app.project_id, app, "", &fields).await {
-        Ok(id) => id,
-        // A verify recorded the transaction meanwhile (or the paymentSeq draw collided: the
-        // notification is retried and draws again).
-        Err(err) if err.is_unique_violation() => {
-            tx.rollback().await?;
-            return Ok(Reported::RecordedMeanwhile);
+    let mut recorded = None;
+    for _ in 0..5 {
+        let mut tx = services.db.begin_write().await?;
+        let fields = Fields {
+            product: &product,
+            purchase,
+            linked: verify::linked_payment_id(&mut tx, app.id, purchase).await?,
+            token: None,
+            raw: &raw,
+            ack_state: verify::ack_state(purchase),
+            // Acknowledged when claimed: Google refunds what nobody takes within three days.
+            acknowledge_at: None,
+            claim_state: Some("UNCLAIMED"),
+            now,
+        };
+        match verify::insert_verified(&mut tx, app.project_id, app, "", &fields).await {
+            Ok(id) => {
+                recorded = Some((id, tx));
+                break;
+            }
+            // A verify recorded the transaction meanwhile, or the paymentSeq draw clashed with
+            // another payment's (drawn again).
+            Err(err) if err.is_unique_violation() => {
+                tx.rollback().await?;
+                if verify::by_store_transaction(&services.db, app.id, &purchase.transaction_id).await?.is_some() {
+                    return Ok(Reported::RecordedMeanwhile);
+                }
+            }
+            Err(err) => return Err(err),
         }
-        Err(err) => return Err(err),
-    };
+    }
+    let Some((id, mut tx)) = recorded else { return Err(Error::Other("no free paymentSeq after five draws".into())) };
     let entry = HistoryEntry {
         payment_id: id,
         from: None,
@@ -105,94 +112,24 @@ pub async fn record(services: &Services, app: &StoreAppRecord, purchase: &StoreP
     Ok(Reported::Recorded(id))
 }
 
-/// Gives the unclaimed payment `existing` to the verifying user, when the verify holds what only
-/// the buyer's device holds and the account value the store keeps does not name someone else.
-/// The subscription's earlier unclaimed periods go with it. `None` when a concurrent verify claimed
-/// it first.
-pub(super) async fn claim(
-    db: &Db,
-    cipher: &Cipher,
-    existing: &Payment,
-    request: &Request<'_>,
-    reserved: Option<&Payment>,
-) -> Result<Option<Outcome>, Error> {
-    let refusal = if existing.status != Status::Success {
-        Some(Refusal::Cancelled)
-    } else if !request.proves_possession() {
-        let why = "a purchase the store reported is claimed with its purchase token, signed transaction or receipt";
-        Some(Refusal::ProofNotAccepted(why.into()))
-    } else {
-        match binding::check(existing.store, request.user_id, existing.store_account_id.as_deref()) {
-            binding::Binding::Matches => None,
-            binding::Binding::OtherUser => Some(Refusal::OtherUsersPurchase),
-            binding::Binding::Missing if request.policy.user_binding == binding::UserBinding::Required => {
-                Some(Refusal::AccountValueMissing)
-            }
-            binding::Binding::Missing => None,
-        }
-    };
-    if let Some(refusal) = refusal {
-        return verify::refuse(db, reserved, refusal, request.source).await.map(Some);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payments::seq::clash;
+
+    #[tokio::test]
+    async fn a_purchase_the_store_reports_is_recorded_under_a_new_draw_when_its_payment_seq_clashes() {
+        let (services, app, _dir) = clash::services().await;
+        let other = clash::reservation(&services, &app, "alice").await;
+        let purchase = clash::google_purchase("gem_100", "GPA.0003");
+        clash::force_next(&other.payment_seq);
+
+        let reported = record(&services, &app, &purchase).await.unwrap();
+
+        assert!(clash::all_drawn());
+        let Reported::Recorded(id) = reported else { panic!("recorded, not {reported:?}") };
+        let payment = by_id(&services.db, id).await.unwrap();
+        assert_ne!(payment.payment_seq, other.payment_seq);
+        assert_eq!((payment.payment_id.as_deref(), payment.unclaimed), (Some("GPA.0003"), true));
     }
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let periods: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM payments WHERE store_app_id = $1 AND claim_state = 'UNCLAIMED' AND status = 'SUCCESS' \
-         AND (id = $2 OR original_payment_id = $3) ORDER BY id",
-    )
-    .bind(existing.store_app_id)
-    .bind(existing.id)
-    .bind(&existing.original_payment_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut access_token = None;
-    let mut entries = Vec::new();
-    for id in periods {
-        let token = new_access_token();
-        let sealed = super::sealed_access_token(cipher, &token);
-        let claimed = sqlx::query(
-            "UPDATE payments SET user_id = $1, claim_state = 'CLAIMED', access_token_hash = $2, access_token_enc = $3, \
-             next_ack_at = CASE WHEN ack_state = 'PENDING' THEN $4 ELSE next_ack_at END, updated_at = $4 \
-             WHERE id = $5 AND claim_state = 'UNCLAIMED'",
-        )
-        .bind(request.user_id)
-        .bind(&sealed.0)
-        .bind(&sealed.1)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !claimed {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        if id == existing.id {
-            access_token = Some(token);
-        }
-        entries.push(HistoryEntry {
-            payment_id: id,
-            from: Some(Status::Success),
-            to: Status::Success,
-            event: "CLAIM",
-            source: request.source,
-            actor: None,
-            reason: Some("claimed by its buyer's verify"),
-            detail: Some(format!("user {}", request.user_id)),
-        });
-    }
-    let Some(access_token) = access_token else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    append_histories(&mut tx, entries).await?;
-    let extra = json!({"storeInitiated": existing.store_initiated, "claimed": true});
-    super::events::emit(&mut tx, EventType::PaymentSucceeded, existing.id, extra).await?;
-    tx.commit().await?;
-    if let Some(waiting) = reserved {
-        verify::close_duplicate(db, waiting, existing, request.source).await?;
-    }
-    let payment = by_id(db, existing.id).await?;
-    Ok(Some(Outcome::Verified { payment, access_token, new: true }))
 }

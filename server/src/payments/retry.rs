@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{
-    by_id,
+    acknowledge, by_id,
     verify::{self, Outcome, Request},
     Source,
 };
@@ -72,7 +72,7 @@ async fn acknowledge_due(services: &Services) -> Result<usize, Error> {
             continue;
         };
         match services.store_client(&app) {
-            Ok(client) => verify::acknowledge(&services.db, &client, &payment).await?,
+            Ok(client) => acknowledge::acknowledge(&services.db, &client, &payment).await?,
             Err(err) => {
                 tracing::warn!(payment = %payment.payment_seq, error = %err, "cannot acknowledge: store app settings")
             }

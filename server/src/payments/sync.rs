@@ -149,7 +149,7 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, $12, $13, $14, $15, $16, \
          $17, $18, $16, $19, $20, $21, $22, $23, $24, $16, $16, $16) RETURNING id",
     )
-    .bind(super::new_payment_seq())
+    .bind(super::seq::draw())
     .bind(previous.project_id)
     .bind(previous.store_app_id)
     .bind(previous.store.code())
@@ -235,5 +235,26 @@ pub async fn by_reference(db: &Db, store_app_id: i64, reference: &str) -> Result
     match row {
         Some(row) => Ok(Some(by_id(db, sqlx::Row::try_get(&row, 0)?).await?)),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payments::seq::clash;
+
+    #[tokio::test]
+    async fn a_renewal_whose_payment_seq_clashes_with_another_payment_draws_again() {
+        let (services, app, _dir) = clash::services().await;
+        let previous = clash::reservation(&services, &app, "alice").await;
+        let purchase = clash::google_purchase("gem_100", "GPA.0002..1");
+        clash::force_next(&previous.payment_seq);
+
+        let id = renew(&services.db, &services.cipher, &previous, &purchase).await.unwrap();
+
+        assert!(clash::all_drawn());
+        let renewed = by_id(&services.db, id).await.unwrap();
+        assert_ne!(renewed.payment_seq, previous.payment_seq);
+        assert_eq!((renewed.payment_id.as_deref(), renewed.user_id.as_str()), (Some("GPA.0002..1"), "alice"));
     }
 }

@@ -3,14 +3,12 @@
 //!
 //! Nothing the user paid for is lost: when the store cannot answer (outage, our credentials), the
 //! proof is kept on a pending payment and the re-verification job tries again until it can.
-use std::time::Duration;
-
 use model::Store;
 
 use super::{
-    append_history,
+    append_histories, append_history,
     binding::{self, Binding, UserBinding},
-    by_seq, new_access_token, reported, HistoryEntry, Payment, Product, Source, Status, COLUMNS,
+    by_seq, new_access_token, HistoryEntry, Payment, Product, Source, Status, COLUMNS,
 };
 use crate::{
     crypto::{self, Cipher},
@@ -25,13 +23,6 @@ use crate::{
     webhooks::EventType,
     Error,
 };
-
-/// Re-verification waits this long after the first failure, doubling up to `MAX_RETRY_DELAY`.
-const FIRST_RETRY_DELAY: Duration = Duration::from_secs(30);
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
-/// Google refunds a purchase that is not acknowledged within three days of the purchase.
-const ACKNOWLEDGE_WITHIN_MS: i64 = 3 * 86_400_000;
-const ALERT_BEFORE_DEADLINE_MS: i64 = 86_400_000;
 
 pub struct Request<'a> {
     pub project_id: i64,
@@ -204,7 +195,7 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
     let outcome = record(db, cipher, request, reserved.as_ref(), &product, &purchase).await?;
     if let Outcome::Verified { payment, new: true, .. } = &outcome {
         if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
-            acknowledge(db, client, payment).await?;
+            super::acknowledge::acknowledge(db, client, payment).await?;
         }
     }
     Ok(outcome)
@@ -232,7 +223,11 @@ async fn recorded(db: &Db, store_app_id: i64, proof: &Proof) -> Result<Option<Pa
 }
 
 /// The payment of one store transaction (unique per store app).
-async fn by_store_transaction(db: &Db, store_app_id: i64, transaction_id: &str) -> Result<Option<Payment>, Error> {
+pub(super) async fn by_store_transaction(
+    db: &Db,
+    store_app_id: i64,
+    transaction_id: &str,
+) -> Result<Option<Payment>, Error> {
     in_app(db, store_app_id, "store_txn_key", transaction_id, "TRUE").await
 }
 
@@ -269,7 +264,7 @@ async fn answer_existing(
 ) -> Result<Outcome, Error> {
     let reserved = reserved.filter(|p| p.id != existing.id);
     let existing = match existing.unclaimed {
-        true => match reported::claim(db, cipher, &existing, request, reserved).await? {
+        true => match claim(db, cipher, &existing, request, reserved).await? {
             Some(outcome) => return Ok(outcome),
             // Claimed by a concurrent verify: answered as any recorded payment.
             None => super::by_id(db, existing.id).await?,
@@ -294,6 +289,98 @@ async fn answer_existing(
     }
     let access_token = existing.access_token(cipher)?.unwrap_or_default();
     Ok(Outcome::Verified { payment: existing, access_token, new: false })
+}
+
+/// Gives the unclaimed payment `existing` to the verifying user, when the verify holds what only
+/// the buyer's device holds and the account value the store keeps does not name someone else.
+/// The subscription's earlier unclaimed periods go with it. `None` when a concurrent verify claimed
+/// it first.
+async fn claim(
+    db: &Db,
+    cipher: &Cipher,
+    existing: &Payment,
+    request: &Request<'_>,
+    reserved: Option<&Payment>,
+) -> Result<Option<Outcome>, Error> {
+    let refusal = if existing.status != Status::Success {
+        Some(Refusal::Cancelled)
+    } else if !request.proves_possession() {
+        let why = "a purchase the store reported is claimed with its purchase token, signed transaction or receipt";
+        Some(Refusal::ProofNotAccepted(why.into()))
+    } else {
+        match binding::check(existing.store, request.user_id, existing.store_account_id.as_deref()) {
+            binding::Binding::Matches => None,
+            binding::Binding::OtherUser => Some(Refusal::OtherUsersPurchase),
+            binding::Binding::Missing if request.policy.user_binding == binding::UserBinding::Required => {
+                Some(Refusal::AccountValueMissing)
+            }
+            binding::Binding::Missing => None,
+        }
+    };
+    if let Some(refusal) = refusal {
+        return refuse(db, reserved, refusal, request.source).await.map(Some);
+    }
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let periods: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM payments WHERE store_app_id = $1 AND claim_state = 'UNCLAIMED' AND status = 'SUCCESS' \
+         AND (id = $2 OR original_payment_id = $3) ORDER BY id",
+    )
+    .bind(existing.store_app_id)
+    .bind(existing.id)
+    .bind(&existing.original_payment_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut access_token = None;
+    let mut entries = Vec::new();
+    for id in periods {
+        let token = new_access_token();
+        let sealed = super::sealed_access_token(cipher, &token);
+        let claimed = sqlx::query(
+            "UPDATE payments SET user_id = $1, claim_state = 'CLAIMED', access_token_hash = $2, access_token_enc = $3, \
+             next_ack_at = CASE WHEN ack_state = 'PENDING' THEN $4 ELSE next_ack_at END, updated_at = $4 \
+             WHERE id = $5 AND claim_state = 'UNCLAIMED'",
+        )
+        .bind(request.user_id)
+        .bind(&sealed.0)
+        .bind(&sealed.1)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        if id == existing.id {
+            access_token = Some(token);
+        }
+        entries.push(HistoryEntry {
+            payment_id: id,
+            from: Some(Status::Success),
+            to: Status::Success,
+            event: "CLAIM",
+            source: request.source,
+            actor: None,
+            reason: Some("claimed by its buyer's verify"),
+            detail: Some(format!("user {}", request.user_id)),
+        });
+    }
+    let Some(access_token) = access_token else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    append_histories(&mut tx, entries).await?;
+    let extra = serde_json::json!({"storeInitiated": existing.store_initiated, "claimed": true});
+    super::events::emit(&mut tx, EventType::PaymentSucceeded, existing.id, extra).await?;
+    tx.commit().await?;
+    if let Some(waiting) = reserved {
+        close_duplicate(db, waiting, existing, request.source).await?;
+    }
+    let payment = super::by_id(db, existing.id).await?;
+    Ok(Some(Outcome::Verified { payment, access_token, new: true }))
 }
 
 /// Marks the reservation FAILURE (when there is one that still waits) and returns the refusal.
@@ -378,7 +465,7 @@ async fn keep_pending(
         }
         let now = now_ms();
         let attempts = reserved.as_ref().map_or(0, |p| p.verify_attempts);
-        let next = now + retry_delay(attempts).as_millis() as i64;
+        let next = now + crate::backoff::retry_delay(attempts).as_millis() as i64;
         let mut tx = db.begin_write().await?;
         let written = match &reserved {
             Some(p) => sqlx::query(
@@ -406,7 +493,7 @@ async fn keep_pending(
                      VALUES ($1, $2, $3, $4, $5, 'CONSUMABLE', $6, 'RESERVED', $7, $8, $9, 1, $10, 1, $11, $11, $11) \
                      RETURNING id",
                 )
-                .bind(super::new_payment_seq())
+                .bind(super::seq::draw())
                 .bind(request.project_id)
                 .bind(request.app.id)
                 .bind(request.app.store.code())
@@ -619,7 +706,7 @@ pub(super) async fn insert_verified(
     user_id: &str,
     f: &Fields<'_>,
 ) -> Result<i64, Error> {
-    let seq = super::new_payment_seq();
+    let seq = super::seq::draw();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO payments (payment_seq, project_id, store_app_id, store, store_product_id, product_type, user_id, \
          status, reserved_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'RESERVED', $8, $8, $8) \
@@ -670,99 +757,61 @@ pub fn subscription_state_name(state: crate::stores::SubscriptionState) -> &'sta
     }
 }
 
-/// Acknowledges a Google purchase. Google refunds one that stays unacknowledged for three days,
-/// so a failure is never taken for success: a refusal counts as done only when the purchase reads
-/// as acknowledged already (Google refuses a second acknowledge); any other refusal is retried
-/// like an outage. Every attempt is written in the payment's history, and one that fails with less
-/// than a day left before Google's deadline is logged as an error.
-pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Result<(), Error> {
-    let StoreClient::Google(google) = client else { return Ok(()) };
-    let token = payment.purchase_token.as_deref().unwrap_or_default();
-    let result = if payment.is_subscription() {
-        google.acknowledge_subscription(&payment.store_product_id, token).await
-    } else {
-        google.acknowledge_product(&payment.store_product_id, token, None).await
-    };
-    let result = match result {
-        Err(StoreError::Rejected { .. }) if already_acknowledged(client, payment).await => Ok(()),
-        other => other,
-    };
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let detail = match &result {
-        Ok(()) => {
-            sqlx::query("UPDATE payments SET ack_state = 'DONE', next_ack_at = NULL, updated_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-            "acknowledged with Google".to_string()
-        }
-        Err(err) => {
-            let attempts: i64 = sqlx::query_scalar(
-                "UPDATE payments SET ack_attempts = ack_attempts + 1 WHERE id = $1 RETURNING CAST(ack_attempts AS BIGINT)",
-            )
-            .bind(payment.id)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE payments SET next_ack_at = $1, updated_at = $2 WHERE id = $3")
-                .bind(now + retry_delay(attempts).as_millis() as i64)
-                .bind(now)
-                .bind(payment.id)
-                .execute(&mut *tx)
-                .await?;
-            let error = crate::stores::scrub(&err.to_string());
-            let deadline = payment.purchase_time.unwrap_or(now) + ACKNOWLEDGE_WITHIN_MS;
-            if deadline - now < ALERT_BEFORE_DEADLINE_MS {
-                tracing::error!(payment = %payment.payment_seq, %error, deadline_ms = deadline,
-                    "Google acknowledge keeps failing and Google refunds the purchase at its deadline");
-            } else {
-                tracing::warn!(payment = %payment.payment_seq, %error, "Google acknowledge failed; retried later");
-            }
-            format!("acknowledge attempt {attempts} failed, retried later: {error}")
-        }
-    };
-    let entry = HistoryEntry {
-        payment_id: payment.id,
-        from: Some(payment.status),
-        to: payment.status,
-        event: if result.is_ok() { "ACKNOWLEDGE" } else { "ACKNOWLEDGE_FAILED" },
-        source: Source::Server,
-        actor: None,
-        reason: None,
-        detail: Some(detail),
-    };
-    append_history(&mut tx, entry).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Whether Google reads the purchase as acknowledged (asked after Google refused an acknowledge).
-async fn already_acknowledged(client: &StoreClient, payment: &Payment) -> bool {
-    let proof = Proof::Google {
-        product_id: payment.store_product_id.clone(),
-        purchase_token: payment.purchase_token.clone().unwrap_or_default(),
-        subscription: payment.is_subscription(),
-    };
-    matches!(client.verify(&proof).await, Ok(purchase) if purchase.acknowledged == Some(true))
-}
-
-/// The wait before attempt `attempts + 1`: doubling from 30 s, at most an hour.
-pub fn retry_delay(attempts: i64) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.clamp(0, 16) as u32);
-    FIRST_RETRY_DELAY.saturating_mul(factor).min(MAX_RETRY_DELAY)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payments::seq::clash;
 
-    #[test]
-    fn retries_back_off_from_thirty_seconds_to_an_hour() {
-        assert_eq!(retry_delay(0), Duration::from_secs(30));
-        assert_eq!(retry_delay(1), Duration::from_secs(60));
-        assert_eq!(retry_delay(6), Duration::from_secs(1920));
-        assert_eq!(retry_delay(7), Duration::from_secs(3600));
-        assert_eq!(retry_delay(1000), Duration::from_secs(3600));
+    fn google_proof(token: &str) -> Proof {
+        Proof::Google { product_id: "gem_100".into(), purchase_token: token.into(), subscription: false }
+    }
+
+    fn request<'a>(app: &'a StoreAppRecord, proof: &'a Proof) -> Request<'a> {
+        Request {
+            project_id: app.project_id,
+            app,
+            user_id: "bob",
+            payment_seq: None,
+            proof,
+            source: Source::Client,
+            policy: Policy { user_binding: UserBinding::WhenPresent, client_consume: false },
+            user_authenticated: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_purchase_verified_without_a_reservation_draws_again_when_its_payment_seq_clashes() {
+        let (services, app, _dir) = clash::services().await;
+        let other = clash::reservation(&services, &app, "alice").await;
+        let product = super::super::product(&services.db, app.id, "gem_100").await.unwrap().unwrap();
+        let purchase = clash::google_purchase("gem_100", "GPA.0001");
+        let proof = google_proof("token-GPA.0001");
+        clash::force_next(&other.payment_seq);
+
+        let outcome =
+            record(&services.db, &services.cipher, &request(&app, &proof), None, &product, &purchase).await.unwrap();
+
+        assert!(clash::all_drawn());
+        let Outcome::Verified { payment, new: true, .. } = outcome else { panic!("a new payment, not {outcome:?}") };
+        assert_ne!(payment.payment_seq, other.payment_seq);
+        assert_eq!((payment.payment_id.as_deref(), payment.user_id.as_str()), (Some("GPA.0001"), "bob"));
+    }
+
+    #[tokio::test]
+    async fn a_proof_kept_for_re_verification_draws_again_when_its_payment_seq_clashes() {
+        let (services, app, _dir) = clash::services().await;
+        let other = clash::reservation(&services, &app, "alice").await;
+        let proof = google_proof("token-kept");
+        clash::force_next(&other.payment_seq);
+
+        let outcome =
+            keep_pending(&services.db, &request(&app, &proof), None, Pending::StoreUnavailable, "store down".into())
+                .await
+                .unwrap();
+
+        assert!(clash::all_drawn());
+        let Outcome::Pending { payment, .. } = outcome else { panic!("a kept proof, not {outcome:?}") };
+        assert_ne!(payment.payment_seq, other.payment_seq);
+        assert_eq!((payment.status, payment.user_id.as_str()), (Status::Reserved, "bob"));
     }
 }

@@ -18,9 +18,9 @@ pub mod worker;
 use model::Store;
 
 use crate::{
+    backoff::retry_delay,
     db::Db,
     now_ms,
-    payments::verify::retry_delay,
     payments::{
         refund::{self, RefundSource},
         reported::{self, Reported},

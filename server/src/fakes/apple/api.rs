@@ -9,7 +9,7 @@ use axum::{
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde_json::{json, Value};
 
-use super::{receipts, Environment, FakeApple, Inner, ProductType, Transaction};
+use super::{Environment, FakeApple, Inner, ProductType, Transaction};
 use crate::fakes::jwt;
 
 /// Transaction history and refund history come in pages of this many.
@@ -32,7 +32,6 @@ pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
         .route("/inApps/v1/transactions/consumption/{id}", put(consumption))
         .route("/inApps/v2/transactions/consumption/{id}", put(consumption))
         .route("/inApps/v1/notifications/history", post(notification_history))
-        .route("/verifyReceipt", post(receipts::verify))
         .with_state(Api { fake, environment })
 }
 

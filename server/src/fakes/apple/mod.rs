@@ -245,10 +245,14 @@ impl FakeApple {
     /// `verifyReceipt` of each environment), and its control API under `/fake`.
     pub fn router(&self) -> Router {
         Router::new()
-            .nest("/production", api::router(self.clone(), Environment::Production))
-            .nest("/sandbox", api::router(self.clone(), Environment::Sandbox))
+            .nest("/production", self.environment(Environment::Production))
+            .nest("/sandbox", self.environment(Environment::Sandbox))
             .nest("/fake", control::router().with_state(self.clone()))
             .merge(self.faults.router("/fake"))
+    }
+
+    fn environment(&self, environment: Environment) -> Router {
+        api::router(self.clone(), environment).merge(receipts::router(self.clone(), environment))
     }
 
     pub fn faults(&self) -> &Faults {

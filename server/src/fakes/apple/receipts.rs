@@ -1,10 +1,13 @@
 //! The legacy `verifyReceipt` endpoint: always HTTP 200, the outcome in `status`, every number
 //! and date a string, as Apple's answer is.
-use axum::{extract::State, response::Response, Json};
+use axum::{extract::State, response::Response, routing::post, Json, Router};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
 
-use super::{api::Api, Environment, ProductType, Transaction};
+use super::{
+    api::{self, Api},
+    Environment, FakeApple, ProductType, Transaction,
+};
 
 const PREFIX: &str = "fake-app-receipt:";
 
@@ -22,8 +25,13 @@ fn status(code: i64) -> Response {
     axum::response::IntoResponse::into_response(Json(json!({"status": code})))
 }
 
-pub(super) async fn verify(State(api): State<Api>, body: axum::body::Bytes) -> Response {
-    if let Some(response) = super::api::fault(&api, "verifyReceipt").await {
+/// The receipt endpoint of one environment, beside its App Store Server API.
+pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
+    Router::new().route("/verifyReceipt", post(verify)).with_state(Api { fake, environment })
+}
+
+async fn verify(State(api): State<Api>, body: axum::body::Bytes) -> Response {
+    if let Some(response) = api::fault(&api, "verifyReceipt").await {
         return response;
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else { return status(21_000) };

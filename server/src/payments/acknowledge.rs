@@ -1,0 +1,94 @@
+//! Acknowledgement at the store: Google refunds a purchase that stays unacknowledged for three
+//! days, so the server acknowledges every verified Google purchase, retrying until it is done.
+use super::{append_history, HistoryEntry, Payment, Source};
+use crate::{
+    backoff::retry_delay,
+    db::Db,
+    now_ms,
+    stores::{
+        client::{Proof, StoreClient},
+        StoreError,
+    },
+    Error,
+};
+
+/// Google refunds a purchase that is not acknowledged within three days of the purchase.
+const ACKNOWLEDGE_WITHIN_MS: i64 = 3 * 86_400_000;
+const ALERT_BEFORE_DEADLINE_MS: i64 = 86_400_000;
+
+/// Acknowledges a Google purchase. Google refunds one that stays unacknowledged for three days,
+/// so a failure is never taken for success: a refusal counts as done only when the purchase reads
+/// as acknowledged already (Google refuses a second acknowledge); any other refusal is retried
+/// like an outage. Every attempt is written in the payment's history, and one that fails with less
+/// than a day left before Google's deadline is logged as an error.
+pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Result<(), Error> {
+    let StoreClient::Google(google) = client else { return Ok(()) };
+    let token = payment.purchase_token.as_deref().unwrap_or_default();
+    let result = if payment.is_subscription() {
+        google.acknowledge_subscription(&payment.store_product_id, token).await
+    } else {
+        google.acknowledge_product(&payment.store_product_id, token, None).await
+    };
+    let result = match result {
+        Err(StoreError::Rejected { .. }) if already_acknowledged(client, payment).await => Ok(()),
+        other => other,
+    };
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let detail = match &result {
+        Ok(()) => {
+            sqlx::query("UPDATE payments SET ack_state = 'DONE', next_ack_at = NULL, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(payment.id)
+                .execute(&mut *tx)
+                .await?;
+            "acknowledged with Google".to_string()
+        }
+        Err(err) => {
+            let attempts: i64 = sqlx::query_scalar(
+                "UPDATE payments SET ack_attempts = ack_attempts + 1 WHERE id = $1 RETURNING CAST(ack_attempts AS BIGINT)",
+            )
+            .bind(payment.id)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE payments SET next_ack_at = $1, updated_at = $2 WHERE id = $3")
+                .bind(now + retry_delay(attempts).as_millis() as i64)
+                .bind(now)
+                .bind(payment.id)
+                .execute(&mut *tx)
+                .await?;
+            let error = crate::stores::scrub(&err.to_string());
+            let deadline = payment.purchase_time.unwrap_or(now) + ACKNOWLEDGE_WITHIN_MS;
+            if deadline - now < ALERT_BEFORE_DEADLINE_MS {
+                tracing::error!(payment = %payment.payment_seq, %error, deadline_ms = deadline,
+                    "Google acknowledge keeps failing and Google refunds the purchase at its deadline");
+            } else {
+                tracing::warn!(payment = %payment.payment_seq, %error, "Google acknowledge failed; retried later");
+            }
+            format!("acknowledge attempt {attempts} failed, retried later: {error}")
+        }
+    };
+    let entry = HistoryEntry {
+        payment_id: payment.id,
+        from: Some(payment.status),
+        to: payment.status,
+        event: if result.is_ok() { "ACKNOWLEDGE" } else { "ACKNOWLEDGE_FAILED" },
+        source: Source::Server,
+        actor: None,
+        reason: None,
+        detail: Some(detail),
+    };
+    append_history(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether Google reads the purchase as acknowledged (asked after Google refused an acknowledge).
+async fn already_acknowledged(client: &StoreClient, payment: &Payment) -> bool {
+    let proof = Proof::Google {
+        product_id: payment.store_product_id.clone(),
+        purchase_token: payment.purchase_token.clone().unwrap_or_default(),
+        subscription: payment.is_subscription(),
+    };
+    matches!(client.verify(&proof).await, Ok(purchase) if purchase.acknowledged == Some(true))
+}
