@@ -20,7 +20,7 @@ run:
 
 ## Every test on SQLite and PostgreSQL, then the browser tests in headless Chromium.
 test:
-	scripts/setup.sh build browser postgres
+	scripts/setup.sh build browser libraries postgres
 	scripts/test.sh
 
 ## The benchmarks of BENCHMARKS.md on this machine, SQLite and PostgreSQL: prints a table and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, only when it is missing. Idempotent.
-# Usage: scripts/setup.sh build|release|browser|postgres ...
+# Usage: scripts/setup.sh build|release|browser|libraries|postgres ...
 # Reaches only the package registries (crates.io, npm, Debian): never GitHub.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +49,17 @@ browser() {
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing Playwright (library only; it uses Debian's Chromium)"
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix end2end --no-audit --no-fund
+  fi
+}
+
+libraries() {
+  # The stores' own client libraries, pinned, that the fakes are checked against.
+  local want=server/tests/official_libraries/requirements.txt
+  if ! cmp -s "$want" tools/venv/installed.txt 2>/dev/null; then
+    log "installing the stores' client libraries (PyPI) into tools/venv"
+    python3 -m venv tools/venv
+    tools/venv/bin/pip install --quiet --disable-pip-version-check -r "$want"
+    cp "$want" tools/venv/installed.txt
   fi
 }
 

@@ -42,6 +42,8 @@ suite "server on SQLite (unit + integration)" cargo test -p server
 drop_old_test_databases
 suite "server on PostgreSQL (integration)" env IAP_TEST_DATABASE="$PG_TEST_URL" cargo test -p server --test api
 suite "reliability, short (PostgreSQL)" env IAP_TEST_DATABASE="$PG_TEST_URL" cargo test -p server --test reliability
+suite "store fakes through the stores' own libraries (Python)" \
+  env SERVER_BIN="$TARGET_DIR/debug/server" tools/venv/bin/python server/tests/official_libraries/test_fakes.py
 suite "fuzz, 10 s per target" scripts/fuzz.sh 10
 suite "console build (cargo-leptos)" cargo leptos build
 suite "browser (Playwright, headless Chromium)" \

@@ -136,6 +136,12 @@ impl FakeOneStore {
         token
     }
 
+    /// Whether the purchase with this token was acknowledged (or consumed, which acknowledges).
+    pub fn is_acknowledged(&self, purchase_token: &str) -> Option<bool> {
+        let inner = self.lock();
+        inner.purchases.iter().find(|(k, _)| k.token == purchase_token).map(|(_, p)| p.acknowledged)
+    }
+
     /// Refunds (cancels) the purchase with this token: `purchaseState` becomes 1 and a CANCELED
     /// payment notification goes out.
     pub fn refund(&self, purchase_token: &str) -> bool {

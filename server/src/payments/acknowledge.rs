@@ -1,5 +1,8 @@
-//! Acknowledgement at the store: Google refunds a purchase that stays unacknowledged for three
-//! days, so the server acknowledges every verified Google purchase, retrying until it is done.
+//! Acknowledgement at the store: Google Play and ONE store refund a purchase that stays
+//! unacknowledged for three days, so the server acknowledges every verified purchase of theirs,
+//! retrying until it is done.
+use model::Store;
+
 use super::{append_history, HistoryEntry, Payment, Source};
 use crate::{
     backoff::retry_delay,
@@ -12,23 +15,22 @@ use crate::{
     Error,
 };
 
-/// Google refunds a purchase that is not acknowledged within three days of the purchase.
+/// Google and ONE store refund a purchase that is not acknowledged within three days of it.
 const ACKNOWLEDGE_WITHIN_MS: i64 = 3 * 86_400_000;
 const ALERT_BEFORE_DEADLINE_MS: i64 = 86_400_000;
 
-/// Acknowledges a Google purchase. Google refunds one that stays unacknowledged for three days,
-/// so a failure is never taken for success: a refusal counts as done only when the purchase reads
-/// as acknowledged already (Google refuses a second acknowledge); any other refusal is retried
-/// like an outage. Every attempt is written in the payment's history, and one that fails with less
-/// than a day left before Google's deadline is logged as an error.
+/// Acknowledges a Google Play or ONE store purchase. The store refunds one that stays
+/// unacknowledged for three days, so a failure is never taken for success: a refusal counts as
+/// done only when the purchase reads as acknowledged already (both stores refuse a second
+/// acknowledge); any other refusal is retried like an outage. Every attempt is written in the
+/// payment's history, and one that fails with less than a day left before the store's deadline is
+/// logged as an error.
 pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Result<(), Error> {
-    let StoreClient::Google(google) = client else { return Ok(()) };
+    if !needs_acknowledging(payment.store) {
+        return Ok(());
+    }
     let token = payment.purchase_token.as_deref().unwrap_or_default();
-    let result = if payment.is_subscription() {
-        google.acknowledge_subscription(&payment.store_product_id, token).await
-    } else {
-        google.acknowledge_product(&payment.store_product_id, token, None).await
-    };
+    let result = client.acknowledge(&payment.store_product_id, token, payment.is_subscription()).await;
     let result = match result {
         Err(StoreError::Rejected { .. }) if already_acknowledged(client, payment).await => Ok(()),
         other => other,
@@ -42,7 +44,7 @@ pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Re
                 .bind(payment.id)
                 .execute(&mut *tx)
                 .await?;
-            "acknowledged with Google".to_string()
+            format!("acknowledged with {}", payment.store.label())
         }
         Err(err) => {
             let attempts: i64 = sqlx::query_scalar(
@@ -60,10 +62,11 @@ pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Re
             let error = crate::stores::scrub(&err.to_string());
             let deadline = payment.purchase_time.unwrap_or(now) + ACKNOWLEDGE_WITHIN_MS;
             if deadline - now < ALERT_BEFORE_DEADLINE_MS {
-                tracing::error!(payment = %payment.payment_seq, %error, deadline_ms = deadline,
-                    "Google acknowledge keeps failing and Google refunds the purchase at its deadline");
+                tracing::error!(payment = %payment.payment_seq, store = payment.store.code(), %error,
+                    deadline_ms = deadline, "acknowledge keeps failing and the store refunds the purchase at its deadline");
             } else {
-                tracing::warn!(payment = %payment.payment_seq, %error, "Google acknowledge failed; retried later");
+                tracing::warn!(payment = %payment.payment_seq, store = payment.store.code(), %error,
+                    "acknowledge failed; retried later");
             }
             format!("acknowledge attempt {attempts} failed, retried later: {error}")
         }
@@ -83,12 +86,18 @@ pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Re
     Ok(())
 }
 
-/// Whether Google reads the purchase as acknowledged (asked after Google refused an acknowledge).
+/// The stores that refund a purchase nobody acknowledged.
+pub(super) fn needs_acknowledging(store: Store) -> bool {
+    matches!(store, Store::Google | Store::OneStore)
+}
+
+/// Whether the store reads the purchase as acknowledged (asked after it refused an acknowledge).
 async fn already_acknowledged(client: &StoreClient, payment: &Payment) -> bool {
-    let proof = Proof::Google {
-        product_id: payment.store_product_id.clone(),
-        purchase_token: payment.purchase_token.clone().unwrap_or_default(),
-        subscription: payment.is_subscription(),
+    let product_id = payment.store_product_id.clone();
+    let purchase_token = payment.purchase_token.clone().unwrap_or_default();
+    let proof = match payment.store {
+        Store::OneStore => Proof::OneStore { product_id, purchase_token },
+        _ => Proof::Google { product_id, purchase_token, subscription: payment.is_subscription() },
     };
     matches!(client.verify(&proof).await, Ok(purchase) if purchase.acknowledged == Some(true))
 }

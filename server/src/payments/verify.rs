@@ -3,7 +3,6 @@
 //!
 //! Nothing the user paid for is lost: when the store cannot answer (outage, our credentials), the
 //! proof is kept on a pending payment and the re-verification job tries again until it can.
-use model::Store;
 
 use super::{
     append_histories, append_history,
@@ -194,7 +193,7 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
     }
     let outcome = record(db, cipher, request, reserved.as_ref(), &product, &purchase).await?;
     if let Outcome::Verified { payment, new: true, .. } = &outcome {
-        if purchase.store == Store::Google && purchase.acknowledged == Some(false) {
+        if ack_state(&purchase) == "PENDING" {
             super::acknowledge::acknowledge(db, client, payment).await?;
         }
     }
@@ -627,7 +626,7 @@ async fn record(
 
 /// A Google purchase must be acknowledged within three days; the other stores need nothing.
 pub(super) fn ack_state(purchase: &StorePurchase) -> &'static str {
-    match purchase.store == Store::Google && purchase.acknowledged == Some(false) {
+    match super::acknowledge::needs_acknowledging(purchase.store) && purchase.acknowledged == Some(false) {
         true => "PENDING",
         false => "NOT_REQUIRED",
     }

@@ -321,12 +321,33 @@ impl StoreClient {
                 pick(receipt.purchases, transaction_id.as_deref(), product_id.as_deref())
             }
             (StoreClient::OneStore { production, sandbox }, Proof::OneStore { product_id, purchase_token }) => {
-                // ONE store marks sandbox tokens, and serves them from the sandbox host only.
-                let client = if purchase_token.starts_with("SANDBOX") { sandbox } else { production };
-                client.purchase(product_id, purchase_token).await
+                onestore_host(production, sandbox, purchase_token).purchase(product_id, purchase_token).await
             }
             _ => Err(wrong_store()),
         }
+    }
+
+    /// Acknowledges a verified purchase at a store that refunds unacknowledged ones three days
+    /// after the purchase (Google Play, ONE store). The App Store has nothing to acknowledge.
+    pub async fn acknowledge(&self, product_id: &str, token: &str, subscription: bool) -> Result<(), StoreError> {
+        match self {
+            StoreClient::Google(google) if subscription => google.acknowledge_subscription(product_id, token).await,
+            StoreClient::Google(google) => google.acknowledge_product(product_id, token, None).await,
+            StoreClient::OneStore { production, sandbox } => {
+                onestore_host(production, sandbox, token).acknowledge(product_id, token, "").await
+            }
+            StoreClient::Apple { .. } => Ok(()),
+        }
+    }
+}
+
+/// ONE store marks sandbox tokens, and serves them from the sandbox host only: the two hosts keep
+/// separate purchase records.
+fn onestore_host<'a>(production: &'a OneStoreClient, sandbox: &'a OneStoreClient, token: &str) -> &'a OneStoreClient {
+    if token.starts_with("SANDBOX") {
+        sandbox
+    } else {
+        production
     }
 }
 

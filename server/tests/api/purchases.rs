@@ -59,10 +59,19 @@ async fn an_acknowledge_google_refuses_is_retried_and_shown_in_the_history_not_t
         )
         .await;
     verified.ok();
-    let state = || shop.count("SELECT COUNT(*) FROM payments WHERE ack_state = 'DONE'");
-    assert_eq!(state().await, 0, "a refused acknowledge of a purchase Google reads as unacknowledged is not done");
+    let acknowledged = shop.count("SELECT COUNT(*) FROM payments WHERE ack_state = 'DONE'").await;
+    assert_eq!(acknowledged, 0, "a refused acknowledge of a purchase Google reads as unacknowledged is not done");
     assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'ACKNOWLEDGE_FAILED'").await, 1);
 
+    retry_acknowledgements_until_done(&shop).await;
+
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'ACKNOWLEDGE'").await, 1);
+    let attempts = shop.count("SELECT CAST(ack_attempts AS BIGINT) FROM payments WHERE ack_state = 'DONE'").await;
+    assert_eq!(attempts, 1, "the failed attempt is counted");
+}
+
+/// Makes every pending acknowledgement due and waits until the retry has done them.
+async fn retry_acknowledgements_until_done(shop: &crate::shop::Shop) {
     sqlx::query("UPDATE payments SET next_ack_at = 0 WHERE ack_state = 'PENDING'")
         .execute(shop.app.db.pool())
         .await
@@ -70,14 +79,38 @@ async fn an_acknowledge_google_refuses_is_retried_and_shown_in_the_history_not_t
     // This pass or the app's own background one (whichever claims the row first) retries it.
     server::payments::retry::run_due(&shop.app.state).await.unwrap();
     let started = std::time::Instant::now();
-    while state().await == 0 {
+    let pending = "SELECT COUNT(*) FROM payments WHERE ack_state = 'PENDING'";
+    while shop.count(pending).await > 0 {
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "the retry never acknowledged it");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
 
-    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'ACKNOWLEDGE'").await, 1);
-    let attempts = shop.count("SELECT CAST(ack_attempts AS BIGINT) FROM payments WHERE ack_state = 'DONE'").await;
-    assert_eq!(attempts, 1, "the failed attempt is counted");
+#[tokio::test]
+async fn a_one_store_purchase_is_acknowledged_at_one_store_and_a_failed_acknowledge_is_retried_not_taken_for_done() {
+    // ONE store refunds a purchase nobody acknowledged within three days, as Google does.
+    let shop = shop().await;
+    let token = shop.onestore_gem();
+    shop.fakes.onestore.faults().inject("acknowledge", FaultKind::Status(503), 1);
+
+    let verified = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "user-o", "storeCode": "ONESTORE", "productId": "gem_100", "purchaseToken": token}),
+        )
+        .await;
+    verified.ok();
+    let acknowledged = shop.count("SELECT COUNT(*) FROM payments WHERE ack_state = 'DONE'").await;
+    assert_eq!(acknowledged, 0, "the store was down: not acknowledged");
+    assert_eq!(shop.fakes.onestore.is_acknowledged(&token), Some(false));
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'ACKNOWLEDGE_FAILED'").await, 1);
+
+    retry_acknowledgements_until_done(&shop).await;
+
+    assert_eq!(shop.fakes.onestore.is_acknowledged(&token), Some(true), "acknowledged at ONE store");
+    let history = "SELECT detail FROM payment_history WHERE event = 'ACKNOWLEDGE'";
+    let detail: Option<String> = sqlx::query_scalar(history).fetch_one(shop.app.db.pool()).await.unwrap();
+    assert_eq!(detail.as_deref(), Some("acknowledged with ONE store"));
 }
 
 #[tokio::test]

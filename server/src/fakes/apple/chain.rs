@@ -1,6 +1,8 @@
 //! The Apple fake's signing chains: a root, an intermediate carrying Apple's WWDR OID and a leaf
 //! carrying the receipt-signing OID, generated at start-up like Apple's own test CA; plus the
-//! defective chains negative tests need.
+//! defective chains negative tests need. Built as Apple's are (subject and authority key
+//! identifiers, key usage, basic constraints), because Apple's libraries verify with OpenSSL's
+//! strict checks, which refuse a certificate below the root without an authority key identifier.
 use base64::{engine::general_purpose::STANDARD, Engine};
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CustomExtension, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -11,6 +13,8 @@ use crate::fakes::jwt;
 
 const WWDR_INTERMEDIATE_OID: &[u64] = &[1, 2, 840, 113_635, 100, 6, 2, 1];
 const RECEIPT_SIGNER_OID: &[u64] = &[1, 2, 840, 113_635, 100, 6, 11, 1];
+const BASIC_CONSTRAINTS_OID: &[u64] = &[2, 5, 29, 19];
+const SUBJECT_KEY_IDENTIFIER_OID: &[u64] = &[2, 5, 29, 14];
 
 /// A leaf key and the `x5c` header of its chain (leaf, intermediate, root).
 pub struct Signer {
@@ -86,6 +90,7 @@ fn authority(common_name: &str, issuer: Option<&Authority>) -> Authority {
         }
         Some(issuer) => {
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            params.use_authority_key_identifier_extension = true;
             params.custom_extensions.push(CustomExtension::from_oid_content(WWDR_INTERMEDIATE_OID, vec![0x05, 0x00]));
             params.signed_by(&key, &issuer.cert, &issuer.key)
         }
@@ -102,7 +107,13 @@ enum LeafKind {
 fn leaf(intermediate: &Authority, root: &Authority, kind: LeafKind) -> Signer {
     let key = KeyPair::generate().expect("P-256 key generation");
     let mut params = params("Fake Prod ECC Mac App Store and iTunes Store Receipt Signing");
-    params.is_ca = IsCa::ExplicitNoCa;
+    // Not `IsCa::ExplicitNoCa`: rcgen writes its `cA FALSE` out, which DER forbids (a default is
+    // left out) and the `cryptography` package refuses. The extension, as DER has it, is written
+    // here, with the subject key identifier rcgen writes only for the explicit form.
+    params.is_ca = IsCa::NoCa;
+    params.custom_extensions.push(CustomExtension::from_oid_content(BASIC_CONSTRAINTS_OID, vec![0x30, 0x00]));
+    params.custom_extensions.push(subject_key_identifier(&key));
+    params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     if matches!(kind, LeafKind::Expired) {
         let now = time::OffsetDateTime::now_utc();
@@ -115,4 +126,12 @@ fn leaf(intermediate: &Authority, root: &Authority, kind: LeafKind) -> Signer {
     let cert = params.signed_by(&key, &intermediate.cert, &intermediate.key).expect("certificate signing");
     let x5c = [cert.der(), intermediate.cert.der(), root.cert.der()].map(|der| STANDARD.encode(der)).to_vec();
     Signer { x5c, pkcs8: key.serialize_der() }
+}
+
+/// RFC 5280's key identifier, method 1: the SHA-1 of the public key's bits.
+fn subject_key_identifier(key: &KeyPair) -> CustomExtension {
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, key.public_key_raw());
+    let mut content = vec![0x04, digest.as_ref().len() as u8];
+    content.extend_from_slice(digest.as_ref());
+    CustomExtension::from_oid_content(SUBJECT_KEY_IDENTIFIER_OID, content)
 }

@@ -182,10 +182,13 @@ async fn product(
     }))
 }
 
+/// Acknowledge and consume: Google answers either with an empty body. The request body (an
+/// optional developer payload) is read, so the caller's connection stays open as Google's does.
 async fn product_action(
     State(store): State<FakeGoogle>,
     headers: HeaderMap,
     Path((package, product_id, segment)): Path<(String, String, String)>,
+    _body: axum::body::Bytes,
 ) -> Response {
     let Some((token, verb)) = segment.rsplit_once(':') else {
         return error(StatusCode::NOT_FOUND, "notFound", "Not Found");
@@ -198,7 +201,7 @@ async fn product_action(
     if let Some(response) = fault(&store, route).await {
         return response;
     }
-    answer(with_purchase(&store, &headers, &package, token, |p| {
+    empty(with_purchase(&store, &headers, &package, token, |p| {
         let acknowledged = p.acknowledged;
         let product = product_of(p, &product_id)?;
         let allowed = product.state == 0 && !product.consumed && (verb == "consume" || !acknowledged);
@@ -210,8 +213,13 @@ async fn product_action(
             product.consumed = true;
         }
         p.acknowledged = true;
-        Ok(json!({}))
+        Ok(())
     }))
+}
+
+/// Google's answer to a method without a response: 204 and no body.
+fn empty(result: Result<(), Response>) -> Response {
+    result.map_or_else(|response| response, |()| StatusCode::NO_CONTENT.into_response())
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -319,6 +327,7 @@ async fn subscription_acknowledge(
     State(store): State<FakeGoogle>,
     headers: HeaderMap,
     Path((package, product_id, segment)): Path<(String, String, String)>,
+    _body: axum::body::Bytes,
 ) -> Response {
     let Some((token, "acknowledge")) = segment.rsplit_once(':') else {
         return error(StatusCode::NOT_FOUND, "notFound", "Not Found");
@@ -326,7 +335,7 @@ async fn subscription_acknowledge(
     if let Some(response) = fault(&store, "subscriptions.acknowledge").await {
         return response;
     }
-    answer(with_purchase(&store, &headers, &package, token, |p| {
+    empty(with_purchase(&store, &headers, &package, token, |p| {
         let pending = matches!(&p.kind, Kind::Subscription(s) if s.state == SubscriptionState::Pending);
         if p.product_id != product_id || !matches!(p.kind, Kind::Subscription(_)) {
             return Err(error(
@@ -339,7 +348,7 @@ async fn subscription_acknowledge(
             return Err(invalid_state());
         }
         p.acknowledged = true;
-        Ok(json!({}))
+        Ok(())
     }))
 }
 
@@ -428,6 +437,7 @@ async fn refund_order(
     headers: HeaderMap,
     Path((package, segment)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
+    _body: axum::body::Bytes,
 ) -> Response {
     let Some((order_id, "refund")) = segment.rsplit_once(':') else {
         return error(StatusCode::NOT_FOUND, "notFound", "Not Found");
@@ -452,5 +462,5 @@ async fn refund_order(
     if query.get("revoke").is_some_and(|r| r == "true") {
         store.void(&token, 1, 0).await;
     }
-    StatusCode::NO_CONTENT.into_response()
+    empty(Ok(()))
 }
