@@ -18,7 +18,8 @@ run:
 	cargo leptos build --release
 	$(TARGET_DIR)/release/server serve --seed-demo --demo-history 300
 
-## Every test on SQLite and PostgreSQL, then the browser tests in headless Chromium.
+## Every test on SQLite and PostgreSQL, the store fakes through the stores' own libraries, then the
+## browser tests in headless Chromium.
 test:
 	scripts/setup.sh build browser libraries postgres
 	scripts/test.sh
