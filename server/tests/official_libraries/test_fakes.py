@@ -19,6 +19,7 @@ import threading
 import time
 import unittest
 import uuid
+import warnings
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import requests
@@ -27,12 +28,22 @@ from appstoreserverlibrary.api_client import (
     AppStoreServerAPIClient,
     GetTransactionHistoryVersion,
 )
+from appstoreserverlibrary.models.AccountTenure import AccountTenure
 from appstoreserverlibrary.models.ConsumptionRequest import ConsumptionRequest
+from appstoreserverlibrary.models.ConsumptionRequestV1 import ConsumptionRequestV1
+from appstoreserverlibrary.models.ConsumptionStatus import ConsumptionStatus
 from appstoreserverlibrary.models.DeliveryStatus import DeliveryStatus
+from appstoreserverlibrary.models.DeliveryStatusV1 import DeliveryStatusV1
 from appstoreserverlibrary.models.Environment import Environment
+from appstoreserverlibrary.models.LifetimeDollarsPurchased import LifetimeDollarsPurchased
+from appstoreserverlibrary.models.LifetimeDollarsRefunded import LifetimeDollarsRefunded
 from appstoreserverlibrary.models.NotificationHistoryRequest import NotificationHistoryRequest
 from appstoreserverlibrary.models.NotificationTypeV2 import NotificationTypeV2
+from appstoreserverlibrary.models.Platform import Platform
+from appstoreserverlibrary.models.PlayTime import PlayTime
+from appstoreserverlibrary.models.RefundPreferenceV1 import RefundPreferenceV1
 from appstoreserverlibrary.models.TransactionHistoryRequest import TransactionHistoryRequest
+from appstoreserverlibrary.models.UserStatus import UserStatus
 from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier, VerificationException
 from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token, service_account
@@ -132,15 +143,19 @@ class AppStoreThroughApplesLibrary(unittest.TestCase):
         decoded = self.verifier.verify_and_decode_signed_transaction(info.signedTransactionInfo)
         self.assertEqual(decoded.transactionId, created["transactionId"])
 
-    def test_get_transaction_history_v2_pages_through_the_customers_transactions(self):
+    def test_get_transaction_history_v1_and_v2_list_the_customers_transactions(self):
         customer = f"customer-{uuid.uuid4()}"
         created = [self.purchase(customer=customer) for _ in range(3)]
-        history = self.client.get_transaction_history(
-            created[0]["transactionId"], None, TransactionHistoryRequest(), GetTransactionHistoryVersion.V2
-        )
-        ids = {self.verifier.verify_and_decode_signed_transaction(t).transactionId for t in history.signedTransactions}
-        self.assertTrue({c["transactionId"] for c in created} <= ids)
-        self.assertEqual(history.bundleId, BUNDLE)
+        for version in (GetTransactionHistoryVersion.V1, GetTransactionHistoryVersion.V2):
+            with self.subTest(version=version), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # v1 is deprecated, still served
+                history = self.client.get_transaction_history(
+                    created[0]["transactionId"], None, TransactionHistoryRequest(), version
+                )
+                signed = history.signedTransactions
+                ids = {self.verifier.verify_and_decode_signed_transaction(t).transactionId for t in signed}
+                self.assertTrue({c["transactionId"] for c in created} <= ids)
+                self.assertEqual(history.bundleId, BUNDLE)
 
     def test_subscription_statuses_carry_a_renewal_info_and_a_transaction_the_library_verifies(self):
         created = self.purchase(type="autoRenewable", productId="premium_monthly")
@@ -167,12 +182,28 @@ class AppStoreThroughApplesLibrary(unittest.TestCase):
         self.assertEqual([d.transactionId for d in decoded], [created["transactionId"]])
         self.assertIsNotNone(decoded[0].revocationDate)
 
-    def test_send_consumption_information_is_accepted_for_a_consented_request(self):
+    def test_send_consumption_information_v2_and_v1_are_accepted_for_a_consented_request(self):
         created = self.purchase()
         request = ConsumptionRequest(
             customerConsented=True, sampleContentProvided=False, deliveryStatus=DeliveryStatus.DELIVERED
         )
         self.client.send_consumption_information(created["transactionId"], request)
+        v1 = ConsumptionRequestV1(
+            customerConsented=True,
+            consumptionStatus=ConsumptionStatus.FULLY_CONSUMED,
+            platform=Platform.APPLE,
+            sampleContentProvided=False,
+            deliveryStatus=DeliveryStatusV1.DELIVERED_AND_WORKING_PROPERLY,
+            accountTenure=AccountTenure.UNDECLARED,
+            playTime=PlayTime.UNDECLARED,
+            lifetimeDollarsRefunded=LifetimeDollarsRefunded.UNDECLARED,
+            lifetimeDollarsPurchased=LifetimeDollarsPurchased.UNDECLARED,
+            userStatus=UserStatus.ACTIVE,
+            refundPreference=RefundPreferenceV1.PREFER_DECLINE,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # v1 is deprecated, still served
+            self.client.send_consumption_data(created["transactionId"], v1)
 
     def test_a_notification_the_fake_sends_verifies_and_shows_in_the_notification_history(self):
         server, url = listen()

@@ -462,5 +462,5 @@ async fn refund_order(
     if query.get("revoke").is_some_and(|r| r == "true") {
         store.void(&token, 1, 0).await;
     }
-    empty(Ok(()))
+    StatusCode::NO_CONTENT.into_response()
 }
