@@ -41,6 +41,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn reprocess_notification(&self, req: &Parts, id: i64) -> Result<(), AppError>;
     /// Asks the store about the payment now; support and admins.
     async fn reverify_payment(&self, req: &Parts, payment_seq: &str) -> Result<Reverification, AppError>;
+    /// The preference sent for an open refund request under the SUPPORT policy; support and admins,
+    /// audited.
+    async fn choose_refund_preference(
+        &self,
+        req: &Parts,
+        payment_seq: &str,
+        request_id: i64,
+        preference: &str,
+    ) -> Result<(), AppError>;
     /// Support and admins; the reason is mandatory and the change is audited.
     async fn change_payment_status(&self, req: &Parts, change: StatusChange) -> Result<(), AppError>;
     /// Keys (no secrets), store apps (secrets masked) and items; every role may read it.
@@ -55,6 +64,15 @@ pub trait Backend: Send + Sync + 'static {
         project_id: i64,
         user_binding: &str,
         client_consume: bool,
+    ) -> Result<(), AppError>;
+    /// What is answered when a store asks about a refund, and whether the app's customers consented
+    /// to consumption data going to Apple.
+    async fn set_refund_policy(
+        &self,
+        req: &Parts,
+        project_id: i64,
+        policy: &str,
+        consent: bool,
     ) -> Result<(), AppError>;
     async fn save_store_app(&self, req: &Parts, form: StoreAppForm) -> Result<i64, AppError>;
     async fn check_store_app(&self, req: &Parts, store_app_id: i64) -> Result<ConnectionCheck, AppError>;

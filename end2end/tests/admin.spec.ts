@@ -128,3 +128,24 @@ test("the project page marks what the AppKey may do that is weaker than a new pr
   await expect(page.locator("#client-consume .badge.weaker")).toHaveCount(0);
   expect(problems).toEqual([]);
 });
+
+test("an admin chooses what the project answers when a store asks about a refund", async ({ page }) => {
+  const problems = consoleProblems(page);
+  await openDemoProject(page);
+
+  await expect(page.locator("#refund-policy")).toContainText("LEDGER");
+  await expect(page.locator("#consumption-consent")).toContainText("not sent");
+
+  const form = page.locator("#refund-policy-form");
+  await form.locator("select[name=refund_policy]").selectOption("DEFEND");
+  await form.getByLabel("customers consented to consumption data going to Apple").check();
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#refund-policy")).toContainText("DEFEND: the facts and a preference");
+  await expect(page.locator("#consumption-consent")).toContainText("sent: the app's customers consented");
+
+  await form.locator("select[name=refund_policy]").selectOption("LEDGER");
+  await form.getByLabel("customers consented to consumption data going to Apple").uncheck();
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(page.locator("#refund-policy")).toContainText("LEDGER");
+  expect(problems).toEqual([]);
+});

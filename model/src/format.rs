@@ -41,9 +41,26 @@ pub fn price(amount: Option<f64>, currency: Option<&str>) -> String {
     }
 }
 
+/// A share in thousandths of a percent, as both stores send it (`45200` is 45.2%).
+pub fn share(milli: i64) -> String {
+    let (whole, rest) = (milli / 1000, milli % 1000);
+    if rest == 0 {
+        format!("{whole}%")
+    } else {
+        format!("{whole}.{}%", format!("{rest:03}").trim_end_matches('0'))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_in_thousandths_of_a_percent_read_as_percentages() {
+        assert_eq!(share(100_000), "100%");
+        assert_eq!(share(45_200), "45.2%");
+        assert_eq!(share(1), "0.001%");
+    }
 
     #[test]
     fn times_are_written_as_utc_calendar_dates() {

@@ -103,3 +103,14 @@ pub const ENVIRONMENT_POLICIES: [&str; 3] = ["PRODUCTION_ONLY", "PRODUCTION_AND_
 
 /// The user-binding rules a project can have, strongest first.
 pub const USER_BINDINGS: [&str; 2] = ["REQUIRED", "WHEN_PRESENT"];
+
+/// What a project can answer when a store asks about a refund, with what each means.
+pub const REFUND_POLICIES: [(&str, &str); 4] = [
+    ("LEDGER", "the ledger's facts (delivered or not, when, the share used), no preference"),
+    ("DEFEND", "the facts and a preference: refund what was not delivered, decline what was used"),
+    ("SUPPORT", "a support person chooses; the facts go alone 2 hours before the window closes"),
+    ("OFF", "nothing: the store decides without the ledger"),
+];
+
+/// The preferences a support person can send with the facts.
+pub const REFUND_PREFERENCES: [&str; 3] = ["DECLINE", "APPROVE", "NEUTRAL"];

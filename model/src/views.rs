@@ -140,6 +140,33 @@ pub struct PaymentDetail {
     pub user_payments: Vec<TransactionRow>,
     /// The store notifications about its purchase, oldest first (without their raw bodies).
     pub notifications: Vec<NotificationRow>,
+    /// What the store asked before deciding a refund, and what was answered, oldest first.
+    pub refund_requests: Vec<RefundRequestRow>,
+}
+
+/// A store's question before it decides a refund (Apple's consumption request, Google's chargeback
+/// review) and the answer sent from the ledger.
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequestRow {
+    pub id: i64,
+    /// CONSUMPTION_REQUEST or CHARGEBACK_REVIEW.
+    pub kind: String,
+    pub reason: Option<String>,
+    /// OPEN, ANSWERED, WITHHELD, FAILED or EXPIRED.
+    pub status: String,
+    pub received_at: i64,
+    /// When the store stops taking an answer.
+    pub deadline_at: i64,
+    /// A support person's choice, under the SUPPORT policy.
+    pub chosen_preference: Option<String>,
+    /// Who decided the preference sent: `policy …` or a console user.
+    pub decided_by: Option<String>,
+    /// The body sent to the store, as JSON text.
+    pub answer: Option<String>,
+    pub answered_at: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
 }
 
 #[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
@@ -190,6 +217,9 @@ pub struct RefundRow {
     pub currency: Option<String>,
     /// Found by a reconciliation sweep: the store never notified it.
     pub missed_notification: bool,
+    /// For a partial refund, the share refunded in thousandths of a percent (the amount is that
+    /// share of the price); `None` for the whole.
+    pub refunded_share: Option<i64>,
 }
 
 /// One user's refunds over the period.
@@ -342,6 +372,10 @@ pub struct ProjectDetail {
     pub user_binding: String,
     /// Whether the app may consume by itself (the build-in model, weaker).
     pub client_consume: bool,
+    /// What is answered when a store asks about a refund: OFF, LEDGER, DEFEND or SUPPORT.
+    pub refund_policy: String,
+    /// Whether the app's customers consented to consumption data going to Apple.
+    pub consumption_consent: bool,
     pub apps: Vec<StoreAppView>,
     pub items: Vec<ItemRow>,
     pub webhooks: Webhooks,

@@ -5,6 +5,7 @@
 //! | --- | --- | --- |
 //! | re-verification of kept proofs, acknowledgement retries | `jobs.interval_secs` | a claim on each row (`Db::claim_due`) |
 //! | webhook delivery | `jobs.interval_secs` | a claim on each delivery |
+//! | answers to the stores' refund requests (retries, the SUPPORT fallback) | `jobs.interval_secs` | a claim on each request |
 //! | store notification inbox | woken by each stored notification, else every second | a claim on each row |
 //! | reconciliation sweeps | each minute (an app is due after `sweeps.interval_secs` or its own `sweepIntervalSecs`) | a lease per app in `job_leases` |
 //! | reservation expiry (`jobs.reservation_ttl_hours`) | ten minutes | a conditional update per reservation |
@@ -28,6 +29,9 @@ pub fn start(services: &Services) {
     });
     repeat("webhook delivery", every, services, |services| async move {
         crate::webhooks::delivery::run_due(&services).await.map(drop)
+    });
+    repeat("refund request answers", every, services, |services| async move {
+        crate::payments::refund_requests::run_due(&services).await.map(drop)
     });
     if let Some(every) = crate::sweeps::interval(services) {
         repeat("sweeps", every, services, |services| async move { crate::sweeps::run_and_report(&services).await });

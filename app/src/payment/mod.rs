@@ -1,7 +1,10 @@
 //! One payment, everything about it: the fields, the store's last answer, the history, the other
 //! periods of its subscription and the same user's other payments.
+mod refund_requests;
+
 use leptos::{prelude::*, server_fn::codec::GetUrl};
 use leptos_router::hooks::use_params_map;
+use refund_requests::{ChooseRefundPreference, RefundRequests};
 
 use crate::{
     auth::CsrfField,
@@ -53,7 +56,11 @@ fn PaymentView() -> impl IntoView {
     let params = use_params_map();
     let seq = Memo::new(move |_| params.with(|p| p.get("seq").unwrap_or_default()));
     let change = ServerAction::<ChangeStatus>::new();
-    let detail = Resource::new(move || (seq.get(), change.version().get()), |(seq, _)| get_payment(seq));
+    let choose = ServerAction::<ChooseRefundPreference>::new();
+    let detail = Resource::new(
+        move || (seq.get(), change.version().get() + choose.version().get()),
+        |(seq, _)| get_payment(seq),
+    );
     let can_act = use_context::<SessionInfo>().and_then(|s| s.user).is_some_and(|u| u.role.allows(Role::Support));
 
     view! {
@@ -70,7 +77,7 @@ fn PaymentView() -> impl IntoView {
                                 );
                                 view! { <Actions seq status store change /> }
                             });
-                            view! { {actions} <Detail detail /> }.into_any()
+                            view! { {actions} <Detail detail can_act choose /> }.into_any()
                         }
                         Err(err) => view! { <Notice error=err /> }.into_any(),
                     }
@@ -166,7 +173,7 @@ fn field(term: &'static str, value: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn Detail(detail: PaymentDetail) -> impl IntoView {
+fn Detail(detail: PaymentDetail, can_act: bool, choose: ServerAction<ChooseRefundPreference>) -> impl IntoView {
     let s = &detail.summary;
     let product = match &s.product_name {
         Some(name) => format!("{name} ({}, {})", s.product_id, s.product_type),
@@ -242,6 +249,7 @@ fn Detail(detail: PaymentDetail) -> impl IntoView {
                 })
                 .collect_view()}
         </ol>
+        <RefundRequests requests=detail.refund_requests.clone() seq=s.payment_seq.clone() can_act choose />
         <h2>"Store notifications"</h2>
         {if detail.notifications.is_empty() {
             view! { <p class="empty">"None about this purchase."</p> }.into_any()

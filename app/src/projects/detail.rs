@@ -11,7 +11,7 @@ use crate::{
     layout::Page,
     model::{
         store_fields, ConnectionCheck, ItemRow, ProductType, ProjectDetail, Role, RotatedSecret, SessionInfo, Store,
-        StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES, USER_BINDINGS,
+        StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES, REFUND_POLICIES, USER_BINDINGS,
     },
     AppError,
 };
@@ -43,6 +43,17 @@ pub async fn set_project_policy(
 ) -> Result<(), AppError> {
     let (backend, req) = crate::backend::current()?;
     backend.set_project_policy(&req, project, &user_binding, client_consume).await
+}
+
+#[server(endpoint = "project/refunds")]
+pub async fn set_refund_policy(
+    _csrf: String,
+    project: i64,
+    refund_policy: String,
+    #[server(default)] consumption_consent: bool,
+) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.set_refund_policy(&req, project, &refund_policy, consumption_consent).await
 }
 
 #[server(endpoint = "project/app")]
@@ -95,6 +106,7 @@ pub fn ProjectPage() -> impl IntoView {
 struct Changes {
     key: ServerAction<SetKeyEnabled>,
     policy: ServerAction<SetProjectPolicy>,
+    refunds: ServerAction<SetRefundPolicy>,
     app: ServerAction<SaveStoreApp>,
     item: ServerAction<AddItem>,
     rename: ServerAction<RenameItem>,
@@ -106,6 +118,7 @@ impl Changes {
     fn version(&self) -> usize {
         self.key.version().get()
             + self.policy.version().get()
+            + self.refunds.version().get()
             + self.app.version().get()
             + self.item.version().get()
             + self.rename.version().get()
@@ -118,6 +131,7 @@ impl Changes {
         let failed = |r: Option<Result<_, AppError>>| r.and_then(Result::err);
         failed(self.key.value().get())
             .or_else(|| failed(self.policy.value().get()))
+            .or_else(|| failed(self.refunds.value().get()))
             .or_else(|| failed(self.app.value().get().map(|r| r.map(|_| ()))))
             .or_else(|| failed(self.item.value().get().map(|r| r.map(|_| ()))))
             .or_else(|| failed(self.rename.value().get()))
@@ -132,6 +146,7 @@ fn ProjectView() -> impl IntoView {
     let changes = Changes {
         key: ServerAction::new(),
         policy: ServerAction::new(),
+        refunds: ServerAction::new(),
         app: ServerAction::new(),
         item: ServerAction::new(),
         rename: ServerAction::new(),
@@ -166,7 +181,8 @@ fn Project(p: ProjectDetail, admin: bool, changes: Changes) -> impl IntoView {
     view! {
         <h1>{p.name.clone()}</h1>
         <Keys p=p.clone() admin key=changes.key />
-        <AppKeyPolicy p admin policy=changes.policy />
+        <AppKeyPolicy p=p.clone() admin policy=changes.policy />
+        <RefundPolicy p admin refunds=changes.refunds />
         <h2>"Store apps"</h2>
         <p>
             <a id="project-inbox" href=format!("/notifications?project={project}")>
@@ -296,6 +312,46 @@ fn AppKeyPolicy(p: ProjectDetail, admin: bool, policy: ServerAction<SetProjectPo
                     " the app may consume (weaker)"
                 </label>
                 <button type="submit" disabled=move || policy.pending().get()>"Save"</button>
+            </ActionForm>
+        })}
+    }
+}
+
+/// What is answered when Apple or Google asks about a refund before deciding it.
+#[component]
+fn RefundPolicy(p: ProjectDetail, admin: bool, refunds: ServerAction<SetRefundPolicy>) -> impl IntoView {
+    let meaning = REFUND_POLICIES.iter().find(|(code, _)| *code == p.refund_policy).map(|(_, m)| *m);
+    view! {
+        <h2>"Refund requests from the stores"</h2>
+        <dl class="fields refund-policy">
+            <dt>"Answer"</dt>
+            <dd id="refund-policy">{format!("{}: {}", p.refund_policy, meaning.unwrap_or_default())}</dd>
+            <dt>"Apple consumption data"</dt>
+            <dd id="consumption-consent">
+                {if p.consumption_consent {
+                    "sent: the app's customers consented to sharing consumption data with Apple"
+                } else {
+                    "not sent: Apple takes it only with the customer's consent, which the project does not declare"
+                }}
+            </dd>
+        </dl>
+        {admin.then(|| view! {
+            <ActionForm action=refunds attr:class="inline-form" attr:id="refund-policy-form">
+                <CsrfField />
+                <input type="hidden" name="project" value=p.id />
+                <label>
+                    "Answer"
+                    <select name="refund_policy">
+                        {REFUND_POLICIES.map(|(code, meaning)| view! {
+                            <option value=code selected=p.refund_policy == code>{format!("{code}: {meaning}")}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    <input type="checkbox" name="consumption_consent" value="true" checked=p.consumption_consent />
+                    " customers consented to consumption data going to Apple"
+                </label>
+                <button type="submit" disabled=move || refunds.pending().get()>"Save"</button>
             </ActionForm>
         })}
     }

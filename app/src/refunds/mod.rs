@@ -179,7 +179,10 @@ fn Report(report: RefundReport, clear: ServerAction<ClearAbuseFlag>) -> impl Int
                                 <td>{r.store}</td>
                                 <td>{r.user_id}</td>
                                 <td>{r.product_id}</td>
-                                <td>{format::price(r.amount, r.currency.as_deref())}</td>
+                                <td>
+                                    {format::price(r.amount, r.currency.as_deref())}
+                                    {r.refunded_share.map(|share| format!(" ({} of the price)", format::share(share)))}
+                                </td>
                                 <td>{if r.was_consumed { "yes: claw back" } else { "no" }}</td>
                                 <td>{r.reason.unwrap_or_default()}</td>
                             </tr>

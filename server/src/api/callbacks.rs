@@ -101,6 +101,7 @@ pub(super) async fn google(
             (format!("ONE_TIME_{notification_type}"), Some(purchase_token.clone()))
         }
         NotificationKind::VoidedPurchase { purchase_token, .. } => ("VOIDED".into(), Some(purchase_token.clone())),
+        NotificationKind::PendingRefundReview { .. } => ("PENDING_REFUND_REVIEW".into(), None),
         NotificationKind::Test => ("TEST".into(), None),
         NotificationKind::Other(kind) => (kind.clone(), None),
     };

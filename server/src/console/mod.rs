@@ -20,7 +20,7 @@ use crate::{
     audit,
     console_auth::{self, password, throttle},
     items,
-    payments::{binding::UserBinding, manual},
+    payments::{binding::UserBinding, manual, refund_requests},
     projects,
     state::AppState,
     store_apps, store_notifications,
@@ -229,6 +229,26 @@ impl Backend for ConsoleBackend {
         Ok(manual::change_status(&self.state, &change.payment_seq, requested, &user, client_ip(req)).await?)
     }
 
+    async fn choose_refund_preference(
+        &self,
+        req: &Parts,
+        payment_seq: &str,
+        request_id: i64,
+        preference: &str,
+    ) -> Result<(), AppError> {
+        let user = self.require(req, Role::Support).await?;
+        let chosen = refund_requests::Preference::parse(preference)
+            .filter(|p| *p != refund_requests::Preference::Prorated)
+            .ok_or_else(|| AppError::Invalid(format!("unknown refund preference {preference}")))?;
+        let payment = manual::by_seq_anywhere(&self.state.db, payment_seq).await?;
+        let entry = audit::Entry::by(user.id, &user.username, "payment.refund_request.choose")
+            .target("payment", payment_seq)
+            .project(payment.project_id)
+            .detail(format!("request {request_id}: {}", chosen.as_str()))
+            .ip(client_ip(req));
+        Ok(refund_requests::choose(&self.state, payment_seq, request_id, chosen, &user.username, entry).await?)
+    }
+
     async fn project_detail(&self, req: &Parts, project_id: i64) -> Result<ProjectDetail, AppError> {
         let user = self.require(req, Role::Viewer).await?;
         let mut detail = projects::detail(&self.state.db, &self.state.cipher, project_id).await?;
@@ -271,6 +291,25 @@ impl Backend for ConsoleBackend {
             format!("user binding {}, app consume {}", binding.as_str(), if client_consume { "on" } else { "off" });
         let entry = Self::entry(req, &user, "project.policy", ("project", project_id), project_id, detail);
         Ok(audit::record(&self.state.db, entry).await?)
+    }
+
+    async fn set_refund_policy(
+        &self,
+        req: &Parts,
+        project_id: i64,
+        policy: &str,
+        consent: bool,
+    ) -> Result<(), AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let parsed = refund_requests::RefundPolicy::parse(policy)
+            .ok_or_else(|| AppError::Invalid(format!("unknown refund policy {policy}")))?;
+        let detail = format!(
+            "refund policy {}, Apple consumption consent {}",
+            parsed.as_str(),
+            if consent { "on" } else { "off" }
+        );
+        let entry = Self::entry(req, &user, "project.refund_policy", ("project", project_id), project_id, detail);
+        Ok(refund_requests::set_policy(&self.state.db, project_id, parsed, consent, entry).await?)
     }
 
     async fn save_store_app(&self, req: &Parts, form: StoreAppForm) -> Result<i64, AppError> {

@@ -222,8 +222,13 @@ async fn to_refund(
     audit: audit::Entry,
 ) -> Result<(), Error> {
     let mut tx = services.db.begin_write().await?;
-    let refunding =
-        Refunding { source: RefundSource::Manual, kind: "REFUND", reason: Some(reason), actor: Some(&actor.username) };
+    let refunding = Refunding {
+        source: RefundSource::Manual,
+        kind: "REFUND",
+        reason: Some(reason),
+        actor: Some(&actor.username),
+        share: None,
+    };
     if !refund::transition(&mut tx, &services.settings.abuse, payment, refunding).await? {
         return Err(changed_meanwhile());
     }

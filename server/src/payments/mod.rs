@@ -8,6 +8,7 @@ pub mod consume;
 pub mod events;
 pub mod manual;
 pub mod refund;
+pub mod refund_requests;
 pub mod refunds;
 pub mod reported;
 pub mod retry;
@@ -121,6 +122,49 @@ pub struct Payment {
     /// The proof kept while the store has not confirmed the purchase.
     pub receipt: Option<String>,
     pub created_at: i64,
+}
+
+#[cfg(test)]
+impl Payment {
+    /// A verified payment of `product_type`, for unit tests of rules that read one.
+    pub(crate) fn for_tests(product_type: ProductType) -> Payment {
+        Payment {
+            id: 1,
+            payment_seq: "2026120100000001".into(),
+            project_id: 1,
+            store_app_id: 1,
+            store: Store::Google,
+            product_seq: None,
+            store_product_id: "gem_100".into(),
+            product_type,
+            user_id: "kim".into(),
+            status: Status::Success,
+            pending_reason: None,
+            consumed: false,
+            price_micros: None,
+            currency: None,
+            payment_id: Some("GPA.1".into()),
+            original_payment_id: None,
+            linked_payment_id: None,
+            purchase_token: None,
+            access_token_hash: None,
+            access_token_enc: None,
+            purchase_time: None,
+            expiry_time: None,
+            renew_time: None,
+            subscription_state: None,
+            auto_renewing: None,
+            sandbox: false,
+            store_initiated: false,
+            unclaimed: false,
+            store_account_id: None,
+            developer_payload: None,
+            reserved_at: None,
+            verify_attempts: 0,
+            receipt: None,
+            created_at: 0,
+        }
+    }
 }
 
 pub(crate) const COLUMNS: &str = "id, payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \

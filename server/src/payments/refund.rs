@@ -39,6 +39,9 @@ pub struct Refunding<'a> {
     pub reason: Option<&'a str>,
     /// The console user, for a refund made by hand.
     pub actor: Option<&'a str>,
+    /// The share refunded, in thousandths of a percent, when the store refunded only part (Apple's
+    /// prorated refunds); `None` for the whole.
+    pub share: Option<i64>,
 }
 
 /// Marks `payment` REFUND (final) in `tx` and records its refund, with whether the item had been
@@ -67,7 +70,7 @@ pub async fn transition(
     if changed == 0 {
         return Ok(false);
     }
-    record(tx, payment, refunding.source, refunding.kind, refunding.reason, now).await?;
+    record(tx, payment, &refunding, now).await?;
     let (event, source) = match refunding.source {
         RefundSource::Manual => ("MANUAL_REFUND", Source::Console),
         RefundSource::Sweep => (refunding.kind, Source::Sweep),
@@ -81,10 +84,13 @@ pub async fn transition(
         source,
         actor: refunding.actor,
         reason: refunding.reason,
-        detail: Some(format!("consumed before: {}", payment.consumed)),
+        detail: Some(match refunding.share {
+            Some(share) => format!("consumed before: {}; {} refunded", payment.consumed, model::format::share(share)),
+            None => format!("consumed before: {}", payment.consumed),
+        }),
     };
     append_history(tx, entry).await?;
-    announce(tx, rules, payment, refunding.source, refunding.kind).await?;
+    announce(tx, rules, payment, &refunding).await?;
     Ok(true)
 }
 
@@ -98,8 +104,21 @@ pub async fn by_store(
     kind: &str,
     reason: Option<&str>,
 ) -> Result<(), Error> {
+    partly_by_store(services, payment, source, kind, reason, None).await
+}
+
+/// The store's refund of `share` (thousandths of a percent; `None` the whole) of `payment`: the
+/// payment is refunded as by [`by_store`], and its refund record holds the share and the amount.
+pub async fn partly_by_store(
+    services: &Services,
+    payment: &Payment,
+    source: RefundSource,
+    kind: &str,
+    reason: Option<&str>,
+    share: Option<i64>,
+) -> Result<(), Error> {
     let mut tx = services.db.begin_write().await?;
-    let refunding = Refunding { source, kind, reason, actor: None };
+    let refunding = Refunding { source, kind, reason, actor: None, share };
     if transition(&mut tx, &services.settings.abuse, payment, refunding).await? {
         tx.commit().await?;
     } else {
@@ -158,10 +177,14 @@ async fn announce(
     tx: &mut Transaction<'static, Any>,
     rules: &AbuseSettings,
     payment: &Payment,
-    source: RefundSource,
-    kind: &str,
+    refunding: &Refunding<'_>,
 ) -> Result<(), Error> {
-    let extra = json!({"alreadyConsumed": payment.consumed, "refundKind": kind, "refundSource": source.as_str()});
+    let extra = json!({
+        "alreadyConsumed": payment.consumed,
+        "refundKind": refunding.kind,
+        "refundSource": refunding.source.as_str(),
+        "refundedShare": refunding.share.unwrap_or(WHOLE),
+    });
     super::events::emit(tx, EventType::PaymentRefunded, payment.id, extra).await?;
     // A purchase nobody claimed counts against no user.
     if payment.unclaimed {
@@ -170,22 +193,29 @@ async fn announce(
     abuse::after_refund(tx, rules, payment.project_id, &payment.user_id).await
 }
 
-/// Records the refund of `payment`, once per kind; a refund of a kind that was reversed is in
-/// force again.
+/// The whole of a payment, in thousandths of a percent.
+const WHOLE: i64 = 100_000;
+
+/// Records the refund of `payment`, once per kind, with the amount refunded (the share of the
+/// price, for a partial refund); a refund of a kind that was reversed is in force again.
 async fn record(
     tx: &mut Transaction<'static, Any>,
     payment: &Payment,
-    source: RefundSource,
-    kind: &str,
-    reason: Option<&str>,
+    refunding: &Refunding<'_>,
     now: i64,
 ) -> Result<(), Error> {
+    let (source, kind, reason) = (refunding.source, refunding.kind, refunding.reason);
+    let amount = payment.price_micros.map(|price| match refunding.share {
+        Some(share) => (i128::from(price) * i128::from(share) / i128::from(WHOLE)) as i64,
+        None => price,
+    });
     sqlx::query(
         "INSERT INTO refunds (payment_id, project_id, user_id, source, kind, refunded_at, reason, was_consumed, \
-         amount_micros, currency, missed_notification, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $6) ON CONFLICT (payment_id, kind) DO UPDATE SET \
+         amount_micros, currency, missed_notification, share_milli, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $6) ON CONFLICT (payment_id, kind) DO UPDATE SET \
          reversed_at = NULL, reversed_reason = NULL, refunded_at = excluded.refunded_at, source = excluded.source, \
-         reason = excluded.reason, was_consumed = excluded.was_consumed WHERE refunds.reversed_at IS NOT NULL",
+         reason = excluded.reason, was_consumed = excluded.was_consumed, amount_micros = excluded.amount_micros, \
+         share_milli = excluded.share_milli WHERE refunds.reversed_at IS NOT NULL",
     )
     .bind(payment.id)
     .bind(payment.project_id)
@@ -195,10 +225,11 @@ async fn record(
     .bind(now)
     .bind(reason)
     .bind(i64::from(payment.consumed))
-    .bind(payment.price_micros)
+    .bind(amount)
     .bind(&payment.currency)
     // A sweep records only what no notification had: each of its refunds is a missed notification.
     .bind(i64::from(source == RefundSource::Sweep))
+    .bind(refunding.share)
     .execute(&mut **tx)
     .await?;
     Ok(())

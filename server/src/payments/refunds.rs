@@ -37,7 +37,7 @@ fn push_conditions(sql: &mut Sql, query: &RefundQuery) -> Result<(), Error> {
 pub async fn report(db: &Db, query: &RefundQuery) -> Result<RefundReport, Error> {
     let mut rows = Sql::new(
         "SELECT p.payment_seq, pr.name AS project, p.store, r.user_id, p.store_product_id, r.kind, r.source, \
-         r.refunded_at, r.reason, r.was_consumed, r.amount_micros, r.currency, r.missed_notification \
+         r.refunded_at, r.reason, r.was_consumed, r.amount_micros, r.currency, r.missed_notification, r.share_milli \
          FROM refunds r JOIN payments p ON p.id = r.payment_id JOIN projects pr ON pr.id = r.project_id WHERE 1 = 1",
     );
     push_conditions(&mut rows, query)?;
@@ -62,6 +62,7 @@ pub async fn report(db: &Db, query: &RefundQuery) -> Result<RefundReport, Error>
                 amount: r.try_get::<Option<i64>, _>("amount_micros")?.map(|m| m as f64 / 1_000_000.0),
                 currency: r.try_get("currency")?,
                 missed_notification: r.try_get::<i64, _>("missed_notification")? != 0,
+                refunded_share: r.try_get("share_milli")?,
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;

@@ -308,6 +308,7 @@ pub async fn detail(db: &Db, payment_seq: &str) -> Result<Option<PaymentDetail>,
         user_payments: not_this(user_payments),
         // The notifications domain reads its own table: the console adds them.
         notifications: Vec::new(),
+        refund_requests: super::refund_requests::of_payment(db, id).await?,
         summary,
     }))
 }

@@ -106,6 +106,7 @@ pub(crate) mod clash {
             store_initiated: false,
             developer_payload: None,
             account_id: None,
+            refunded_share: None,
             raw: serde_json::json!({"orderId": transaction_id}),
         }
     }

@@ -46,7 +46,7 @@ pub async fn apply(
                 (_, Store::Google) => "VOID",
                 _ => "REFUND",
             };
-            super::refund::by_store(services, &payment, source, kind, None).await?;
+            super::refund::partly_by_store(services, &payment, source, kind, None, purchase.refunded_share).await?;
             return Ok(Applied::Refunded(payment.id));
         }
         update_state(db, &payment, purchase).await?;

@@ -146,7 +146,7 @@ pub async fn list(db: &Db) -> Result<Vec<ProjectSummary>, Error> {
 pub async fn detail(db: &Db, cipher: &Cipher, id: i64) -> Result<ProjectDetail, Error> {
     let row = sqlx::query(
         "SELECT id, name, app_key, key_status, secret_hint, secret_rotated_at, previous_secret_expires_at, \
-         key_last_used_at, user_binding, client_consume FROM projects WHERE id = $1",
+         key_last_used_at, user_binding, client_consume, refund_policy, consumption_consent FROM projects WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db.pool())
@@ -165,6 +165,8 @@ pub async fn detail(db: &Db, cipher: &Cipher, id: i64) -> Result<ProjectDetail, 
         key_last_used_at: row.try_get("key_last_used_at")?,
         user_binding: policy.user_binding.as_str().into(),
         client_consume: policy.client_consume,
+        refund_policy: row.try_get("refund_policy")?,
+        consumption_consent: row.try_get::<i64, _>("consumption_consent")? != 0,
         apps: crate::store_apps::views(db, cipher, id).await?,
         items: crate::items::in_project(db, id).await?,
         webhooks: crate::webhooks::endpoints::overview(db, id).await?,

@@ -11,7 +11,10 @@ use super::{Handled, Stored};
 use crate::{
     db::Db,
     now_ms,
-    payments::refund::{self, RefundSource},
+    payments::{
+        refund::{self, RefundSource},
+        refund_requests,
+    },
     services::Services,
     store_apps::StoreAppRecord,
     stores::{
@@ -52,6 +55,10 @@ pub(super) async fn handle(
         NotificationKind::OneTimeProduct { purchase_token, sku, .. } => (sku, purchase_token, false),
         NotificationKind::VoidedPurchase { purchase_token, .. } => {
             return confirm_void(services, app, client, &purchase_token, push.notification.event_time_ms).await
+        }
+        NotificationKind::PendingRefundReview { pending_refund_token, order_id, refund_reason } => {
+            let review = Review { pending_refund_token, order_id, refund_reason };
+            return chargeback_review(services, app, row, review, push.notification.event_time_ms).await;
         }
         NotificationKind::Test => return Ok(Handled::Ignored("test notification".into())),
         NotificationKind::Other(kind) => return Ok(Handled::Ignored(format!("{kind}: kept, not acted on"))),
@@ -138,6 +145,39 @@ async fn confirm_void(
         Some(id) => Handled::Applied(Some(id)),
         None => Handled::Ignored("Google confirms the void; no payment is recorded for it".into()),
     })
+}
+
+struct Review {
+    pending_refund_token: String,
+    order_id: String,
+    refund_reason: Option<i64>,
+}
+
+/// A chargeback Google asks us to review: answered from the ledger of the order's payment. Only an
+/// authenticated push is answered — anyone could post one naming any order, and Google takes only
+/// the first answer, so a forged one must not spend it.
+async fn chargeback_review(
+    services: &Services,
+    app: &StoreAppRecord,
+    row: &Stored,
+    review: Review,
+    event_time_ms: i64,
+) -> Result<Handled, Error> {
+    if row.authenticated == 0 {
+        return Ok(Handled::Ignored("a chargeback review from a push nobody authenticated is not answered".into()));
+    }
+    let Some(payment) = crate::payments::sync::by_reference(&services.db, app.id, &review.order_id).await? else {
+        return Ok(Handled::Ignored("no payment is recorded for the order under review".into()));
+    };
+    let asked = refund_requests::Asked {
+        payment: &payment,
+        notification_id: row.id,
+        reason: review.refund_reason.map(|code| format!("Google refund reason {code}")),
+        pending_token: Some(review.pending_refund_token),
+        asked_at: event_time_ms.min(row.received_at),
+    };
+    refund_requests::received(services, asked).await?;
+    Ok(Handled::Applied(Some(payment.id)))
 }
 
 /// Newer RTDNs leave out the subscription id: the product is the one recorded for the token.

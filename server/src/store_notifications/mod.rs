@@ -23,6 +23,7 @@ use crate::{
     now_ms,
     payments::{
         refund::{self, RefundSource},
+        refund_requests,
         reported::{self, Reported},
         sync::{self, Applied},
         Payment,
@@ -281,7 +282,7 @@ async fn handle(services: &Services, row: &Stored) -> Result<Handled, Error> {
     let client = services.store_client(&app)?;
     match store {
         Store::Google => google::handle(services, &app, &client, row).await,
-        Store::Apple => apple(services, &app, &client, &row.body).await,
+        Store::Apple => apple(services, &app, &client, row).await,
         Store::OneStore => onestore(services, &app, &client, &row.body).await,
     }
 }
@@ -308,9 +309,14 @@ async fn apply(services: &Services, app: &StoreAppRecord, purchase: &StorePurcha
 /// ASSN v2 is signed by Apple: its transaction and renewal info are proof, applied as they are,
 /// with what the type adds: a reversed refund, a revoked Family Sharing entitlement, a withdrawn
 /// parental consent.
-async fn apple(services: &Services, app: &StoreAppRecord, client: &StoreClient, body: &str) -> Result<Handled, Error> {
+async fn apple(
+    services: &Services,
+    app: &StoreAppRecord,
+    client: &StoreClient,
+    row: &Stored,
+) -> Result<Handled, Error> {
     let StoreClient::Apple { client, .. } = client else { return Ok(Handled::Ignored("not an App Store app".into())) };
-    let signed = signed_payload(body).ok_or_else(|| Error::Other("no signedPayload".into()))?;
+    let signed = signed_payload(&row.body).ok_or_else(|| Error::Other("no signedPayload".into()))?;
     let notification = client.verify_notification(&signed)?;
     let kind = notification.notification_type.as_str();
     match kind {
@@ -333,7 +339,21 @@ async fn apple(services: &Services, app: &StoreAppRecord, client: &StoreClient, 
         }
         _ => {}
     }
-    apply(services, app, &purchase).await
+    let applied = apply(services, app, &purchase).await?;
+    if kind == "CONSUMPTION_REQUEST" {
+        if let Some(payment) = sync::by_reference(&services.db, app.id, &purchase.transaction_id).await? {
+            let reason = notification.raw["data"]["consumptionRequestReason"].as_str().map(String::from);
+            let asked = refund_requests::Asked {
+                payment: &payment,
+                notification_id: row.id,
+                reason,
+                pending_token: None,
+                asked_at: notification.signed_date_ms.unwrap_or(row.received_at).min(row.received_at),
+            };
+            refund_requests::received(services, asked).await?;
+        }
+    }
+    Ok(applied)
 }
 
 /// A parent withdrew consent (Declared Age Range): Apple stops the app from launching, and the

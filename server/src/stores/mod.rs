@@ -35,6 +35,9 @@ pub struct StorePurchase {
     pub store_initiated: bool,
     pub developer_payload: Option<String>,
     pub account_id: Option<String>,
+    /// For a refund of part of it (Apple's prorated refunds): the share refunded, in thousandths of
+    /// a percent. `None` for a whole refund, or no refund.
+    pub refunded_share: Option<i64>,
     /// The store's own answer, kept for support.
     pub raw: serde_json::Value,
 }

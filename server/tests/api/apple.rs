@@ -237,7 +237,7 @@ async fn an_order_id_from_a_receipt_email_finds_its_transactions() {
 }
 
 #[tokio::test]
-async fn consumption_information_is_sent_for_consumables_only() {
+async fn consumption_information_v2_is_taken_for_any_product_type_and_only_with_the_customers_consent() {
     let Store { fake, client, .. } = store().await;
     let consumable = gem(&fake).await;
     let subscription = monthly(&fake).await;
@@ -248,13 +248,16 @@ async fn consumption_information_is_sent_for_consumables_only() {
         refund_preference: None,
         sample_content_provided: false,
     };
+    let without_consent = ConsumptionRequest { customer_consented: false, ..request.clone() };
 
     client.send_consumption(&consumable.transaction_id, &request).await.unwrap();
-    let refused = client.send_consumption(&subscription.transaction_id, &request).await.unwrap_err();
+    client.send_consumption(&subscription.transaction_id, &request).await.unwrap();
+    let refused = client.send_consumption(&consumable.transaction_id, &without_consent).await.unwrap_err();
 
     assert_eq!(fake.consumption_requests(&consumable.transaction_id).len(), 1);
     assert_eq!(fake.consumption_requests(&consumable.transaction_id)[0]["deliveryStatus"], "DELIVERED");
-    assert!(rejected(&refused, "4000043"), "{refused:?}");
+    assert_eq!(fake.consumption_requests(&subscription.transaction_id).len(), 1);
+    assert!(rejected(&refused, "4000035"), "{refused:?}");
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ mod project_admin;
 mod purchases;
 mod receiver;
 mod reference_client;
+mod refund_requests;
 mod reservations;
 mod retention;
 mod security;

@@ -52,6 +52,27 @@ async fn post_push(shop: &Shop, message_id: &str, notification: &Value, token: O
     request.send().await.unwrap().status()
 }
 
+/// Catches the Google fake's pushes (their bearer token and body) instead of delivering them, so a
+/// test can deliver one genuine push as often as it likes.
+async fn catch_pushes(shop: &Shop) -> tokio::sync::mpsc::UnboundedReceiver<(Option<String>, Value)> {
+    let (sender, caught) = tokio::sync::mpsc::unbounded_channel();
+    let catcher = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| async move {
+            let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from);
+            sender.send((bearer, body)).unwrap();
+        }),
+    );
+    shop.fakes.google.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
+    caught
+}
+
+/// Delivers a caught push to the app's RTDN callback with its own bearer token.
+async fn deliver(shop: &Shop, bearer: &Option<String>, push: &Value) -> StatusCode {
+    let request = shop.http.post(rtdn_url(shop)).header("authorization", bearer.clone().unwrap()).json(push);
+    request.send().await.unwrap().status()
+}
+
 /// A token exactly like Google's, for `audience`, signed with the attacker's own key under
 /// Google's key id.
 fn token_signed_by_attacker(audience: &str) -> String {
@@ -136,28 +157,12 @@ async fn a_forged_void_in_an_app_without_push_authentication_is_only_a_hint_that
 async fn a_genuine_void_refunds_the_payment_once_however_often_it_is_delivered() {
     let shop = shop().await;
     let (_, token, order_id) = victims_gem(&shop).await;
-    let (sender, mut caught) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, Value)>();
-    let catcher = axum::Router::new().route(
-        "/",
-        axum::routing::post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| async move {
-            let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).map(String::from);
-            sender.send((bearer, body)).unwrap();
-        }),
-    );
-    shop.fakes.google.set_notify_url(Some(server::fakes::serve(catcher, 0).await.unwrap()));
+    let mut caught = catch_pushes(&shop).await;
     shop.fakes.google.void(&token, 0, 1).await;
     let (bearer, push) = within_30s("the store's notification", caught.recv()).await.unwrap();
 
     for _ in 0..3 {
-        let response = shop
-            .http
-            .post(rtdn_url(&shop))
-            .header("authorization", bearer.clone().unwrap())
-            .json(&push)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(deliver(&shop, &bearer, &push).await, StatusCode::OK);
     }
     shop.inbox_settled().await;
 
@@ -381,4 +386,44 @@ async fn processed_notifications_lose_their_raw_body_after_the_retention_time_an
     .unwrap();
     assert_eq!((body.as_str(), status.as_str()), ("", "PROCESSED"), "what was done stays");
     assert!(pruned_at.is_some());
+}
+
+#[tokio::test]
+async fn a_forged_chargeback_review_in_an_app_without_push_authentication_sends_google_nothing() {
+    let shop = shop().await;
+    pushes_unauthenticated(&shop).await;
+    let (_, _, order_id) = victims_gem(&shop).await;
+    let before = ledger(&shop).await;
+    let forged = json!({"pendingRefundReviewNotification": {
+        "version": "1.0", "pendingRefundToken": "forged", "orderId": order_id, "refundReason": 7}});
+
+    let status = post_push(&shop, "136969346999", &forged, None).await;
+    shop.inbox_settled().await;
+
+    assert_eq!(status, StatusCode::OK, "stored as a hint");
+    let (state, error): (String, Option<String>) = sqlx::query_as("SELECT status, last_error FROM store_notifications")
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "IGNORED");
+    assert!(error.unwrap().contains("nobody authenticated"));
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refund_requests").await, 0, "no answer spent on a forgery");
+    assert_eq!(ledger(&shop).await, before);
+}
+
+#[tokio::test]
+async fn a_chargeback_review_delivered_twice_is_answered_once() {
+    let shop = shop().await;
+    let (_, token, _) = victims_gem(&shop).await;
+    let mut caught = catch_pushes(&shop).await;
+    shop.fakes.google.chargeback(&token).await.unwrap();
+    let (bearer, push) = within_30s("the store's notification", caught.recv()).await.unwrap();
+
+    for _ in 0..2 {
+        assert_eq!(deliver(&shop, &bearer, &push).await, StatusCode::OK);
+        shop.inbox_settled().await;
+    }
+
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refund_requests WHERE status = 'ANSWERED'").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_history WHERE event = 'REFUND_REQUEST_ANSWERED'").await, 1);
 }

@@ -397,3 +397,33 @@ async fn a_google_price_step_up_consent_is_looked_up_kept_and_listed_on_the_paym
         detail.notifications.iter().map(|n| (n.notification_type.clone(), n.status.clone())).collect();
     assert_eq!(listed, [(Some("PriceStepUpConsentUpdated".to_string()), "PROCESSED".to_string())]);
 }
+
+#[tokio::test]
+async fn an_apple_prorated_refund_is_recorded_as_the_share_refunded_with_its_amount_not_as_a_whole_one() {
+    let shop = shop().await;
+    shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let bought =
+        shop.fakes.apple.add_purchase(apple::NewPurchase::subscription(demo::PACKAGE, "premium_monthly")).await;
+    let payment = shop.verify("user-pr", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+
+    assert!(shop.fakes.apple.refund_share(&bought.transaction_id, 40_000).await);
+    shop.inbox_settled().await;
+
+    let (share, amount, price): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT r.share_milli, r.amount_micros, p.price_micros FROM refunds r JOIN payments p ON p.id = r.payment_id",
+    )
+    .fetch_one(shop.app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(share, Some(40_000));
+    assert_eq!(amount, price.map(|p| p * 2 / 5), "40% of the price");
+    assert_eq!(shop.status_of(payment["paymentSeq"].as_str().unwrap()).await, "REFUND", "the entitlement ends");
+    let event: String = sqlx::query_scalar("SELECT payload FROM webhook_events WHERE event_type = 'payment.refunded'")
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&event).unwrap()["data"]["refundedShare"], 40_000);
+    shop.app.login_as_demo_admin().await;
+    let report: model::RefundReport = shop.app.get_fn("/api/refunds").await.unwrap();
+    assert_eq!(report.refunds[0].refunded_share, Some(40_000));
+}

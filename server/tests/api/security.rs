@@ -64,6 +64,12 @@ const FUNCTIONS: &[(&str, Option<Role>, &[(&str, &str)])] = &[
         Some(Role::Support),
         &[("payment_seq", "2026112500000001"), ("to", "REFUND"), ("reason", "sneaky")],
     ),
+    (
+        "/api/payment/refund-request",
+        Some(Role::Support),
+        &[("payment_seq", "2026112500000001"), ("request", "1"), ("preference", "APPROVE")],
+    ),
+    ("/api/project/refunds", Some(Role::Admin), &[("project", "1"), ("refund_policy", "OFF")]),
     ("/api/refunds", Some(Role::Viewer), &[]),
     ("/api/abuse/clear", Some(Role::Support), &[("id", "1")]),
     ("/api/notifications", Some(Role::Viewer), &[]),

@@ -30,6 +30,7 @@ from appstoreserverlibrary.api_client import (
 )
 from appstoreserverlibrary.models.AccountTenure import AccountTenure
 from appstoreserverlibrary.models.ConsumptionRequest import ConsumptionRequest
+from appstoreserverlibrary.models.ConsumptionRequestReason import ConsumptionRequestReason
 from appstoreserverlibrary.models.ConsumptionRequestV1 import ConsumptionRequestV1
 from appstoreserverlibrary.models.ConsumptionStatus import ConsumptionStatus
 from appstoreserverlibrary.models.DeliveryStatus import DeliveryStatus
@@ -41,6 +42,7 @@ from appstoreserverlibrary.models.NotificationHistoryRequest import Notification
 from appstoreserverlibrary.models.NotificationTypeV2 import NotificationTypeV2
 from appstoreserverlibrary.models.Platform import Platform
 from appstoreserverlibrary.models.PlayTime import PlayTime
+from appstoreserverlibrary.models.RefundPreference import RefundPreference
 from appstoreserverlibrary.models.RefundPreferenceV1 import RefundPreferenceV1
 from appstoreserverlibrary.models.TransactionHistoryRequest import TransactionHistoryRequest
 from appstoreserverlibrary.models.UserStatus import UserStatus
@@ -205,6 +207,23 @@ class AppStoreThroughApplesLibrary(unittest.TestCase):
             warnings.simplefilter("ignore", DeprecationWarning)  # v1 is deprecated, still served
             self.client.send_consumption_data(created["transactionId"], v1)
 
+    def test_send_consumption_information_v2_takes_a_subscription_and_refuses_a_request_without_consent(self):
+        subscription = self.purchase(productId="premium_monthly", type="autoRenewable", customer="refund-asker")
+        consented = ConsumptionRequest(
+            customerConsented=True,
+            consumptionPercentage=25_000,
+            sampleContentProvided=False,
+            deliveryStatus=DeliveryStatus.DELIVERED,
+            refundPreference=RefundPreference.GRANT_PRORATED,
+        )
+        self.client.send_consumption_information(subscription["transactionId"], consented)
+        without_consent = ConsumptionRequest(
+            customerConsented=False, sampleContentProvided=False, deliveryStatus=DeliveryStatus.DELIVERED
+        )
+        with self.assertRaises(APIException) as raised:
+            self.client.send_consumption_information(subscription["transactionId"], without_consent)
+        self.assertEqual(raised.exception.raw_api_error, 4000035)
+
     def test_a_notification_the_fake_sends_verifies_and_shows_in_the_notification_history(self):
         server, url = listen()
         try:
@@ -233,6 +252,34 @@ class AppStoreThroughApplesLibrary(unittest.TestCase):
                 for item in history.notificationHistory
             ]
             self.assertIn(decoded.notificationUUID, uuids)
+        finally:
+            control("/apple/fake/notifications", {"url": None})
+            server.shutdown()
+
+    def test_a_refund_request_sends_a_consumption_request_the_library_verifies_and_the_answer_is_kept(self):
+        server, url = listen()
+        try:
+            control("/apple/fake/notifications", {"url": url})
+            created = self.purchase(customer="asks-for-a-refund")
+            control(f"/apple/fake/transactions/{created['transactionId']}/refund-request")
+
+            def consumption_request():
+                for body in Inbox.received:
+                    decoded = self.verifier.verify_and_decode_notification(body["signedPayload"])
+                    if decoded.notificationType != NotificationTypeV2.CONSUMPTION_REQUEST:
+                        continue
+                    signed = self.verifier.verify_and_decode_signed_transaction(decoded.data.signedTransactionInfo)
+                    if signed.transactionId == created["transactionId"]:
+                        return decoded
+
+            decoded = wait_for("the consumption request", consumption_request)
+            self.assertEqual(decoded.data.consumptionRequestReason, ConsumptionRequestReason.UNINTENDED_PURCHASE)
+            answer = ConsumptionRequest(
+                customerConsented=True, sampleContentProvided=False, deliveryStatus=DeliveryStatus.UNDELIVERED_OTHER
+            )
+            self.client.send_consumption_information(created["transactionId"], answer)
+            kept = requests.get(f"{BASE}/apple/fake/transactions/{created['transactionId']}/consumption", timeout=10)
+            self.assertEqual([k["deliveryStatus"] for k in kept.json()], ["UNDELIVERED_OTHER"])
         finally:
             control("/apple/fake/notifications", {"url": None})
             server.shutdown()
@@ -342,6 +389,31 @@ class GooglePlayThroughGooglesLibrary(unittest.TestCase):
         created = self.product()
         refunded = self.api.orders().refund(packageName=PACKAGE, orderId=created["orderId"], revoke=True).execute()
         self.assertFalse(refunded, "Google answers a refund with an empty body")
+
+    def test_a_chargeback_review_is_answered_with_an_empty_body_and_only_the_first_answer_counts(self):
+        created = self.product()
+        pending = control(f"/google/fake/purchases/{created['purchaseToken']}/chargeback")["pendingRefundToken"]
+        review = {
+            "pendingRefundToken": pending,
+            "refundPreference": "DECLINE",
+            "sampleContentProvided": False,
+            "consumptionPercentageMilliunits": 100_000,
+            "consumptionUsageEvents": [{"consumptionTime": "2026-12-01T00:00:00Z"}],
+        }
+        orders = self.api.orders()
+        first = orders.reviewrefund(packageName=PACKAGE, orderId=created["orderId"], body=review).execute()
+        second = orders.reviewrefund(
+            packageName=PACKAGE, orderId=created["orderId"], body={**review, "refundPreference": "APPROVE"}
+        ).execute()
+        self.assertFalse(first, "Google answers a review with an empty body")
+        self.assertFalse(second, "and a later one too, without recording it")
+        recorded = requests.get(f"{BASE}/google/fake/chargebacks/{pending}", timeout=10).json()
+        self.assertEqual(recorded["refundPreference"], "DECLINE")
+        with self.assertRaises(HttpError) as raised:
+            orders.reviewrefund(
+                packageName=PACKAGE, orderId=created["orderId"], body={**review, "pendingRefundToken": "forged"}
+            ).execute()
+        self.assertEqual(raised.exception.status_code, 400)
 
     def test_an_unknown_token_is_googles_not_found_error(self):
         with self.assertRaises(HttpError) as raised:

@@ -29,8 +29,8 @@ pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
         .route("/inApps/v1/subscriptions/{id}", get(statuses))
         .route("/inApps/v1/lookup/{order}", get(lookup))
         .route("/inApps/v2/refund/lookup/{id}", get(refunds))
-        .route("/inApps/v1/transactions/consumption/{id}", put(consumption))
-        .route("/inApps/v2/transactions/consumption/{id}", put(consumption))
+        .route("/inApps/v1/transactions/consumption/{id}", put(consumption_v1))
+        .route("/inApps/v2/transactions/consumption/{id}", put(consumption_v2))
         .route("/inApps/v1/notifications/history", post(notification_history))
         .with_state(Api { fake, environment })
 }
@@ -333,21 +333,45 @@ async fn notification_history(
     Json(answer).into_response()
 }
 
-/// Send Consumption Information (v1 and v2): only for consumables, answered 202.
+/// Send Consumption Information v1 (deprecated): consumables only.
+async fn consumption_v1(api: State<Api>, headers: HeaderMap, id: Path<String>, body: Option<Json<Value>>) -> Response {
+    consumption(api, headers, id, body, true).await
+}
+
+/// Send Consumption Information v2: any product type, answered 202.
+async fn consumption_v2(api: State<Api>, headers: HeaderMap, id: Path<String>, body: Option<Json<Value>>) -> Response {
+    consumption(api, headers, id, body, false).await
+}
+
+/// Apple refuses a body without the customer's consent or with a field out of its range.
 async fn consumption(
     State(api): State<Api>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Option<Json<Value>>,
+    consumables_only: bool,
 ) -> Response {
     let fake = api.fake.clone();
     let Some(Json(body)) = body else { return error(4_000_000, "Bad request.") };
     let accepted = with_transaction(&api, "consumption", &headers, &id, |_, t, _| {
-        if t.product_type != ProductType::Consumable {
+        if consumables_only && t.product_type != ProductType::Consumable {
             return error(4_000_043, "Invalid request. The transaction is not a consumable in-app purchase.");
         }
         if body.get("customerConsented") != Some(&json!(true)) {
-            return error(4_000_034, "Invalid customer consented.");
+            return error(4_000_035, "Invalid request. The customer consented field is invalid.");
+        }
+        let delivery = [
+            "DELIVERED",
+            "UNDELIVERED_QUALITY_ISSUE",
+            "UNDELIVERED_WRONG_ITEM",
+            "UNDELIVERED_SERVER_OUTAGE",
+            "UNDELIVERED_OTHER",
+        ];
+        if !consumables_only && !body["deliveryStatus"].as_str().is_some_and(|d| delivery.contains(&d)) {
+            return error(4_000_036, "Invalid request. The delivery status field is invalid.");
+        }
+        if !consumables_only && !body["sampleContentProvided"].is_boolean() {
+            return error(4_000_041, "Invalid request. The sample content provided field is invalid.");
         }
         StatusCode::ACCEPTED.into_response()
     })

@@ -23,6 +23,8 @@ pub(super) fn router() -> Router<FakeApple> {
         .route("/subscriptions/{original}/{change}", post(change_subscription))
         .route("/transactions/{id}/refund", post(refund))
         .route("/transactions/{id}/defective", post(defective))
+        .route("/transactions/{id}/refund-request", post(refund_request))
+        .route("/transactions/{id}/consumption", get(consumption))
         .route("/notifications", post(crate::fakes::set_notify_url::<FakeApple>))
 }
 
@@ -129,12 +131,34 @@ async fn change_subscription(
     }
 }
 
-async fn refund(State(fake): State<FakeApple>, Path(id): Path<String>) -> StatusCode {
-    if fake.refund(&id).await {
+#[derive(Deserialize)]
+struct RefundBody {
+    /// The share refunded, in thousandths of a percent; the whole when left out.
+    percentage: Option<i64>,
+}
+
+/// Refunds a transaction, whole or (with `percentage`) prorated.
+async fn refund(State(fake): State<FakeApple>, Path(id): Path<String>, body: Option<Json<RefundBody>>) -> StatusCode {
+    let share = body.and_then(|Json(b)| b.percentage).unwrap_or(100_000);
+    if fake.refund_share(&id, share).await {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
     }
+}
+
+/// The customer asks Apple for a refund: Apple sends `CONSUMPTION_REQUEST`.
+async fn refund_request(State(fake): State<FakeApple>, Path(id): Path<String>) -> StatusCode {
+    if fake.send_notification(&id, "CONSUMPTION_REQUEST", None).await {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+/// The consumption information Apple received for the transaction, oldest first.
+async fn consumption(State(fake): State<FakeApple>, Path(id): Path<String>) -> Response {
+    Json(fake.consumption_requests(&id)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -126,6 +126,8 @@ struct Transaction {
     app_account_token: Option<String>,
     revocation_ms: Option<i64>,
     revocation_reason: Option<i32>,
+    /// The share refunded, in thousandths of a percent, for a refund (not a Family Sharing revoke).
+    refunded_share: Option<i64>,
     renewal: bool,
     offer_code: bool,
     signed_ms: i64,
@@ -316,6 +318,7 @@ impl FakeApple {
                 app_account_token: new.app_account_token.map(String::from),
                 revocation_ms: None,
                 revocation_reason: None,
+                refunded_share: None,
                 renewal: false,
                 offer_code: new.offer_code,
                 signed_ms: now,
@@ -420,6 +423,7 @@ impl FakeApple {
                     let t = &mut inner.transactions[latest];
                     t.revocation_ms = Some(now);
                     t.revocation_reason = Some(0);
+                    t.refunded_share = Some(100_000);
                     t.transaction_id.clone()
                 }
                 Change::Cancel | Change::BillingRetry { .. } => inner.transactions[latest].transaction_id.clone(),
@@ -432,7 +436,14 @@ impl FakeApple {
 
     /// Refunds one transaction (a consumable, or one period of a subscription) and sends REFUND.
     pub async fn refund(&self, transaction_id: &str) -> bool {
-        self.revoke(transaction_id, Some(1), "REFUND").await
+        self.refund_share(transaction_id, 100_000).await
+    }
+
+    /// Refunds `share` (thousandths of a percent) of one transaction, as Apple's prorated refunds
+    /// do: the transaction is revoked with `revocationType` `REFUND_PRORATED` and its
+    /// `revocationPercentage`, and REFUND goes out.
+    pub async fn refund_share(&self, transaction_id: &str, share: i64) -> bool {
+        self.revoke(transaction_id, Some((1, Some(share.clamp(1, 100_000)))), "REFUND").await
     }
 
     /// Takes back the refund of one transaction and sends REFUND_REVERSED.
@@ -442,13 +453,14 @@ impl FakeApple {
 
     /// Ends a Family Sharing member's access to one transaction and sends REVOKE.
     pub async fn revoke_family_sharing(&self, transaction_id: &str) -> bool {
-        self.revoke(transaction_id, Some(0), "REVOKE").await
+        self.revoke(transaction_id, Some((0, None)), "REVOKE").await
     }
 
-    /// Revokes one transaction for `reason` (Apple's `revocationReason`: 1 a refund for an issue, 0
-    /// other, as Family Sharing), or takes a revocation back (`None`), with its subscription's status,
-    /// and sends `kind`. `false` if the transaction is unknown.
-    async fn revoke(&self, transaction_id: &str, reason: Option<i32>, kind: &str) -> bool {
+    /// Revokes one transaction for a reason (Apple's `revocationReason`: 1 a refund for an issue, 0
+    /// other, as Family Sharing) with the share refunded, or takes a revocation back (`None`), with
+    /// its subscription's status, and sends `kind`. `false` if the transaction is unknown.
+    async fn revoke(&self, transaction_id: &str, revocation: Option<(i32, Option<i64>)>, kind: &str) -> bool {
+        let reason = revocation.map(|(reason, _)| reason);
         {
             let mut inner = self.lock();
             let Some(t) = inner.transactions.iter_mut().find(|t| t.transaction_id == transaction_id) else {
@@ -456,6 +468,7 @@ impl FakeApple {
             };
             t.revocation_ms = reason.map(|_| crate::now_ms());
             t.revocation_reason = reason;
+            t.refunded_share = revocation.and_then(|(_, share)| share);
             let original = t.original_transaction_id.clone();
             // A Family Sharing revoke ends one member's access, not the subscription.
             if let (Some(sub), false) = (inner.subscriptions.get_mut(&original), reason == Some(0)) {
@@ -538,6 +551,10 @@ impl FakeApple {
                 "bundleVersion": "1.0",
                 "signedTransactionInfo": self.chains.good.sign(&t.claims()),
             });
+            if kind == "CONSUMPTION_REQUEST" {
+                // Apple says why the customer asked for the refund.
+                data["consumptionRequestReason"] = json!("UNINTENDED_PURCHASE");
+            }
             if let Some(sub) = inner.subscriptions.get(&t.original_transaction_id) {
                 data["status"] = json!(sub.status);
                 data["signedRenewalInfo"] = json!(self.signed_renewal_info(&inner, &t.original_transaction_id));
@@ -664,6 +681,14 @@ fn uuid_like(random: &str) -> String {
 
 impl Transaction {
     /// The JWSTransactionDecodedPayload Apple signs for this transaction.
+    fn revocation_type(&self) -> &'static str {
+        match self.refunded_share {
+            None => "FAMILY_REVOKE",
+            Some(100_000) => "REFUND_FULL",
+            Some(_) => "REFUND_PRORATED",
+        }
+    }
+
     fn claims(&self) -> Value {
         let mut claims = json!({
             "transactionId": self.transaction_id,
@@ -689,6 +714,8 @@ impl Transaction {
             ("appAccountToken", self.app_account_token.as_ref().map(|v| json!(v))),
             ("revocationDate", self.revocation_ms.map(|v| json!(v))),
             ("revocationReason", self.revocation_reason.map(|v| json!(v))),
+            ("revocationType", self.revocation_ms.map(|_| json!(self.revocation_type()))),
+            ("revocationPercentage", self.refunded_share.filter(|s| *s < 100_000).map(|s| json!(s))),
             ("offerType", self.offer_code.then(|| json!(3))),
             (
                 "subscriptionGroupIdentifier",

@@ -34,7 +34,7 @@ pub(super) fn router() -> Router<FakeGoogle> {
         )
         .route(&format!("{APP}/purchases/subscriptions/{{product}}/tokens/{{token}}"), post(subscription_acknowledge))
         .route(&format!("{APP}/purchases/voidedpurchases"), get(voided))
-        .route(&format!("{APP}/orders/{{order}}"), post(refund_order))
+        .route(&format!("{APP}/orders/{{order}}"), post(order_action))
 }
 
 /// The keys Pub/Sub push tokens are signed with, as Google publishes them.
@@ -432,16 +432,64 @@ fn authorized(store: &FakeGoogle, headers: &HeaderMap) -> Result<(), Response> {
 
 /// `orders.refund`: refunds an order; with `revoke=true` the purchase is also revoked and shows in
 /// the voided list, as a Play Console refund with "revoke entitlement" does.
-async fn refund_order(
+/// `orders/{orderId}:refund` and `orders/{orderId}:reviewrefund`.
+async fn order_action(
     State(store): State<FakeGoogle>,
     headers: HeaderMap,
     Path((package, segment)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    _body: axum::body::Bytes,
+    body: axum::body::Bytes,
 ) -> Response {
-    let Some((order_id, "refund")) = segment.rsplit_once(':') else {
-        return error(StatusCode::NOT_FOUND, "notFound", "Not Found");
-    };
+    match segment.rsplit_once(':') {
+        Some((order_id, "refund")) => refund_order(store, headers, &package, order_id, query).await,
+        Some((order_id, "reviewrefund")) => review_refund(store, headers, order_id, &body).await,
+        _ => error(StatusCode::NOT_FOUND, "notFound", "Not Found"),
+    }
+}
+
+/// Google checks the token against the order and the body against `OrdersReviewRefundRequest`,
+/// records the first answer and answers every later one OK without recording it.
+async fn review_refund(store: FakeGoogle, headers: HeaderMap, order_id: &str, body: &[u8]) -> Response {
+    if let Some(response) = fault(&store, "orders.reviewrefund").await {
+        return response;
+    }
+    if let Err(response) = authorized(&store, &headers) {
+        return response;
+    }
+    let invalid = |message: &str| error(StatusCode::BAD_REQUEST, "invalid", message);
+    let Ok(review) = serde_json::from_slice::<Value>(body) else { return invalid("Invalid JSON payload received.") };
+    if !matches!(review["refundPreference"].as_str(), Some("APPROVE" | "DECLINE" | "NEUTRAL")) {
+        return invalid("refundPreference is required.");
+    }
+    if !review["sampleContentProvided"].is_boolean() {
+        return invalid("sampleContentProvided is required.");
+    }
+    if let Some(share) = review.get("consumptionPercentageMilliunits") {
+        if !share.as_i64().is_some_and(|s| (0..=100_000).contains(&s)) {
+            return invalid("consumptionPercentageMilliunits must be between 0 and 100000.");
+        }
+    }
+    if review.get("consumptionUsageEvents").and_then(Value::as_array).is_some_and(|e| e.len() > 1000) {
+        return invalid("Lists with over 1000 items will be rejected.");
+    }
+    let pending = review["pendingRefundToken"].as_str().unwrap_or_default().to_string();
+    let mut inner = store.lock();
+    match inner.chargebacks.get_mut(&pending) {
+        Some(chargeback) if chargeback.order_id == order_id => {
+            chargeback.review.get_or_insert(review);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => invalid("The pending refund token is not valid for this order."),
+    }
+}
+
+async fn refund_order(
+    store: FakeGoogle,
+    headers: HeaderMap,
+    package: &str,
+    order_id: &str,
+    query: HashMap<String, String>,
+) -> Response {
     if let Some(response) = fault(&store, "orders.refund").await {
         return response;
     }

@@ -20,6 +20,8 @@ pub(super) fn router() -> Router<FakeGoogle> {
         .route("/subscriptions", post(add_subscription))
         .route("/subscriptions/{token}/{change}", post(change_subscription))
         .route("/purchases/{token}/void", post(void))
+        .route("/purchases/{token}/chargeback", post(chargeback))
+        .route("/chargebacks/{pending}", axum::routing::get(chargeback_review))
         .route("/tokens/expire", post(expire_tokens))
         .route("/notifications", post(crate::fakes::set_notify_url::<FakeGoogle>))
 }
@@ -181,6 +183,22 @@ async fn void(State(store): State<FakeGoogle>, Path(token): Path<String>, body: 
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
+    }
+}
+
+/// Opens a chargeback review of the purchase and pushes its notification.
+async fn chargeback(State(store): State<FakeGoogle>, Path(token): Path<String>) -> Response {
+    match store.chargeback(&token).await {
+        Some(pending) => (StatusCode::CREATED, Json(json!({"pendingRefundToken": pending}))).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The answer Google recorded for a chargeback review; 404 while there is none.
+async fn chargeback_review(State(store): State<FakeGoogle>, Path(pending): Path<String>) -> Response {
+    match store.chargeback_review(&pending) {
+        Some(review) => Json(review).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

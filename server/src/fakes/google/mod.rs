@@ -36,6 +36,7 @@ pub const ROUTES: &[&str] = &[
     "subscriptions.revoke",
     "voided",
     "orders.refund",
+    "orders.reviewrefund",
 ];
 
 pub const KEY_ID: &str = "fake-play-key-1";
@@ -71,6 +72,14 @@ struct Inner {
     notify_url: Option<String>,
     /// The audience of the pushes' OIDC tokens; Pub/Sub's default is the push URL.
     push_audience: Option<String>,
+    /// Chargebacks waiting for the developer's review, by pending refund token.
+    chargebacks: HashMap<String, Chargeback>,
+}
+
+/// A chargeback under review: the order and the first answer to it, the only one Google records.
+pub struct Chargeback {
+    pub order_id: String,
+    pub review: Option<Value>,
 }
 
 struct Purchase {
@@ -391,6 +400,32 @@ impl FakeGoogle {
             "productType": if subscription { 1 } else { 2 }, "refundType": 1}});
         self.push(&package, notification).await;
         true
+    }
+
+    /// A customer's bank charges back the purchase `token`: Google opens a review and pushes a
+    /// `pendingRefundReviewNotification` (reason 7, chargeback). Returns the pending refund token,
+    /// or `None` for an unknown purchase.
+    pub async fn chargeback(&self, token: &str) -> Option<String> {
+        let (package, order_id, account, pending) = {
+            let mut inner = self.lock();
+            let purchase = inner.purchases.get(token)?;
+            let (package, order_id, account) =
+                (purchase.package.clone(), current_order_id(purchase), purchase.account_id.clone());
+            inner.next_id += 1;
+            let pending = format!("prt.{}.{}", inner.next_id, crate::crypto::random_code(12));
+            inner.chargebacks.insert(pending.clone(), Chargeback { order_id: order_id.clone(), review: None });
+            (package, order_id, account, pending)
+        };
+        let notification = json!({"pendingRefundReviewNotification": {
+            "version": "1.0", "pendingRefundToken": pending, "orderId": order_id, "refundReason": 7,
+            "obfuscatedAccountId": account}});
+        self.push(&package, notification).await;
+        Some(pending)
+    }
+
+    /// The answer Google recorded for the chargeback `pending_token` (the first one), if any.
+    pub fn chargeback_review(&self, pending_token: &str) -> Option<Value> {
+        self.lock().chargebacks.get(pending_token).and_then(|c| c.review.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

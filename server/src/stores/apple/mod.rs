@@ -19,8 +19,8 @@ use app_store_server_library::{
         consumption_request::ConsumptionRequest, jws_renewal_info_decoded_payload::JWSRenewalInfoDecodedPayload,
         jws_transaction_decoded_payload::JWSTransactionDecodedPayload,
         notification_history_request::NotificationHistoryRequest, offer_type::OfferType,
-        order_lookup_status::OrderLookupStatus, product_type::ProductType, status::Status,
-        transaction_history_request::TransactionHistoryRequest,
+        order_lookup_status::OrderLookupStatus, product_type::ProductType, revocation_type::RevocationType,
+        status::Status, transaction_history_request::TransactionHistoryRequest,
     },
     signed_data_verifier::{SignedDataVerifier, SignedDataVerifierError},
 };
@@ -511,6 +511,10 @@ fn normalise(t: &JWSTransactionDecodedPayload) -> StorePurchase {
         store_initiated: t.offer_type == Some(OfferType::OfferCode),
         developer_payload: None,
         account_id: t.app_account_token.map(|u| u.to_string()),
+        refunded_share: match t.revocation_type {
+            Some(RevocationType::RefundProrated) => t.revocation_percentage.map(i64::from),
+            _ => None,
+        },
         raw: serde_json::to_value(t).unwrap_or_default(),
     }
 }

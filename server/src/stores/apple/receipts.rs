@@ -200,6 +200,7 @@ fn normalise(entry: &InApp, sandbox: bool, renewal: Option<&PendingRenewal>) -> 
         store_initiated: false,
         developer_payload: None,
         account_id: entry.app_account_token.clone(),
+        refunded_share: None,
         raw: serde_json::to_value(entry).unwrap_or_default(),
     })
 }

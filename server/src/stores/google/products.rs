@@ -59,6 +59,7 @@ pub fn from_product_purchase(product_id: &str, token: &str, raw: Value) -> Resul
         store_initiated: p.purchase_type == Some(1),
         developer_payload: p.developer_payload.filter(|d| !d.is_empty()),
         account_id: p.obfuscated_external_account_id,
+        refunded_share: None,
         raw,
     })
 }

@@ -47,6 +47,13 @@ pub enum NotificationKind {
         /// 1 full refund, 2 quantity-based partial refund.
         refund_type: i64,
     },
+    /// A chargeback Google asks the developer to review, answered with `orders.reviewrefund`.
+    PendingRefundReview {
+        pending_refund_token: String,
+        order_id: String,
+        /// Google's refund reason code.
+        refund_reason: Option<i64>,
+    },
     Test,
     /// A kind this server does not know yet, by its field name.
     Other(String),
@@ -177,6 +184,12 @@ pub fn parse_notification(json: &[u8]) -> Result<DeveloperNotification, RtdnErro
             product_type: integer(n, "productType").unwrap_or(0),
             refund_type: integer(n, "refundType").unwrap_or(0),
         }
+    } else if let Some(n) = value.get("pendingRefundReviewNotification") {
+        NotificationKind::PendingRefundReview {
+            pending_refund_token: text(n, "pendingRefundToken").ok_or_else(|| invalid("pendingRefundToken missing"))?,
+            order_id: text(n, "orderId").ok_or_else(|| invalid("orderId missing"))?,
+            refund_reason: integer(n, "refundReason"),
+        }
     } else if value.get("testNotification").is_some() {
         NotificationKind::Test
     } else {
@@ -266,9 +279,13 @@ mod tests {
         let test =
             parse_notification(br#"{"packageName":"p","eventTimeMillis":"3","testNotification":{"version":"1.0"}}"#)
                 .unwrap();
+        let review = parse_notification(
+            br#"{"packageName":"p","eventTimeMillis":"4","pendingRefundReviewNotification":{"version":"1.0",
+                "pendingRefundToken":"prt","orderId":"GPA.2","refundReason":7}}"#,
+        )
+        .unwrap();
         let other =
-            parse_notification(br#"{"packageName":"p","eventTimeMillis":"4","pendingRefundReviewNotification":{}}"#)
-                .unwrap();
+            parse_notification(br#"{"packageName":"p","eventTimeMillis":"5","somethingNewNotification":{}}"#).unwrap();
 
         assert_eq!(
             one_time.kind,
@@ -288,7 +305,15 @@ mod tests {
             }
         );
         assert_eq!(test.kind, NotificationKind::Test);
-        assert_eq!(other.kind, NotificationKind::Other("pendingRefundReviewNotification".into()));
+        assert_eq!(
+            review.kind,
+            NotificationKind::PendingRefundReview {
+                pending_refund_token: "prt".into(),
+                order_id: "GPA.2".into(),
+                refund_reason: Some(7)
+            }
+        );
+        assert_eq!(other.kind, NotificationKind::Other("somethingNewNotification".into()));
     }
 
     #[test]

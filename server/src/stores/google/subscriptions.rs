@@ -108,6 +108,7 @@ pub fn from_subscription_v2(product_id: &str, token: &str, raw: Value) -> Result
         store_initiated: s.out_of_app_purchase_context.is_some(),
         developer_payload: None,
         account_id: s.external_account_identifiers.and_then(|e| e.obfuscated_external_account_id),
+        refunded_share: None,
         raw,
     })
 }

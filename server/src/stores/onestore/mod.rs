@@ -134,6 +134,7 @@ impl OneStoreClient {
             store_initiated: false,
             developer_payload: details.developer_payload.filter(|p| !p.is_empty()),
             account_id: None,
+            refunded_share: None,
             raw,
         })
     }
