@@ -764,3 +764,35 @@ async fn a_google_resubscription_is_linked_to_the_payment_it_replaces() {
     assert_eq!(resubscribed.ok()["linkedPaymentId"], old.order_id.as_str());
     assert_eq!(resubscribed.ok()["originalPaymentId"], new.order_id.as_str());
 }
+
+#[tokio::test]
+async fn a_google_one_time_purchase_carries_what_its_order_says_was_paid_and_an_order_outage_costs_only_the_price() {
+    let shop = shop().await;
+    let new = |price| google::NewProduct {
+        package: demo::PACKAGE,
+        product_id: "gem_100",
+        price_micros: Some(price),
+        currency: Some("USD"),
+        quantity: Some(2),
+        ..Default::default()
+    };
+    let priced = shop.fakes.google.add_product(new(4_990_000)).await;
+    let unpriced = shop.fakes.google.add_product(new(1_000_000)).await;
+
+    let paid = shop.verify("kim", "GG", json!({"productId": "gem_100", "purchaseToken": priced.purchase_token})).await;
+    shop.fakes.google.faults().inject("orders.get", FaultKind::Status(503), 1);
+    let during_outage =
+        shop.verify("lee", "GG", json!({"productId": "gem_100", "purchaseToken": unpriced.purchase_token})).await;
+
+    assert_eq!((paid["price"].as_f64(), paid["currency"].as_str()), (Some(9.98), Some("USD")), "two at 4.99: {paid}");
+    assert_eq!(during_outage["status"], "SUCCESS", "the purchase is proven without its order");
+    assert!(during_outage["price"].is_null(), "{during_outage}");
+    let kept: String = sqlx::query_scalar("SELECT store_response FROM payments WHERE payment_id = $1")
+        .bind(&priced.order_id)
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    let kept: Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(kept["order"]["tax"]["units"], "0", "the order is kept for support: {kept}");
+    assert_eq!(kept["order"]["tax"]["nanos"], 907_272_000);
+}

@@ -415,6 +415,17 @@ class GooglePlayThroughGooglesLibrary(unittest.TestCase):
             ).execute()
         self.assertEqual(raised.exception.status_code, 400)
 
+    def test_an_order_reads_with_what_was_paid_and_its_tax(self):
+        created = self.product(priceMicros=1_990_000, currency="EUR", quantity=3)
+        order = self.api.orders().get(packageName=PACKAGE, orderId=created["orderId"]).execute()
+        self.assertEqual(order["purchaseToken"], created["purchaseToken"])
+        self.assertEqual((order["total"]["currencyCode"], order["total"]["units"]), ("EUR", "5"))
+        self.assertEqual(order["total"]["nanos"], 970_000_000)
+        self.assertEqual(order["lineItems"][0]["oneTimePurchaseDetails"]["quantity"], 3)
+        with self.assertRaises(HttpError) as raised:
+            self.api.orders().get(packageName=PACKAGE, orderId="GPA.0000-0000-0000-00000").execute()
+        self.assertEqual(raised.exception.status_code, 404)
+
     def test_an_unknown_token_is_googles_not_found_error(self):
         with self.assertRaises(HttpError) as raised:
             self.api.purchases().products().get(packageName=PACKAGE, productId="gem_100", token="nope").execute()

@@ -34,7 +34,7 @@ pub(super) fn router() -> Router<FakeGoogle> {
         )
         .route(&format!("{APP}/purchases/subscriptions/{{product}}/tokens/{{token}}"), post(subscription_acknowledge))
         .route(&format!("{APP}/purchases/voidedpurchases"), get(voided))
-        .route(&format!("{APP}/orders/{{order}}"), post(order_action))
+        .route(&format!("{APP}/orders/{{order}}"), get(order).post(order_action))
 }
 
 /// The keys Pub/Sub push tokens are signed with, as Google publishes them.
@@ -432,6 +432,30 @@ fn authorized(store: &FakeGoogle, headers: &HeaderMap) -> Result<(), Response> {
 
 /// `orders.refund`: refunds an order; with `revoke=true` the purchase is also revoked and shows in
 /// the voided list, as a Play Console refund with "revoke entitlement" does.
+/// `orders.get`: the order with what was paid, tax and line items.
+async fn order(
+    State(store): State<FakeGoogle>,
+    headers: HeaderMap,
+    Path((package, order_id)): Path<(String, String)>,
+) -> Response {
+    if let Some(response) = fault(&store, "orders.get").await {
+        return response;
+    }
+    if let Err(response) = authorized(&store, &headers) {
+        return response;
+    }
+    let inner = store.lock();
+    let found = inner
+        .purchases
+        .iter()
+        .filter(|(_, p)| p.package == package)
+        .find_map(|(token, p)| super::order_of(token, p, &order_id));
+    match found {
+        Some(order) => Json(order).into_response(),
+        None => error(StatusCode::NOT_FOUND, "orderNotFound", "The order was not found."),
+    }
+}
+
 /// `orders/{orderId}:refund` and `orders/{orderId}:reviewrefund`.
 async fn order_action(
     State(store): State<FakeGoogle>,

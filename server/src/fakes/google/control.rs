@@ -67,6 +67,8 @@ struct ProductRequest {
     account_id: Option<String>,
     developer_payload: Option<String>,
     quantity: Option<i32>,
+    price_micros: Option<i64>,
+    currency: Option<String>,
 }
 
 async fn add_product(State(store): State<FakeGoogle>, Json(b): Json<ProductRequest>) -> Response {
@@ -81,6 +83,8 @@ async fn add_product(State(store): State<FakeGoogle>, Json(b): Json<ProductReque
                 account_id: b.account_id.as_deref(),
                 developer_payload: b.developer_payload.as_deref(),
                 quantity: b.quantity,
+                price_micros: b.price_micros,
+                currency: b.currency.as_deref(),
             })
             .await,
     )

@@ -35,6 +35,7 @@ pub const ROUTES: &[&str] = &[
     "subscriptions.cancel",
     "subscriptions.revoke",
     "voided",
+    "orders.get",
     "orders.refund",
     "orders.reviewrefund",
 ];
@@ -105,6 +106,9 @@ struct Product {
     promo: bool,
     payload: Option<String>,
     quantity: i32,
+    /// The price of one, in micros of `currency`, as the Orders API reports it.
+    price_micros: i64,
+    currency: String,
 }
 
 struct Subscription {
@@ -165,6 +169,10 @@ pub struct NewProduct<'a> {
     pub account_id: Option<&'a str>,
     pub developer_payload: Option<&'a str>,
     pub quantity: Option<i32>,
+    /// The price of one, in micros; 1,200,000,000 (KRW 1,200) when not given.
+    pub price_micros: Option<i64>,
+    /// `KRW` when not given.
+    pub currency: Option<&'a str>,
 }
 
 /// A subscription to create: active for one period from now.
@@ -279,6 +287,8 @@ impl FakeGoogle {
                     promo: new.promo,
                     payload: new.developer_payload.map(String::from),
                     quantity: new.quantity.unwrap_or(1),
+                    price_micros: new.price_micros.unwrap_or(1_200_000_000),
+                    currency: new.currency.unwrap_or("KRW").into(),
                 }),
             };
             inner.purchases.insert(token.clone(), purchase);
@@ -547,6 +557,60 @@ impl Inner {
         self.voided.push(voided);
         Some((package, order_id, subscription))
     }
+}
+
+/// Google's `Money`: whole units as a string, and nanos.
+fn money(micros: i64, currency: &str) -> Value {
+    json!({"currencyCode": currency, "units": (micros / 1_000_000).to_string(), "nanos": (micros % 1_000_000) * 1000})
+}
+
+/// The Orders API's `Order` for `order_id` of `purchase` (its first order or a renewal's), with the
+/// amounts paid: tax included, one tenth of the total as VAT.
+fn order_of(token: &str, purchase: &Purchase, order_id: &str) -> Option<Value> {
+    let (price, currency, quantity, details) = match &purchase.kind {
+        Kind::Product(p) => (
+            p.price_micros,
+            p.currency.as_str(),
+            p.quantity,
+            json!({"oneTimePurchaseDetails": {"quantity": p.quantity}}),
+        ),
+        Kind::Subscription(s) => {
+            (s.price_micros, s.currency.as_str(), 1, json!({"subscriptionDetails": {"basePlanId": "monthly"}}))
+        }
+    };
+    let renewals = match &purchase.kind {
+        Kind::Subscription(s) => s.renewals,
+        Kind::Product(_) => 0,
+    };
+    let known =
+        order_id == purchase.order_id || (0..renewals).any(|n| order_id == format!("{}..{n}", purchase.order_id));
+    if !known {
+        return None;
+    }
+    let total = price * i64::from(quantity);
+    let tax = total / 11;
+    let mut line_item = json!({
+        "productId": purchase.product_id,
+        "productTitle": purchase.product_id,
+        "listingPrice": money(price, currency),
+        "total": money(total, currency),
+        "tax": money(tax, currency),
+    });
+    line_item.as_object_mut().expect("an object").extend(details.as_object().cloned().unwrap_or_default());
+    let time = chrono::DateTime::from_timestamp_millis(purchase.time_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    Some(json!({
+        "orderId": order_id,
+        "purchaseToken": token,
+        "state": "PROCESSED",
+        "createTime": time,
+        "lastEventTime": time,
+        "total": money(total, currency),
+        "tax": money(tax, currency),
+        "lineItems": [line_item],
+        "orderDetails": {"taxInclusive": true},
+        "salesChannel": "IN_APP",
+    }))
 }
 
 /// The order of the current period: renewals are the first order id with a `..N` suffix.

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
-use super::{error::classify, products, subscriptions, voided};
+use super::{error::classify, orders, products, subscriptions, voided};
 use crate::stores::{path_segment, StoreError, StorePurchase};
 
 pub const API_ROOT: &str = "https://androidpublisher.googleapis.com/";
@@ -62,10 +62,48 @@ impl GoogleClient {
         })
     }
 
-    /// `purchases.products.get`, normalised.
+    /// `purchases.products.get`, normalised, with what was paid from its order.
     pub async fn product(&self, product_id: &str, token: &str) -> Result<StorePurchase, StoreError> {
         let raw = self.call(Method::GET, &self.product_path(product_id, token, ""), None).await?;
-        products::from_product_purchase(product_id, token, raw)
+        self.with_amounts(products::from_product_purchase(product_id, token, raw)?).await
+    }
+
+    /// `orders.get`: the order as Google keeps it, amounts and line items.
+    pub async fn order(&self, order_id: &str) -> Result<Value, StoreError> {
+        let path = format!(
+            "androidpublisher/v3/applications/{}/orders/{}",
+            path_segment(&self.package),
+            path_segment(order_id)
+        );
+        self.call(Method::GET, &path, None).await
+    }
+
+    /// The purchase with the price its buyer paid, from its order (`orders.get`), and the order kept
+    /// beside the purchase in the store's answer. A purchase without an order id (license tests)
+    /// keeps what it has; so does one whose order Google cannot give now: the purchase is proven,
+    /// the price is not, and it is logged.
+    async fn with_amounts(&self, mut purchase: StorePurchase) -> Result<StorePurchase, StoreError> {
+        if purchase.transaction_id.starts_with("token:") {
+            return Ok(purchase);
+        }
+        let order = match self.order(&purchase.transaction_id).await {
+            Ok(order) => order,
+            Err(err) => {
+                tracing::warn!(error = %err, "Google's order could not be read: the payment keeps no price");
+                return Ok(purchase);
+            }
+        };
+        match orders::amounts(&order) {
+            Ok(amounts) => {
+                purchase.price_micros = Some(amounts.total_micros);
+                purchase.currency = Some(amounts.currency);
+            }
+            Err(err) => tracing::warn!(error = %err, "Google's order could not be read: the payment keeps no price"),
+        }
+        if let Some(raw) = purchase.raw.as_object_mut() {
+            raw.insert("order".into(), order);
+        }
+        Ok(purchase)
     }
 
     /// Google refunds one-time purchases that are not acknowledged (or consumed) within 3 days.
@@ -90,7 +128,7 @@ impl GoogleClient {
     pub async fn subscription(&self, product_id: &str, token: &str) -> Result<StorePurchase, StoreError> {
         let path = format!("{}/subscriptionsv2/tokens/{}", self.purchases_path(), path_segment(token));
         let raw = self.call(Method::GET, &path, None).await?;
-        subscriptions::from_subscription_v2(product_id, token, raw)
+        self.with_amounts(subscriptions::from_subscription_v2(product_id, token, raw)?).await
     }
 
     /// Acknowledge goes through the v1 resource: v2 has no acknowledge method.

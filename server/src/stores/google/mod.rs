@@ -1,6 +1,7 @@
 //! Google Play (Android Publisher API v3).
 pub mod client;
 pub mod error;
+pub mod orders;
 pub mod products;
 pub mod push;
 pub mod rtdn;
