@@ -54,10 +54,7 @@ const APPS: &[DemoApp] = &[
         store: Store::OneStore,
         name: "Demo Game (ONE store)",
         settings: r#"{"apiVersion":"V7","marketCode":"MKT_ONE"}"#,
-        products: &[
-            ("gem_100", "100 Gems", ProductType::Consumable, "USE"),
-            ("premium_monthly", "Premium (monthly)", ProductType::AutoRenewable, "USE"),
-        ],
+        products: &[("gem_100", "100 Gems", ProductType::Consumable, "USE")],
     },
 ];
 

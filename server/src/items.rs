@@ -1,6 +1,6 @@
 //! Items (products) of a project's store apps. An item is never deleted — payments refer to it —
 //! only stopped; its store product id and type are fixed once payments may refer to them.
-use model::{ItemRow, ProductType};
+use model::{ItemRow, ProductType, Store};
 
 use crate::{db::Db, now_ms, Error};
 
@@ -53,6 +53,17 @@ pub async fn add(
     let name = validate_name(name)?;
     let product_type = ProductType::parse(product_type)
         .ok_or_else(|| Error::Invalid(format!("unknown product type {product_type}")))?;
+    let store: Option<String> = sqlx::query_scalar("SELECT store FROM store_apps WHERE id = $1")
+        .bind(store_app_id)
+        .fetch_optional(db.pool())
+        .await?;
+    // ONE store subscriptions are read through endpoints no source confirms: an item that could
+    // never be verified is refused now, not when a customer has paid for it.
+    if store.as_deref() == Some(Store::OneStore.code()) && product_type != ProductType::Consumable {
+        return Err(Error::Invalid(
+            "this server verifies ONE store one-time items only: register a ONE store item as CONSUMABLE".into(),
+        ));
+    }
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(

@@ -71,7 +71,7 @@ async fn the_demo_seed_is_idempotent() {
     let count = |sql: &'static str| async { sqlx::query_scalar::<_, i64>(sql).fetch_one(db.pool()).await.unwrap() };
     assert_eq!(count("SELECT COUNT(*) FROM projects").await, 1);
     assert_eq!(count("SELECT COUNT(*) FROM store_apps").await, 3);
-    assert_eq!(count("SELECT COUNT(*) FROM products").await, 11);
+    assert_eq!(count("SELECT COUNT(*) FROM products").await, 10);
     assert_eq!(count("SELECT COUNT(*) FROM console_users").await, 1);
     assert_eq!(count("SELECT MIN(product_seq) FROM products").await, 1_000_001);
 }

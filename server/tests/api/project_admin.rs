@@ -198,6 +198,17 @@ async fn items_are_added_renamed_and_stopped_never_deleted_and_a_stopped_item_ca
         .unwrap();
     let while_stopped = reserve().await.code();
 
+    let onestore =
+        detail(&admin, project).await.apps.into_iter().find(|a| a.store == "ONESTORE").unwrap().id.to_string();
+    let subscription = [
+        ("store_app", onestore.as_str()),
+        ("store_product_id", "vip_monthly"),
+        ("name", "VIP"),
+        ("product_type", "AUTO_RENEWABLE"),
+    ];
+    let unverifiable = admin.submit::<i64>("/api/project/item", &subscription).await;
+
+    assert!(matches!(unverifiable, Err(AppError::Invalid(m)) if m.contains("ONE store one-time items only")));
     assert!(matches!(duplicate, Err(AppError::Invalid(m)) if m.contains("already")));
     assert_eq!(by_viewer, Err(AppError::Forbidden));
     assert_eq!(while_in_use, 0);
