@@ -305,6 +305,10 @@ async fn outages_rate_limits_timeouts_and_an_unreachable_store_are_retryable() {
 
     assert!(outage.is_retryable(), "{outage:?}");
     assert!(rate_limited.is_retryable(), "{rate_limited:?}");
+    assert!(
+        matches!(rate_limited, StoreError::Throttled { retry_after: Some(wait) } if wait <= Duration::from_secs(1)),
+        "Apple's Retry-After, a time in ms, is the wait: {rate_limited:?}"
+    );
     assert!(timed_out.is_retryable(), "{timed_out:?}");
     assert!(malformed.is_retryable(), "a cut-off answer is an outage: {malformed:?}");
     assert!(recovered.is_ok(), "{recovered:?}");

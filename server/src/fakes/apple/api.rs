@@ -40,7 +40,9 @@ pub(super) fn error(code: i64, message: &str) -> Response {
     let status = StatusCode::from_u16((code / 10_000) as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, Json(json!({"errorCode": code, "errorMessage": message}))).into_response();
     if code == 4_290_000 {
-        response.headers_mut().insert("retry-after", "1".parse().expect("a header value"));
+        // Apple's Retry-After is the UNIX time in milliseconds when calls are taken again.
+        let at = (crate::now_ms() + 1000).to_string();
+        response.headers_mut().insert("retry-after", at.parse().expect("a header value"));
     }
     response
 }

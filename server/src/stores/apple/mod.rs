@@ -438,6 +438,12 @@ fn api_error(err: AppStoreServerApiClientError) -> StoreError {
     if message.contains("deserialize") {
         return StoreError::Config(format!("unreadable answer from Apple: {message}"));
     }
+    if let Some((_, until)) = message.split_once(transport::THROTTLED) {
+        // Apple limits calls per app and hour; past the limit it names when it takes them again.
+        let wait = until.trim().parse::<i64>().ok().map(|at| at - crate::now_ms());
+        let wait = wait.map(|ms| std::time::Duration::from_millis(ms.clamp(0, 3_600_000) as u64));
+        return StoreError::Throttled { retry_after: Some(wait.unwrap_or(std::time::Duration::from_secs(60))) };
+    }
     match inner.status() {
         _ if retryable_code => StoreError::Unavailable(format!("{}: {message}", inner.raw_code().unwrap_or(0))),
         429 | 500..=599 => StoreError::Unavailable(format!("HTTP {}: {message}", inner.status())),

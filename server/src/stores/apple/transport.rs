@@ -32,6 +32,12 @@ impl Transport for HttpTransport {
         async move {
             let response = http.send(request).await.map_err(outbound_error)?;
             let status = response.status();
+            if status == http::StatusCode::TOO_MANY_REQUESTS {
+                // The library drops the headers of an error answer: the wait Apple asks for goes
+                // through as the failure's text, and `api_error` reads it back.
+                let until = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).unwrap_or("");
+                return Err(TransportError::RequestFailed(format!("{THROTTLED}{until}")));
+            }
             let body = response.bytes().await.map_err(|e| outbound_error(Failure::of(&e)))?;
             // The library reports any unreadable body as its own mistake; a body that is not even
             // JSON was cut off or garbled on the way, an outage to retry.
@@ -47,6 +53,9 @@ impl Transport for HttpTransport {
         }
     }
 }
+
+/// How a 429 answer's `Retry-After` (a UNIX time in milliseconds) is passed to `api_error`.
+pub(super) const THROTTLED: &str = "throttled by Apple until ";
 
 fn outbound_error(failure: Failure) -> TransportError {
     match failure {
