@@ -390,6 +390,8 @@ pub struct StoreAppView {
     pub store_app_id: String,
     pub environment_policy: String,
     pub enabled: bool,
+    /// Whether our consume is followed by the store's (Apple: Finish Transaction).
+    pub consume_at_store: bool,
     pub fields: Vec<FieldValue>,
     /// When its last store notification arrived.
     pub last_notification_at: Option<i64>,
@@ -502,6 +504,7 @@ pub struct StoreAppForm {
     pub store_app_id: String,
     pub environment_policy: String,
     pub enabled: bool,
+    pub consume_at_store: bool,
     pub fields: std::collections::BTreeMap<String, String>,
 }
 

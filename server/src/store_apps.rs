@@ -30,6 +30,8 @@ pub struct StoreAppRecord {
     credentials: Value,
     pub environments: EnvironmentPolicy,
     pub enabled: bool,
+    /// Whether our consume is followed by the store's (see [`crate::payments::store_consume`]).
+    pub consume_at_store: bool,
 }
 
 impl StoreAppRecord {
@@ -80,7 +82,7 @@ impl ClientCache {
 }
 
 const SELECT: &str = "SELECT id, project_id, store, name, store_app_id, settings, credentials_enc, \
-    environment_policy, enabled FROM store_apps WHERE ";
+    environment_policy, enabled, consume_at_store FROM store_apps WHERE ";
 
 /// The app of `store` with this package name or bundle id.
 pub async fn find(db: &Db, cipher: &Cipher, store: Store, store_app_id: &str) -> Result<Option<StoreAppRecord>, Error> {
@@ -149,6 +151,7 @@ fn record(cipher: &Cipher, row: &sqlx::any::AnyRow) -> Result<StoreAppRecord, Er
         environments: serde_json::from_value(Value::String(policy))
             .map_err(|e| Error::Other(format!("store app environment policy: {e}")))?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
+        consume_at_store: row.try_get::<i64, _>("consume_at_store")? != 0,
     })
 }
 
@@ -216,6 +219,7 @@ pub async fn views(db: &Db, cipher: &Cipher, project_id: i64) -> Result<Vec<Stor
             store_app_id: app.store_app_id,
             environment_policy: app.environments.as_str().to_string(),
             enabled: app.enabled,
+            consume_at_store: app.consume_at_store,
             fields,
             last_notification_at: last_notifications.get(&app.id).copied(),
         });
@@ -234,6 +238,7 @@ pub struct AppForm<'a> {
     pub store_app_id: &'a str,
     pub environment_policy: &'a str,
     pub enabled: bool,
+    pub consume_at_store: bool,
     pub fields: &'a BTreeMap<String, String>,
 }
 
@@ -333,6 +338,7 @@ pub async fn save(
             ("storeAppId", app.store_app_id != store_app_id),
             ("environmentPolicy", app.environments.as_str() != form.environment_policy),
             ("enabled", app.enabled != form.enabled),
+            ("consumeAtStore", app.consume_at_store != form.consume_at_store),
         ] {
             if changes {
                 changed.push(field.to_string());
@@ -367,7 +373,7 @@ pub async fn save(
     let sealed = credentials.map(|c| cipher.encrypt(Column::StoreAppCredentials, &id.to_string(), &c));
     sqlx::query(
         "UPDATE store_apps SET name = $1, store_app_id = $2, settings = $3, credentials_enc = $4, \
-         environment_policy = $5, enabled = $6, updated_at = $7 WHERE id = $8",
+         environment_policy = $5, enabled = $6, consume_at_store = $7, updated_at = $8 WHERE id = $9",
     )
     .bind(name)
     .bind(store_app_id)
@@ -375,6 +381,7 @@ pub async fn save(
     .bind(sealed)
     .bind(form.environment_policy)
     .bind(i64::from(form.enabled))
+    .bind(i64::from(form.consume_at_store))
     .bind(now)
     .bind(id)
     .execute(&mut *tx)

@@ -398,6 +398,7 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
                 })}
             </h3>
             <p class="hint">{format!("{} · {}", app.environment_policy, summary)}</p>
+            {app.consume_at_store.then(|| view! { <p class="hint consume-at-store">{consume_at_store_label(store)}</p> })}
             <p class="hint last-notification">
                 {match app.last_notification_at {
                     Some(at) => format!("Last store notification {} ", format::time(at)),
@@ -428,6 +429,14 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
                 </details>
             })}
         </article>
+    }
+}
+
+/// What `consume_at_store` does in `store`'s words.
+fn consume_at_store_label(store: Store) -> &'static str {
+    match store {
+        Store::Apple => "Finish the transaction at Apple when the app's server consumes it",
+        _ => "Consume at the store too when the app's server consumes (so the item can be bought again)",
     }
 }
 
@@ -477,9 +486,11 @@ fn StoreAppEditor(
             view! { <label>{spec.label} {input}</label> }
         })
         .collect_view();
-    let (name, store_app_id, policy, enabled) = match &app {
-        Some(a) => (a.name.clone(), a.store_app_id.clone(), a.environment_policy.clone(), a.enabled),
-        None => (String::new(), String::new(), ENVIRONMENT_POLICIES[0].to_string(), true),
+    let (name, store_app_id, policy, enabled, consume_at_store) = match &app {
+        Some(a) => {
+            (a.name.clone(), a.store_app_id.clone(), a.environment_policy.clone(), a.enabled, a.consume_at_store)
+        }
+        None => (String::new(), String::new(), ENVIRONMENT_POLICIES[0].to_string(), true, false),
     };
     view! {
         <ActionForm action=save attr:class="stacked-form app-form">
@@ -499,6 +510,10 @@ fn StoreAppEditor(
                 </select>
             </label>
             <label class="check-label"><input type="checkbox" name="app[enabled]" value="true" checked=enabled /> "Enabled"</label>
+            <label class="check-label">
+                <input type="checkbox" name="app[consume_at_store]" value="true" checked=consume_at_store />
+                {consume_at_store_label(store)}
+            </label>
             {fields}
             <button type="submit" disabled=move || save.pending().get()>"Save"</button>
         </ActionForm>

@@ -323,6 +323,7 @@ impl Backend for ConsoleBackend {
             store_app_id: &form.store_app_id,
             environment_policy: &form.environment_policy,
             enabled: form.enabled,
+            consume_at_store: form.consume_at_store,
             fields: &form.fields,
         };
         let action = if form.id.is_some() { "store_app.update" } else { "store_app.create" };

@@ -142,6 +142,12 @@ impl FakeOneStore {
         inner.purchases.iter().find(|(k, _)| k.token == purchase_token).map(|(_, p)| p.acknowledged)
     }
 
+    /// Whether the purchase with this token was consumed.
+    pub fn is_consumed(&self, purchase_token: &str) -> Option<bool> {
+        let inner = self.lock();
+        inner.purchases.iter().find(|(k, _)| k.token == purchase_token).map(|(_, p)| p.consumed)
+    }
+
     /// Refunds (cancels) the purchase with this token: `purchaseState` becomes 1 and a CANCELED
     /// payment notification goes out.
     pub fn refund(&self, purchase_token: &str) -> bool {

@@ -3,7 +3,7 @@
 //! retrying until it is done.
 use model::Store;
 
-use super::{append_history, HistoryEntry, Payment, Source};
+use super::{append_note, Payment};
 use crate::{
     backoff::retry_delay,
     db::Db,
@@ -71,17 +71,8 @@ pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Re
             format!("acknowledge attempt {attempts} failed, retried later: {error}")
         }
     };
-    let entry = HistoryEntry {
-        payment_id: payment.id,
-        from: Some(payment.status),
-        to: payment.status,
-        event: if result.is_ok() { "ACKNOWLEDGE" } else { "ACKNOWLEDGE_FAILED" },
-        source: Source::Server,
-        actor: None,
-        reason: None,
-        detail: Some(detail),
-    };
-    append_history(&mut tx, entry).await?;
+    let event = if result.is_ok() { "ACKNOWLEDGE" } else { "ACKNOWLEDGE_FAILED" };
+    append_note(&mut tx, payment, event, Some(detail)).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::{append_histories, by_seq, HistoryEntry, Payment, Source, Status};
+use super::{append_histories, by_seq, store_consume, HistoryEntry, Payment, Source, Status};
 use crate::{
     db::{Db, Engine},
     now_ms,
@@ -181,12 +181,14 @@ async fn write_group(db: &Db, group: &[Job]) -> Result<Vec<bool>, Error> {
     Ok(won)
 }
 
-/// The conditional update that decides whether this consume wins its payment.
+/// The conditional update that decides whether this consume wins its payment; a winner of an app
+/// that consumes at the store is due there too.
 async fn take(tx: &mut Transaction<'static, Any>, now: i64, job: &Job) -> Result<bool, Error> {
-    Ok(sqlx::query(
-        "UPDATE payments SET consumed = 1, consumed_at = $1, consume_source = $2, updated_at = $1 \
+    Ok(sqlx::query(&format!(
+        "UPDATE payments SET consumed = 1, consumed_at = $1, consume_source = $2, updated_at = $1, {} \
          WHERE id = $3 AND consumed = 0 AND status = 'SUCCESS'",
-    )
+        store_consume::SCHEDULE
+    ))
     .bind(now)
     .bind(job.source.as_str())
     .bind(job.payment.id)

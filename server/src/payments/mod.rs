@@ -15,6 +15,7 @@ pub mod retry;
 pub mod search;
 pub(crate) mod seq;
 pub mod statistics;
+pub mod store_consume;
 pub mod sync;
 pub mod verify;
 
@@ -338,6 +339,27 @@ pub struct HistoryEntry<'a> {
     pub actor: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub detail: Option<String>,
+}
+
+/// A history row about the server's work on the payment at its store (acknowledge, consume,
+/// refund requests): the status stays as it is.
+pub(crate) async fn append_note(
+    tx: &mut Transaction<'static, Any>,
+    payment: &Payment,
+    event: &str,
+    detail: Option<String>,
+) -> Result<(), Error> {
+    let entry = HistoryEntry {
+        payment_id: payment.id,
+        from: Some(payment.status),
+        to: payment.status,
+        event,
+        source: Source::Server,
+        actor: None,
+        reason: None,
+        detail,
+    };
+    append_history(tx, entry).await
 }
 
 pub async fn append_history(tx: &mut Transaction<'static, Any>, entry: HistoryEntry<'_>) -> Result<(), Error> {

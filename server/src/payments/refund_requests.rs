@@ -12,9 +12,8 @@
 //! signed App Store notification or an authenticated Google push.
 use model::{ProductType, RefundRequestRow, Store};
 use serde_json::{json, Value};
-use sqlx::{Any, Transaction};
 
-use super::{append_history, by_id, HistoryEntry, Payment, Source};
+use super::{append_note, by_id, Payment};
 use crate::{
     audit,
     backoff::retry_delay,
@@ -262,29 +261,10 @@ async fn record(db: &Db, asked: &Asked<'_>) -> Result<Option<i64>, Error> {
     if id.is_some() {
         let reason = asked.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
         let detail = format!("{kind}{reason}: the store asks what the ledger knows before it decides a refund");
-        history(&mut tx, asked.payment, "REFUND_REQUEST", Some(detail)).await?;
+        append_note(&mut tx, asked.payment, "REFUND_REQUEST", Some(detail)).await?;
     }
     tx.commit().await?;
     Ok(id)
-}
-
-async fn history(
-    tx: &mut Transaction<'static, Any>,
-    payment: &Payment,
-    event: &str,
-    detail: Option<String>,
-) -> Result<(), Error> {
-    let entry = HistoryEntry {
-        payment_id: payment.id,
-        from: Some(payment.status),
-        to: payment.status,
-        event,
-        source: Source::Server,
-        actor: None,
-        reason: None,
-        detail,
-    };
-    append_history(tx, entry).await
 }
 
 /// A refund request as answering reads it.
@@ -441,7 +421,7 @@ async fn settle(services: &Services, id: i64, payment: &Payment, open: &Open, ou
     .rows_affected();
     if updated == 1 {
         if let Some(event) = event {
-            history(&mut tx, payment, event, detail).await?;
+            append_note(&mut tx, payment, event, detail).await?;
         }
     }
     tx.commit().await?;

@@ -1,15 +1,21 @@
 //! The background work that makes verification reliable: payments whose proof could not be
-//! checked are verified again and Google purchases whose acknowledgement failed are acknowledged
-//! again, each with a growing delay. Several instances can run it: each row is claimed before it
+//! checked are verified again, Google and ONE store purchases whose acknowledgement failed are
+//! acknowledged again, and consumed payments due at their store are consumed there, each with a
+//! growing delay. Several instances can run it: each row is claimed before it
 //! is worked on ([`crate::db::Db::claim_due`]).
 use std::time::Duration;
 
 use super::{
-    acknowledge, by_id,
+    acknowledge, by_id, store_consume,
     verify::{self, Outcome, Request},
     Source,
 };
-use crate::{services::Services, store_apps, stores::client::Proof, Error};
+use crate::{
+    services::Services,
+    store_apps,
+    stores::client::{Proof, StoreClient},
+    Error,
+};
 
 /// How long a claimed row is left to its claimer before another instance may take it.
 const CLAIM: Duration = Duration::from_secs(120);
@@ -20,10 +26,14 @@ const BATCH: i64 = 20;
 pub async fn run_due(services: &Services) -> Result<usize, Error> {
     let reverified = reverify_due(services).await;
     let acknowledged = acknowledge_due(services).await;
+    let consumed = store_consume_due(services).await;
     if let Err(err) = &reverified {
         tracing::warn!(error = %err, "re-verification pass failed");
     }
-    Ok(reverified.unwrap_or_default() + acknowledged?)
+    if let Err(err) = &acknowledged {
+        tracing::warn!(error = %err, "acknowledgement pass failed");
+    }
+    Ok(reverified.unwrap_or_default() + acknowledged.unwrap_or_default() + consumed?)
 }
 
 async fn reverify_due(services: &Services) -> Result<usize, Error> {
@@ -67,16 +77,41 @@ async fn acknowledge_due(services: &Services) -> Result<usize, Error> {
     let pending = "ack_state = 'PENDING' AND status = 'SUCCESS'";
     let ids = services.db.claim_due("payments", "next_ack_at", pending, CLAIM, BATCH).await?;
     for id in &ids {
-        let payment = by_id(&services.db, *id).await?;
-        let Some(app) = store_apps::by_id(&services.db, &services.cipher, payment.store_app_id).await? else {
-            continue;
-        };
-        match services.store_client(&app) {
-            Ok(client) => acknowledge::acknowledge(&services.db, &client, &payment).await?,
-            Err(err) => {
-                tracing::warn!(payment = %payment.payment_seq, error = %err, "cannot acknowledge: store app settings")
-            }
+        if let Some((payment, client)) = with_client(services, *id, "acknowledge").await? {
+            acknowledge::acknowledge(&services.db, &client, &payment).await?;
         }
     }
     Ok(ids.len())
+}
+
+async fn store_consume_due(services: &Services) -> Result<usize, Error> {
+    // A payment refunded since our consume is left alone: there is nothing to sell again.
+    let due = "consumed = 1 AND status = 'SUCCESS'";
+    let ids = services.db.claim_due("payments", "next_store_consume_at", due, CLAIM, BATCH).await?;
+    for id in &ids {
+        if let Some((payment, client)) = with_client(services, *id, "consume at the store").await? {
+            store_consume::consume_at_store(&services.db, &client, &payment).await?;
+        }
+    }
+    Ok(ids.len())
+}
+
+/// The payment and its store's client; `None` (logged) when its app is gone or its settings make
+/// no client, in which case the claim lapses and the work is tried again later.
+async fn with_client(
+    services: &Services,
+    id: i64,
+    work: &str,
+) -> Result<Option<(super::Payment, std::sync::Arc<StoreClient>)>, Error> {
+    let payment = by_id(&services.db, id).await?;
+    let Some(app) = store_apps::by_id(&services.db, &services.cipher, payment.store_app_id).await? else {
+        return Ok(None);
+    };
+    match services.store_client(&app) {
+        Ok(client) => Ok(Some((payment, client))),
+        Err(err) => {
+            tracing::warn!(payment = %payment.payment_seq, error = %err, "cannot {work}: store app settings");
+            Ok(None)
+        }
+    }
 }

@@ -339,6 +339,28 @@ impl StoreClient {
             StoreClient::Apple { .. } => Ok(()),
         }
     }
+
+    /// The store's consume after ours, for a one-time consumable: Google's and ONE store's consume
+    /// (which also acknowledges, and lets the item be bought again), Apple's Finish Transaction.
+    pub async fn consume_at_store(&self, item: &Consumed<'_>) -> Result<(), StoreError> {
+        match self {
+            StoreClient::Google(google) => google.consume_product(item.product_id, item.token).await,
+            StoreClient::OneStore { production, sandbox } => {
+                onestore_host(production, sandbox, item.token).consume(item.product_id, item.token, "").await
+            }
+            StoreClient::Apple { client, .. } => client.finish(item.transaction_id, item.sandbox).await,
+        }
+    }
+}
+
+/// A purchase we consumed, as the store's consume names it.
+pub struct Consumed<'a> {
+    pub product_id: &'a str,
+    /// Google's and ONE store's purchase token.
+    pub token: &'a str,
+    /// Apple's transaction id.
+    pub transaction_id: &'a str,
+    pub sandbox: bool,
 }
 
 /// ONE store marks sandbox tokens, and serves them from the sandbox host only: the two hosts keep

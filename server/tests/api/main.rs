@@ -27,6 +27,7 @@ mod retention;
 mod security;
 mod shop;
 mod statistics;
+mod store_consume;
 mod stores;
 mod sweeps;
 mod transactions;

@@ -224,6 +224,17 @@ class AppStoreThroughApplesLibrary(unittest.TestCase):
             self.client.send_consumption_information(subscription["transactionId"], without_consent)
         self.assertEqual(raised.exception.raw_api_error, 4000035)
 
+    def test_finish_transaction_finishes_a_consumable_and_refuses_a_subscription(self):
+        consumable = self.purchase()
+        self.client.finish_transaction(consumable["transactionId"])
+        self.client.finish_transaction(consumable["transactionId"])
+        finished = requests.get(f"{BASE}/apple/fake/transactions/{consumable['transactionId']}/finish", timeout=10)
+        self.assertTrue(finished.json()["finished"])
+        subscription = self.purchase(productId="premium_monthly", type="autoRenewable", customer="finisher")
+        with self.assertRaises(APIException) as raised:
+            self.client.finish_transaction(subscription["transactionId"])
+        self.assertEqual(raised.exception.raw_api_error, 4000043)
+
     def test_a_notification_the_fake_sends_verifies_and_shows_in_the_notification_history(self):
         server, url = listen()
         try:

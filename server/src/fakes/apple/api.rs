@@ -31,6 +31,7 @@ pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
         .route("/inApps/v2/refund/lookup/{id}", get(refunds))
         .route("/inApps/v1/transactions/consumption/{id}", put(consumption_v1))
         .route("/inApps/v2/transactions/consumption/{id}", put(consumption_v2))
+        .route("/inApps/v1/transactions/{id}/finish", post(finish))
         .route("/inApps/v1/notifications/history", post(notification_history))
         .with_state(Api { fake, environment })
 }
@@ -343,6 +344,27 @@ async fn consumption_v1(api: State<Api>, headers: HeaderMap, id: Path<String>, b
 /// Send Consumption Information v2: any product type, answered 202.
 async fn consumption_v2(api: State<Api>, headers: HeaderMap, id: Path<String>, body: Option<Json<Value>>) -> Response {
     consumption(api, headers, id, body, false).await
+}
+
+/// Finish Transaction: a consumable is marked delivered; finishing it again changes nothing.
+async fn finish(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let fake = api.fake.clone();
+    let mut finished = None;
+    let answer = with_transaction(&api, "finish", &headers, &id, |_, t, _| {
+        if t.product_type != ProductType::Consumable {
+            return error(4_000_043, "Invalid request. The transaction is not a consumable in-app purchase.");
+        }
+        finished = Some(t.transaction_id.clone());
+        StatusCode::OK.into_response()
+    })
+    .await;
+    if let Some(transaction_id) = finished {
+        let mut inner = fake.lock();
+        if !inner.finished.iter().any(|(id, _)| *id == transaction_id) {
+            inner.finished.push((transaction_id, crate::now_ms()));
+        }
+    }
+    answer
 }
 
 /// Apple refuses a body without the customer's consent or with a field out of its range.

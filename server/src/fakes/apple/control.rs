@@ -25,6 +25,7 @@ pub(super) fn router() -> Router<FakeApple> {
         .route("/transactions/{id}/defective", post(defective))
         .route("/transactions/{id}/refund-request", post(refund_request))
         .route("/transactions/{id}/consumption", get(consumption))
+        .route("/transactions/{id}/finish", get(finished))
         .route("/notifications", post(crate::fakes::set_notify_url::<FakeApple>))
 }
 
@@ -159,6 +160,11 @@ async fn refund_request(State(fake): State<FakeApple>, Path(id): Path<String>) -
 /// The consumption information Apple received for the transaction, oldest first.
 async fn consumption(State(fake): State<FakeApple>, Path(id): Path<String>) -> Response {
     Json(fake.consumption_requests(&id)).into_response()
+}
+
+async fn finished(State(fake): State<FakeApple>, Path(id): Path<String>) -> Response {
+    let at = fake.finished_at(&id);
+    Json(json!({"finished": at.is_some(), "finishedDate": at})).into_response()
 }
 
 #[derive(Deserialize)]

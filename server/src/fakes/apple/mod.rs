@@ -21,8 +21,17 @@ use serde_json::{json, Value};
 use super::faults::Faults;
 use chain::Chains;
 
-pub const ROUTES: &[&str] =
-    &["transactions", "history", "subscriptions", "lookup", "refunds", "consumption", "notifications", "verifyReceipt"];
+pub const ROUTES: &[&str] = &[
+    "transactions",
+    "history",
+    "subscriptions",
+    "lookup",
+    "refunds",
+    "consumption",
+    "finish",
+    "notifications",
+    "verifyReceipt",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Environment {
@@ -77,6 +86,8 @@ struct Inner {
     subscriptions: HashMap<String, Subscription>,
     receipts: HashMap<String, Receipt>,
     consumption: Vec<(String, Value)>,
+    /// The transactions finished (Finish Transaction), with when.
+    finished: Vec<(String, i64)>,
     next_id: u64,
     notify_url: Option<String>,
     /// Every notification sent, for Get Notification History.
@@ -506,6 +517,11 @@ impl FakeApple {
     pub fn consumption_requests(&self, transaction_id: &str) -> Vec<Value> {
         let inner = self.lock();
         inner.consumption.iter().filter(|(id, _)| id == transaction_id).map(|(_, body)| body.clone()).collect()
+    }
+
+    /// When the transaction was finished (Finish Transaction), if it was.
+    pub fn finished_at(&self, transaction_id: &str) -> Option<i64> {
+        self.lock().finished.iter().find(|(id, _)| id == transaction_id).map(|(_, at)| *at)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -438,6 +438,14 @@ impl FakeGoogle {
         self.lock().chargebacks.get(pending_token).and_then(|c| c.review.clone())
     }
 
+    /// Whether the one-time purchase with this token was consumed (so it can be bought again).
+    pub fn is_consumed(&self, purchase_token: &str) -> Option<bool> {
+        match &self.lock().purchases.get(purchase_token)?.kind {
+            Kind::Product(product) => Some(product.consumed),
+            Kind::Subscription(_) => None,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

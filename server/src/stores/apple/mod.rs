@@ -294,6 +294,13 @@ impl AppleClient {
         Err(last.expect("both environments were asked"))
     }
 
+    /// Finish Transaction: tells Apple the consumable was delivered (after our consume), in the
+    /// environment it was bought in.
+    pub async fn finish(&self, transaction_id: &str, sandbox: bool) -> Result<(), StoreError> {
+        let side = if sandbox { &self.sandbox } else { &self.production };
+        api(side)?.finish_transaction(transaction_id).await.map_err(api_error)
+    }
+
     /// Verifies an App Store Server Notification V2 body's `signedPayload`, and the signed
     /// transaction and renewal info inside it.
     pub fn verify_notification(&self, signed_payload: &str) -> Result<Notification, StoreError> {
