@@ -120,6 +120,10 @@ pub struct PaymentDetail {
     pub original_payment_id: Option<String>,
     pub linked_payment_id: Option<String>,
     pub purchase_token: Option<String>,
+    /// Apple's `appTransactionId`: the customer, across devices and reinstalls.
+    pub app_transaction_id: Option<String>,
+    /// When the store consumed it after ours (Apple: finished it), for apps that ask for it.
+    pub store_consumed_at: Option<i64>,
     pub purchase_time: Option<i64>,
     pub expiry_time: Option<i64>,
     pub renew_time: Option<i64>,

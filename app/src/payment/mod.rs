@@ -210,6 +210,7 @@ fn Detail(detail: PaymentDetail, can_act: bool, choose: ServerAction<ChooseRefun
             {field("Original payment", detail.original_payment_id.clone())}
             {field("Linked payment", detail.linked_payment_id.clone())}
             {field("Purchase token", detail.purchase_token.clone())}
+            {field("Apple app transaction", detail.app_transaction_id.clone())}
             {field("Reserved", s.reserved_at.map(format::time))}
             {field("Purchased", detail.purchase_time.map(format::time))}
             {field("Verified", s.paid_at.map(format::time))}
@@ -219,6 +220,7 @@ fn Detail(detail: PaymentDetail, can_act: bool, choose: ServerAction<ChooseRefun
             {field("Subscription", detail.subscription_state.clone())}
             {field("Auto-renew", detail.auto_renewing.map(|a| if a { "on".into() } else { "off".into() }))}
             {field("Store acknowledgement", Some(detail.ack_state.clone()))}
+            {field("Consumed at the store", detail.store_consumed_at.map(format::time))}
             {field("Verification attempts", Some(detail.verify_attempts.to_string()))}
             {field("Developer payload", s.developer_payload.clone())}
         </dl>

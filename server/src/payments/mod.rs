@@ -341,6 +341,23 @@ pub struct HistoryEntry<'a> {
     pub detail: Option<String>,
 }
 
+/// The users whose payments in the store app carry Apple's `appTransactionId`, newest payment
+/// first (one Apple Account may have played under several user ids); at most ten.
+pub async fn users_of_app_transaction(
+    db: &Db,
+    store_app_id: i64,
+    app_transaction_id: &str,
+) -> Result<Vec<String>, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT user_id FROM payments WHERE store_app_id = $1 AND app_transaction_id = $2 AND user_id <> '' \
+         GROUP BY user_id ORDER BY MAX(id) DESC LIMIT 10",
+    )
+    .bind(store_app_id)
+    .bind(app_transaction_id)
+    .fetch_all(db.pool())
+    .await?)
+}
+
 /// A history row about the server's work on the payment at its store (acknowledge, consume,
 /// refund requests): the status stays as it is.
 pub(crate) async fn append_note(

@@ -84,6 +84,7 @@ fn push_conditions(sql: &mut Sql, f: &Filters) {
         sql.push(" OR p.payment_id = ").push_bind(q.clone());
         sql.push(" OR p.original_payment_id = ").push_bind(q.clone());
         sql.push(" OR p.purchase_token = ").push_bind(q.clone());
+        sql.push(" OR p.app_transaction_id = ").push_bind(q.clone());
         sql.push(" OR p.access_token_hash = ").push_bind(crypto::sha256_hex(q));
         sql.push(")");
     }
@@ -120,7 +121,7 @@ const SELECT: &str = "SELECT p.id, p.payment_seq, pr.name AS project, p.store, p
      p.refund_time, p.developer_payload, p.is_test, p.created_at, p.project_id, p.product_seq, \
      p.linked_payment_id, p.purchase_time, p.expiry_time, p.renew_time, p.subscription_state, p.auto_renewing, \
      p.pending_reason, p.failure_reason, p.consumed_at, p.consume_source, p.verify_attempts, p.ack_state, \
-     p.store_response, p.claim_state, a.store_app_id AS app_id \
+     p.store_response, p.claim_state, p.app_transaction_id, p.store_consumed_at, a.store_app_id AS app_id \
      FROM payments p JOIN projects pr ON pr.id = p.project_id JOIN store_apps a ON a.id = p.store_app_id \
      LEFT JOIN products i ON i.product_seq = p.product_seq WHERE 1 = 1";
 
@@ -221,6 +222,7 @@ fn read_row(row: &sqlx::any::AnyRow, q: Option<&str>) -> Result<TransactionRow, 
             ("store reference key", text("payment_id").ok().flatten()),
             ("original transaction", text("original_payment_id").ok().flatten()),
             ("purchase token", text("purchase_token").ok().flatten()),
+            ("Apple app transaction", text("app_transaction_id").ok().flatten()),
         ];
         candidates
             .into_iter()
@@ -291,6 +293,8 @@ pub async fn detail(db: &Db, payment_seq: &str) -> Result<Option<PaymentDetail>,
         original_payment_id: original,
         linked_payment_id: text("linked_payment_id")?,
         purchase_token: text("purchase_token")?,
+        app_transaction_id: text("app_transaction_id")?,
+        store_consumed_at: row.try_get("store_consumed_at")?,
         purchase_time: row.try_get("purchase_time")?,
         expiry_time: row.try_get("expiry_time")?,
         renew_time: row.try_get("renew_time")?,

@@ -145,9 +145,9 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
         "INSERT INTO payments (payment_seq, project_id, store_app_id, store, product_seq, store_product_id, product_type, \
          user_id, status, price_micros, currency, store_txn_key, payment_id, original_payment_id, \
          purchase_token, access_token_hash, access_token_enc, verified_at, purchase_time, expiry_time, renew_time, \
-         subscription_state, auto_renewing, environment, is_test, store_response, claim_state, reserved_at, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, $12, $13, $14, $15, $16, \
-         $17, $18, $16, $19, $20, $21, $22, $23, $24, $16, $16, $16) RETURNING id",
+         subscription_state, auto_renewing, environment, is_test, store_response, claim_state, app_transaction_id, \
+         reserved_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, \
+         $12, $13, $14, $15, $16, $17, $18, $16, $19, $20, $21, $22, $23, $24, $25, $16, $16, $16) RETURNING id",
     )
     .bind(super::seq::draw())
     .bind(previous.project_id)
@@ -174,6 +174,7 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     .bind(purchase.raw.to_string())
     // A period of a subscription nobody has claimed waits for the same claim.
     .bind(previous.unclaimed.then_some("UNCLAIMED"))
+    .bind(purchase.app_transaction_id())
     .fetch_one(&mut *tx)
     .await;
         match inserted.map_err(Error::from) {

@@ -663,7 +663,7 @@ async fn update_reserved(
          verified_at = $13, purchase_time = $14, expiry_time = $15, subscription_state = $16, auto_renewing = $17, \
          environment = $18, is_test = $19, store_initiated = $20, store_account_id = $21, store_response = $22, \
          ack_state = $23, next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), claim_state = $26, \
-         updated_at = $13 WHERE id = $27 AND status IN ('RESERVED', 'FAILURE', 'USER_CLOSE')",
+         app_transaction_id = $28, updated_at = $13 WHERE id = $27 AND status IN ('RESERVED', 'FAILURE', 'USER_CLOSE')",
     )
     .bind(f.product.product_seq)
     .bind(&f.product.store_product_id)
@@ -692,6 +692,7 @@ async fn update_reserved(
     .bind(&p.developer_payload)
     .bind(f.claim_state)
     .bind(id)
+    .bind(p.app_transaction_id())
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -363,13 +363,20 @@ async fn consent_rescinded(
     app: &StoreAppRecord,
     notification: &crate::stores::apple::Notification,
 ) -> Result<Handled, Error> {
+    // The notification names only the customer's app transaction; our payments name their users.
+    let users = match &notification.app_transaction_id {
+        Some(id) => crate::payments::users_of_app_transaction(&services.db, app.id, id).await?,
+        None => Vec::new(),
+    };
     let data = serde_json::json!({
         "storeCode": Store::Apple.code(),
         "appTransactionId": notification.app_transaction_id,
         "signedDate": notification.signed_date_ms,
+        "userIds": users,
     });
     let mut tx = services.db.begin_write().await?;
-    webhooks::emit(&mut tx, app.project_id, EventType::ConsentRescinded, None, None, data).await?;
+    let user = users.first().map(String::as_str);
+    webhooks::emit(&mut tx, app.project_id, EventType::ConsentRescinded, user, None, data).await?;
     tx.commit().await?;
     Ok(Handled::Applied(None))
 }

@@ -42,6 +42,17 @@ pub struct StorePurchase {
     pub raw: serde_json::Value,
 }
 
+impl StorePurchase {
+    /// Apple's `appTransactionId`, as the signed transaction carries it: the customer's app
+    /// transaction, the same for one Apple Account and app across devices, reinstalls and refunds.
+    pub fn app_transaction_id(&self) -> Option<&str> {
+        match self.store {
+            Store::Apple => self.raw.get("appTransactionId")?.as_str(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PurchaseState {

@@ -318,20 +318,26 @@ async fn a_family_sharing_revocation_is_recorded_as_a_revoke_with_its_reason() {
 }
 
 #[tokio::test]
-async fn a_withdrawn_parental_consent_reaches_the_app_server_as_an_event() {
+async fn a_withdrawn_parental_consent_reaches_the_app_server_as_an_event_about_the_minors_user() {
     let shop = shop().await;
+    let minor = apple::NewPurchase { customer: "minor", ..apple::NewPurchase::consumable(demo::PACKAGE, "gem_100") };
+    let bought = shop.fakes.apple.add_purchase(minor).await;
+    shop.verify("kid-7", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
     shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));
+    let app_transaction = apple::app_transaction_id(demo::PACKAGE, "minor");
 
-    shop.fakes.apple.rescind_consent(demo::PACKAGE, "7000000000000001").await;
+    shop.fakes.apple.rescind_consent(demo::PACKAGE, &app_transaction).await;
     shop.inbox_settled().await;
 
-    let payload: String =
-        sqlx::query_scalar("SELECT payload FROM webhook_events WHERE event_type = 'consent.rescinded'")
+    let (user, payload): (Option<String>, String) =
+        sqlx::query_as("SELECT user_id, payload FROM webhook_events WHERE event_type = 'consent.rescinded'")
             .fetch_one(shop.app.db.pool())
             .await
             .unwrap();
     let event: Value = serde_json::from_str(&payload).unwrap();
-    assert_eq!(event["data"]["appTransactionId"], "7000000000000001", "{event}");
+    assert_eq!(event["data"]["appTransactionId"], app_transaction.as_str(), "{event}");
+    assert_eq!(event["data"]["userIds"], json!(["kid-7"]));
+    assert_eq!((user.as_deref(), event["userId"].as_str()), (Some("kid-7"), Some("kid-7")));
     assert_eq!(shop.count("SELECT COUNT(*) FROM store_notifications WHERE status = 'PROCESSED'").await, 1);
 }
 

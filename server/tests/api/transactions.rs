@@ -15,6 +15,29 @@ async fn buy_gem(shop: &Shop, user: &str) -> serde_json::Value {
 }
 
 #[tokio::test]
+async fn an_apple_customers_app_transaction_finds_their_payments_under_every_user_id_they_played_as() {
+    let shop = shop().await;
+    shop.app.login_as_demo_admin().await;
+    let mut payments = Vec::new();
+    for (customer, user) in [("ann", "ann-phone"), ("ann", "ann-tablet"), ("bob", "bob")] {
+        let new = apple::NewPurchase { customer, ..apple::NewPurchase::consumable(server::demo::PACKAGE, "gem_100") };
+        let bought = shop.fakes.apple.add_purchase(new).await;
+        payments.push(shop.verify(user, "AS", json!({"signedTransaction": bought.signed_transaction})).await);
+    }
+    let ann = apple::app_transaction_id(server::demo::PACKAGE, "ann");
+
+    let found = search(&shop, &format!("query[q]={ann}&query[include_test]=true")).await.unwrap();
+
+    let mut users: Vec<&str> = found.rows.iter().map(|r| r.user_id.as_str()).collect();
+    users.sort();
+    assert_eq!(users, ["ann-phone", "ann-tablet"]);
+    assert!(found.rows.iter().all(|r| r.matched.as_deref() == Some("Apple app transaction")));
+    let seq = payments[0]["paymentSeq"].as_str().unwrap();
+    let detail: model::PaymentDetail = shop.app.get_fn(&format!("/api/payment?payment_seq={seq}")).await.unwrap();
+    assert_eq!(detail.app_transaction_id.as_deref(), Some(ann.as_str()));
+}
+
+#[tokio::test]
 async fn any_identifier_finds_its_payment_and_says_what_it_matched() {
     let shop = shop().await;
     shop.app.login_as_demo_admin().await;

@@ -224,6 +224,18 @@ class AppStoreThroughApplesLibrary(unittest.TestCase):
             self.client.send_consumption_information(subscription["transactionId"], without_consent)
         self.assertEqual(raised.exception.raw_api_error, 4000035)
 
+    def test_get_app_transaction_info_gives_the_customers_app_transaction_the_same_from_any_of_their_purchases(self):
+        first = self.purchase(customer="app-transaction-owner")
+        second = self.purchase(customer="app-transaction-owner")
+        decoded = []
+        for created in (first, second):
+            info = self.client.get_app_transaction_info(created["transactionId"])
+            decoded.append(self.verifier.verify_and_decode_app_transaction(info.signedAppTransactionInfo))
+        self.assertEqual(decoded[0].bundleId, BUNDLE)
+        self.assertEqual(decoded[0].appTransactionId, decoded[1].appTransactionId)
+        transaction = self.verifier.verify_and_decode_signed_transaction(first["signedTransaction"])
+        self.assertEqual(transaction.appTransactionId, decoded[0].appTransactionId)
+
     def test_finish_transaction_finishes_a_consumable_and_refuses_a_subscription(self):
         consumable = self.purchase()
         self.client.finish_transaction(consumable["transactionId"])

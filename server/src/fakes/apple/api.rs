@@ -32,6 +32,7 @@ pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
         .route("/inApps/v1/transactions/consumption/{id}", put(consumption_v1))
         .route("/inApps/v2/transactions/consumption/{id}", put(consumption_v2))
         .route("/inApps/v1/transactions/{id}/finish", post(finish))
+        .route("/inApps/v1/transactions/appTransactions/{id}", get(app_transaction))
         .route("/inApps/v1/notifications/history", post(notification_history))
         .with_state(Api { fake, environment })
 }
@@ -344,6 +345,24 @@ async fn consumption_v1(api: State<Api>, headers: HeaderMap, id: Path<String>, b
 /// Send Consumption Information v2: any product type, answered 202.
 async fn consumption_v2(api: State<Api>, headers: HeaderMap, id: Path<String>, body: Option<Json<Value>>) -> Response {
     consumption(api, headers, id, body, false).await
+}
+
+/// Get App Transaction Info: the app transaction of the customer who owns the transaction.
+async fn app_transaction(State(api): State<Api>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let mut owner = None;
+    let answer = with_transaction(&api, "appTransactions", &headers, &id, |_, t, bundle| {
+        owner = Some((bundle.to_string(), super::app_transaction_id(bundle, &t.customer)));
+        StatusCode::OK.into_response()
+    })
+    .await;
+    // Signing reads the fake's state, which `with_transaction` holds while it runs.
+    match owner {
+        Some((bundle, app_transaction_id)) => {
+            let signed = api.fake.signed_app_transaction(&bundle, api.environment, &app_transaction_id);
+            Json(json!({"signedAppTransactionInfo": signed})).into_response()
+        }
+        None => answer,
+    }
 }
 
 /// Finish Transaction: a consumable is marked delivered; finishing it again changes nothing.

@@ -29,6 +29,7 @@ pub const ROUTES: &[&str] = &[
     "refunds",
     "consumption",
     "finish",
+    "appTransactions",
     "notifications",
     "verifyReceipt",
 ];
@@ -602,10 +603,18 @@ impl FakeApple {
     /// `RESCIND_CONSENT` with the customer's signed app transaction.
     pub async fn rescind_consent(&self, bundle_id: &str, app_transaction_id: &str) {
         let mut data = self.app_data(bundle_id, Environment::Sandbox);
+        data["signedAppTransactionInfo"] =
+            json!(self.signed_app_transaction(bundle_id, Environment::Sandbox, app_transaction_id));
+        self.deliver("RESCIND_CONSENT", None, "appData", data).await;
+    }
+
+    /// The customer's app transaction, signed, as Get App Transaction Info and `RESCIND_CONSENT`
+    /// carry it.
+    fn signed_app_transaction(&self, bundle_id: &str, environment: Environment, app_transaction_id: &str) -> String {
         let app_apple_id = self.lock().apps.get(bundle_id).and_then(|a| a.app_apple_id);
         let now = crate::now_ms();
-        let app_transaction = json!({
-            "receiptType": Environment::Sandbox.wire(),
+        self.chains.good.sign(&json!({
+            "receiptType": environment.wire(),
             "appAppleId": app_apple_id,
             "bundleId": bundle_id,
             "applicationVersion": "1.0",
@@ -615,9 +624,7 @@ impl FakeApple {
             "appTransactionId": app_transaction_id,
             "originalPlatform": "iOS",
             "signedDate": now,
-        });
-        data["signedAppTransactionInfo"] = json!(self.chains.good.sign(&app_transaction));
-        self.deliver("RESCIND_CONSENT", None, "appData", data).await;
+        }))
     }
 
     /// The app part of a notification that is about no transaction.
@@ -728,6 +735,7 @@ impl Transaction {
             ("webOrderLineItemId", self.web_order_line_item_id.as_ref().map(|v| json!(v))),
             ("expiresDate", self.expires_ms.map(|v| json!(v))),
             ("appAccountToken", self.app_account_token.as_ref().map(|v| json!(v))),
+            ("appTransactionId", Some(json!(app_transaction_id(&self.bundle_id, &self.customer)))),
             ("revocationDate", self.revocation_ms.map(|v| json!(v))),
             ("revocationReason", self.revocation_reason.map(|v| json!(v))),
             ("revocationType", self.revocation_ms.map(|_| json!(self.revocation_type()))),
@@ -745,6 +753,14 @@ impl Transaction {
         }
         claims
     }
+}
+
+/// The customer's app transaction id: Apple's is a number, the same for one Apple Account and app
+/// across devices, reinstalls, refunds and purchases.
+pub fn app_transaction_id(bundle_id: &str, customer: &str) -> String {
+    let digest = crate::crypto::sha256_hex(&format!("{bundle_id}\n{customer}"));
+    let number = u64::from_str_radix(&digest[..15], 16).expect("hex digits");
+    format!("7{:017}", number % 100_000_000_000_000_000)
 }
 
 impl super::Notifies for FakeApple {
