@@ -1,5 +1,6 @@
 //! Payments: the record and its Payment Access Token, reservation, the store's verdict, consume,
 //! and the history row every state change appends.
+pub mod account_token;
 pub mod acknowledge;
 pub mod binding;
 pub mod cancel;

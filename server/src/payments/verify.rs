@@ -196,6 +196,9 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
         if ack_state(&purchase) == "PENDING" {
             super::acknowledge::acknowledge(db, client, payment).await?;
         }
+        if purchase.account_id.is_none() {
+            super::account_token::bind_at_store(db, client, payment).await?;
+        }
     }
     Ok(outcome)
 }

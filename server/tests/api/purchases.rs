@@ -796,3 +796,33 @@ async fn a_google_one_time_purchase_carries_what_its_order_says_was_paid_and_an_
     assert_eq!(kept["order"]["tax"]["units"], "0", "the order is kept for support: {kept}");
     assert_eq!(kept["order"]["tax"]["nanos"], 907_272_000);
 }
+
+#[tokio::test]
+async fn an_app_store_purchase_made_without_the_apps_account_token_is_bound_to_its_user_at_apple() {
+    // An offer code redeemed in the App Store carries no appAccountToken: once its buyer verifies
+    // it, Apple keeps the buyer's token on it, so renewals and refunds name the buyer too.
+    let shop = shop().await;
+    let bought = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    let offline = shop.fakes.apple.add_purchase(apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")).await;
+    shop.fakes.apple.faults().inject("appAccountToken", FaultKind::Status(503), 1);
+
+    let failed = shop.verify("ann", "AS", json!({"signedTransaction": offline.signed_transaction})).await;
+    let bound = shop.verify("ann", "AS", json!({"signedTransaction": bought.signed_transaction})).await;
+
+    let token = server::payments::binding::apple_account_token("ann");
+    assert_eq!(shop.fakes.apple.app_account_token(&bought.transaction_id), Some(token.clone()));
+    let stored: Option<String> = sqlx::query_scalar("SELECT store_account_id FROM payments WHERE payment_seq = $1")
+        .bind(bound["paymentSeq"].as_str().unwrap())
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(token));
+    assert_eq!(shop.fakes.apple.app_account_token(&offline.transaction_id), None, "Apple was down");
+    assert_eq!(failed["status"], "SUCCESS", "the payment is its buyer's either way");
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT event FROM payment_history WHERE event LIKE 'ACCOUNT_TOKEN%' ORDER BY id")
+            .fetch_all(shop.app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(events, ["ACCOUNT_TOKEN_FAILED", "ACCOUNT_TOKEN"]);
+}

@@ -45,6 +45,7 @@ from appstoreserverlibrary.models.PlayTime import PlayTime
 from appstoreserverlibrary.models.RefundPreference import RefundPreference
 from appstoreserverlibrary.models.RefundPreferenceV1 import RefundPreferenceV1
 from appstoreserverlibrary.models.TransactionHistoryRequest import TransactionHistoryRequest
+from appstoreserverlibrary.models.UpdateAppAccountTokenRequest import UpdateAppAccountTokenRequest
 from appstoreserverlibrary.models.UserStatus import UserStatus
 from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier, VerificationException
 from google.auth.transport import requests as google_requests
@@ -235,6 +236,22 @@ class AppStoreThroughApplesLibrary(unittest.TestCase):
         self.assertEqual(decoded[0].appTransactionId, decoded[1].appTransactionId)
         transaction = self.verifier.verify_and_decode_signed_transaction(first["signedTransaction"])
         self.assertEqual(transaction.appTransactionId, decoded[0].appTransactionId)
+
+    def test_set_app_account_token_binds_an_original_transaction_and_refuses_a_later_one(self):
+        subscription = self.purchase(productId="premium_monthly", type="autoRenewable", customer="token-setter")
+        token = uuid.uuid4()
+        self.client.set_app_account_token(
+            subscription["originalTransactionId"], UpdateAppAccountTokenRequest(appAccountToken=str(token))
+        )
+        info = self.client.get_transaction_info(subscription["transactionId"])
+        transaction = self.verifier.verify_and_decode_signed_transaction(info.signedTransactionInfo)
+        self.assertEqual(transaction.appAccountToken, str(token))
+        renewed = control(f"/apple/fake/subscriptions/{subscription['originalTransactionId']}/renew")
+        with self.assertRaises(APIException) as raised:
+            self.client.set_app_account_token(
+                renewed["transactionId"], UpdateAppAccountTokenRequest(appAccountToken=str(uuid.uuid4()))
+            )
+        self.assertEqual(raised.exception.raw_api_error, 4000187)
 
     def test_finish_transaction_finishes_a_consumable_and_refuses_a_subscription(self):
         consumable = self.purchase()

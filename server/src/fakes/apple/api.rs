@@ -33,6 +33,7 @@ pub(super) fn router(fake: FakeApple, environment: Environment) -> Router {
         .route("/inApps/v2/transactions/consumption/{id}", put(consumption_v2))
         .route("/inApps/v1/transactions/{id}/finish", post(finish))
         .route("/inApps/v1/transactions/appTransactions/{id}", get(app_transaction))
+        .route("/inApps/v1/transactions/{id}/appAccountToken", put(set_app_account_token))
         .route("/inApps/v1/notifications/history", post(notification_history))
         .with_state(Api { fake, environment })
 }
@@ -363,6 +364,45 @@ async fn app_transaction(State(api): State<Api>, headers: HeaderMap, Path(id): P
         }
         None => answer,
     }
+}
+
+/// Set App Account Token: the original transaction and every later one of it carry the token.
+async fn set_app_account_token(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let token = body.and_then(|Json(b)| b["appAccountToken"].as_str().map(String::from));
+    let Some(token) = token.filter(|t| is_uuid(t)) else {
+        return error(4_000_183, "Invalid request. The app account token field must be a valid UUID.");
+    };
+    let mut original = None;
+    let answer = with_transaction(&api, "appAccountToken", &headers, &id, |_, t, _| {
+        if t.original_transaction_id != id {
+            return error(4_000_187, "Invalid request. The transaction id is not an original transaction id.");
+        }
+        original = Some((t.bundle_id.clone(), t.environment));
+        StatusCode::OK.into_response()
+    })
+    .await;
+    if let Some((bundle, environment)) = original {
+        let mut inner = api.fake.lock();
+        let chain = inner
+            .transactions
+            .iter_mut()
+            .filter(|t| t.original_transaction_id == id && t.bundle_id == bundle && t.environment == environment);
+        for transaction in chain {
+            transaction.app_account_token = Some(token.to_lowercase());
+        }
+    }
+    answer
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Finish Transaction: a consumable is marked delivered; finishing it again changes nothing.

@@ -30,6 +30,7 @@ pub const ROUTES: &[&str] = &[
     "consumption",
     "finish",
     "appTransactions",
+    "appAccountToken",
     "notifications",
     "verifyReceipt",
 ];
@@ -518,6 +519,12 @@ impl FakeApple {
     pub fn consumption_requests(&self, transaction_id: &str) -> Vec<Value> {
         let inner = self.lock();
         inner.consumption.iter().filter(|(id, _)| id == transaction_id).map(|(_, body)| body.clone()).collect()
+    }
+
+    /// The `appAccountToken` the transaction carries now, if any.
+    pub fn app_account_token(&self, transaction_id: &str) -> Option<String> {
+        let inner = self.lock();
+        inner.transactions.iter().find(|t| t.transaction_id == transaction_id)?.app_account_token.clone()
     }
 
     /// When the transaction was finished (Finish Transaction), if it was.

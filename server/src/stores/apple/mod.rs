@@ -21,6 +21,7 @@ use app_store_server_library::{
         notification_history_request::NotificationHistoryRequest, offer_type::OfferType,
         order_lookup_status::OrderLookupStatus, product_type::ProductType, revocation_type::RevocationType,
         status::Status, transaction_history_request::TransactionHistoryRequest,
+        update_app_account_token_request::UpdateAppAccountTokenRequest,
     },
     signed_data_verifier::{SignedDataVerifier, SignedDataVerifierError},
 };
@@ -299,6 +300,21 @@ impl AppleClient {
     pub async fn finish(&self, transaction_id: &str, sandbox: bool) -> Result<(), StoreError> {
         let side = if sandbox { &self.sandbox } else { &self.production };
         api(side)?.finish_transaction(transaction_id).await.map_err(api_error)
+    }
+
+    /// Set App Account Token: binds a purchase made without the app's account value (and its
+    /// renewals) to `token`, a UUID, by its original transaction id.
+    pub async fn set_app_account_token(
+        &self,
+        original_transaction_id: &str,
+        token: &str,
+        sandbox: bool,
+    ) -> Result<(), StoreError> {
+        let request: UpdateAppAccountTokenRequest =
+            serde_json::from_value(serde_json::json!({ "appAccountToken": token }))
+                .map_err(|e| StoreError::Config(format!("appAccountToken {token}: {e}")))?;
+        let side = if sandbox { &self.sandbox } else { &self.production };
+        api(side)?.set_app_account_token(original_transaction_id, &request).await.map_err(api_error)
     }
 
     /// Verifies an App Store Server Notification V2 body's `signedPayload`, and the signed
