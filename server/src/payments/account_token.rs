@@ -6,8 +6,6 @@
 //!
 //! Best effort, made once when the payment is recorded: a failure is written in the history and
 //! changes nothing else, since the payment is its user's in our ledger either way.
-use model::Store;
-
 use super::{append_note, binding, Payment};
 use crate::{db::Db, stores::client::StoreClient, Error};
 
@@ -15,7 +13,7 @@ use crate::{db::Db, stores::client::StoreClient, Error};
 /// and the app has an In-App Purchase key.
 pub async fn bind_at_store(db: &Db, client: &StoreClient, payment: &Payment) -> Result<(), Error> {
     let StoreClient::Apple { client, .. } = client else { return Ok(()) };
-    if payment.store != Store::Apple || payment.user_id.is_empty() || !client.has_api_key() {
+    if payment.user_id.is_empty() || !client.has_api_key() {
         return Ok(());
     }
     let Some(original) = payment.original_payment_id.as_deref().or(payment.payment_id.as_deref()) else {

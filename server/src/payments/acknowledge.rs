@@ -8,10 +8,7 @@ use crate::{
     backoff::retry_delay,
     db::Db,
     now_ms,
-    stores::{
-        client::{Proof, StoreClient},
-        StoreError,
-    },
+    stores::{client::StoreClient, StoreError},
     Error,
 };
 
@@ -84,11 +81,5 @@ pub(super) fn needs_acknowledging(store: Store) -> bool {
 
 /// Whether the store reads the purchase as acknowledged (asked after it refused an acknowledge).
 async fn already_acknowledged(client: &StoreClient, payment: &Payment) -> bool {
-    let product_id = payment.store_product_id.clone();
-    let purchase_token = payment.purchase_token.clone().unwrap_or_default();
-    let proof = match payment.store {
-        Store::OneStore => Proof::OneStore { product_id, purchase_token },
-        _ => Proof::Google { product_id, purchase_token, subscription: payment.is_subscription() },
-    };
-    matches!(client.verify(&proof).await, Ok(purchase) if purchase.acknowledged == Some(true))
+    matches!(super::read_at_store(client, payment).await, Some(purchase) if purchase.acknowledged == Some(true))
 }

@@ -359,6 +359,19 @@ pub async fn users_of_app_transaction(
     .await?)
 }
 
+/// What Google or ONE store says of the payment's purchase now, asked after the store refused an
+/// acknowledge or a consume of it; `None` for Apple (it keeps neither state to read back) or when
+/// the store cannot say.
+pub(super) async fn read_at_store(
+    client: &crate::stores::client::StoreClient,
+    payment: &Payment,
+) -> Option<crate::stores::StorePurchase> {
+    if payment.store == Store::Apple {
+        return None;
+    }
+    client.verify(&payment.proof()?).await.ok()
+}
+
 /// A history row about the server's work on the payment at its store (acknowledge, consume,
 /// refund requests): the status stays as it is.
 pub(crate) async fn append_note(

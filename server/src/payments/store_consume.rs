@@ -15,7 +15,7 @@ use crate::{
     db::Db,
     now_ms,
     stores::{
-        client::{Consumed, Proof, StoreClient},
+        client::{Consumed, StoreClient},
         StoreError,
     },
     Error,
@@ -97,12 +97,5 @@ pub async fn consume_at_store(db: &Db, client: &StoreClient, payment: &Payment) 
 /// Whether the store reads the purchase as consumed (asked after it refused a consume: both
 /// Google and ONE store refuse a second one). Apple has nothing to read back.
 async fn consumed_already(client: &StoreClient, payment: &Payment) -> bool {
-    let product_id = payment.store_product_id.clone();
-    let purchase_token = payment.purchase_token.clone().unwrap_or_default();
-    let proof = match payment.store {
-        Store::Apple => return false,
-        Store::OneStore => Proof::OneStore { product_id, purchase_token },
-        Store::Google => Proof::Google { product_id, purchase_token, subscription: false },
-    };
-    matches!(client.verify(&proof).await, Ok(purchase) if purchase.consumed == Some(true))
+    matches!(super::read_at_store(client, payment).await, Some(purchase) if purchase.consumed == Some(true))
 }
