@@ -23,7 +23,11 @@ use crate::{
     services::Services,
     store_apps::{self, StoreAppRecord},
     store_notifications::{self, Incoming},
-    stores::{client::StoreClient, google::client::VoidedQuery, PurchaseState, StoreError},
+    stores::{
+        client::StoreClient,
+        google::{client::VoidedQuery, orders as google_orders},
+        PurchaseState, StoreError,
+    },
     Error,
 };
 
@@ -45,6 +49,8 @@ pub struct Found {
     pub checked: usize,
     /// Notifications the store could not deliver, found in its history and stored in the inbox.
     pub recovered_notifications: usize,
+    /// Payments recorded without a price (the store could not say at verify) given theirs.
+    pub prices_found: usize,
 }
 
 impl std::ops::AddAssign for Found {
@@ -53,6 +59,7 @@ impl std::ops::AddAssign for Found {
         self.subscription_changes += other.subscription_changes;
         self.checked += other.checked;
         self.recovered_notifications += other.recovered_notifications;
+        self.prices_found += other.prices_found;
     }
 }
 
@@ -149,7 +156,11 @@ async fn sweep_leased(services: &Services, store_app_id: i64, job: &str) -> Resu
     };
     let sweep = Sweep { services, app: &app, client: &client, job };
     let mut found = match (&*client, app.store) {
-        (StoreClient::Google(_), _) => sweep.google_voided().await?,
+        (StoreClient::Google(_), _) => {
+            let mut found = sweep.google_voided().await?;
+            found += sweep.google_prices().await?;
+            found
+        }
         (StoreClient::Apple { client, .. }, _) if client.has_api_key() => {
             let mut found = sweep.apple_notification_history().await?;
             found += sweep.apple_refunds().await?;
@@ -275,6 +286,71 @@ impl Sweep<'_> {
                 return Ok(found);
             }
             self.save(kind, Some(&cursor), None).await?;
+        }
+    }
+
+    /// Google payments recorded without a price, because the Orders API could not answer when they
+    /// were verified: their orders read 100 at a time (`orders.batchGet`) and the amounts written.
+    /// Google fails a whole batch for one order it does not know, so such a batch is read order by
+    /// order; an order that stays unreadable is passed over until the next pass.
+    async fn google_prices(&self) -> Result<Found, Error> {
+        let StoreClient::Google(google) = self.client else { return Ok(Found::default()) };
+        let kind = "google.prices";
+        let (cursor, _) = self.cursor(kind).await?;
+        let mut after: i64 = cursor.and_then(|c| c.after).and_then(|a| a.parse().ok()).unwrap_or(0);
+        let mut found = Found::default();
+        loop {
+            let unpriced: Vec<(i64, String)> = sqlx::query_as(&format!(
+                "SELECT id, payment_id FROM payments WHERE store_app_id = $1 AND id > $2 AND price_micros IS NULL \
+                 AND status IN ('SUCCESS', 'REFUND') AND payment_id IS NOT NULL AND payment_id NOT LIKE 'token:%' \
+                 ORDER BY id LIMIT {PAGE}"
+            ))
+            .bind(self.app.id)
+            .bind(after)
+            .fetch_all(self.services.db.pool())
+            .await?;
+            let Some(last) = unpriced.last().map(|(id, _)| *id) else {
+                self.save(kind, None, Some(now_ms())).await?;
+                return Ok(found);
+            };
+            let mut ids: Vec<&str> = unpriced.iter().map(|(_, order)| order.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            found.checked += ids.len();
+            let orders = match google.orders(&ids).await {
+                Ok(orders) => orders,
+                Err(StoreError::Rejected { .. }) => {
+                    let mut orders = Vec::new();
+                    for id in &ids {
+                        match google.order(id).await {
+                            Ok(order) => orders.push(order),
+                            Err(StoreError::Rejected { .. }) => {}
+                            Err(err) => return Err(Error::Other(err.to_string())),
+                        }
+                    }
+                    orders
+                }
+                Err(err) => return Err(Error::Other(err.to_string())),
+            };
+            for order in &orders {
+                let (Some(order_id), Ok(amounts)) = (order["orderId"].as_str(), google_orders::amounts(order)) else {
+                    continue;
+                };
+                let written = sqlx::query(
+                    "UPDATE payments SET price_micros = $1, currency = $2, updated_at = $3 \
+                     WHERE store_app_id = $4 AND payment_id = $5 AND price_micros IS NULL",
+                )
+                .bind(amounts.total_micros)
+                .bind(&amounts.currency)
+                .bind(now_ms())
+                .bind(self.app.id)
+                .bind(order_id)
+                .execute(self.services.db.writer())
+                .await?;
+                found.prices_found += written.rows_affected() as usize;
+            }
+            after = last;
+            self.save(kind, Some(&Cursor { after: Some(after.to_string()), ..Cursor::default() }), None).await?;
         }
     }
 

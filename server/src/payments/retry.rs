@@ -46,7 +46,8 @@ async fn reverify_due(services: &Services) -> Result<usize, Error> {
     Ok(ids.len())
 }
 
-async fn reverify(services: &Services, id: i64) -> Result<(), Error> {
+/// Verifies the waiting payment `id` again with the proof it keeps.
+pub async fn reverify(services: &Services, id: i64) -> Result<(), Error> {
     let payment = by_id(&services.db, id).await?;
     let seq = payment.payment_seq.clone();
     let proof: Proof = serde_json::from_str(payment.receipt.as_deref().unwrap_or_default())

@@ -547,6 +547,28 @@ async fn keep_pending(
     Err(Error::Other("the proof could not be kept for re-verification".into()))
 }
 
+/// The waiting payment that keeps `proof` (a deferred payment, a pre-order, an outage), if any.
+pub async fn waiting_for(db: &Db, store_app_id: i64, proof: &Proof) -> Result<Option<Payment>, Error> {
+    let proof = serde_json::to_string(proof).map_err(|e| Error::Other(format!("proof as JSON: {e}")))?;
+    kept_proof(db, store_app_id, &crypto::sha256_hex(&proof)).await
+}
+
+/// Whether a waiting payment keeps a proof holding `purchase_token`: the notification about that
+/// purchase is for it, not for a verify still to come. Waiting proofs are few, so they are searched
+/// as text; a false match only means the notification is looked at now.
+pub async fn keeps_token(db: &Db, store_app_id: i64, purchase_token: &str) -> Result<bool, Error> {
+    let needle = serde_json::to_string(purchase_token).map_err(|e| Error::Other(e.to_string()))?;
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM payments WHERE store_app_id = $1 AND status = 'RESERVED' AND proof_digest IS NOT NULL \
+         AND receipt LIKE $2 LIMIT 1",
+    )
+    .bind(store_app_id)
+    .bind(format!("%\"purchaseToken\":{needle}%"))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(found.is_some())
+}
+
 /// The waiting payment that keeps the proof with `digest`.
 async fn kept_proof(db: &Db, store_app_id: i64, digest: &str) -> Result<Option<Payment>, Error> {
     in_app(db, store_app_id, "proof_digest", digest, "status = 'RESERVED'").await

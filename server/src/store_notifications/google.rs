@@ -12,6 +12,7 @@ use crate::{
     db::Db,
     now_ms,
     payments::{
+        self,
         refund::{self, RefundSource},
         refund_requests,
     },
@@ -66,6 +67,12 @@ pub(super) async fn handle(
     let product_id =
         if product_id.is_empty() { product_of_token(&services.db, app.id, &token).await? } else { product_id };
     let proof = Proof::Google { product_id, purchase_token: token, subscription };
+    // A payment waits for this purchase (a deferred payment that cleared, a pre-order released):
+    // it is verified again now, completing the reservation it was kept on.
+    if let Some(waiting) = payments::verify::waiting_for(&services.db, app.id, &proof).await? {
+        payments::retry::reverify(services, waiting.id).await?;
+        return Ok(Handled::Applied(Some(waiting.id)));
+    }
     let purchase = match client.verify(&proof).await {
         Ok(purchase) => purchase,
         Err(StoreError::Rejected { code, message }) => {

@@ -26,7 +26,7 @@ use crate::{
         refund_requests,
         reported::{self, Reported},
         sync::{self, Applied},
-        Payment,
+        verify, Payment,
     },
     services::Services,
     store_apps::{self, StoreAppRecord},
@@ -275,7 +275,10 @@ async fn handle(services: &Services, row: &Stored) -> Result<Handled, Error> {
     // verify its time, so the purchase is recorded as its buyer's and not as unclaimed.
     if let Some(reference) = &row.purchase_ref {
         let wait_until = row.received_at + services.settings.notifications.unknown_purchase_wait_secs as i64 * 1000;
-        if wait_until > now_ms() && !sync::is_known(&services.db, app.id, reference).await? {
+        if wait_until > now_ms()
+            && !sync::is_known(&services.db, app.id, reference).await?
+            && !verify::keeps_token(&services.db, app.id, reference).await?
+        {
             return Ok(Handled::AwaitingVerify(wait_until));
         }
     }

@@ -354,7 +354,7 @@ async fn a_thousand_verifies_of_one_proof_during_an_outage_keep_one_pending_paym
     let shop = shop_with(|settings| settings.api.app_per_address_per_second = 0).await;
     shop.set_policy(UserBinding::Required, false).await;
     let gem = google_gem_of(&shop, "player").await;
-    shop.fakes.google.faults().make_flaky("products.get", 100, vec![FaultKind::Status(503)]);
+    shop.fakes.google.faults().make_flaky("productsv2.get", 100, vec![FaultKind::Status(503)]);
     let body =
         json!({"userId": "player", "storeCode": "GG", "productId": "gem_100", "purchaseToken": gem.purchase_token});
 

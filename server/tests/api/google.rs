@@ -61,11 +61,11 @@ fn rejected(err: &StoreError, expected: &str) -> bool {
 }
 
 #[tokio::test]
-async fn a_valid_one_time_purchase_is_verified_with_its_order_account_and_payload() {
+async fn a_valid_one_time_purchase_is_read_through_productsv2_with_its_order_account_and_price() {
     let Play { fake, client, .. } = play().await;
     let created = gem(&fake, |p| {
         p.account_id = Some("user-42");
-        p.developer_payload = Some("order-7");
+        p.quantity = Some(3);
     })
     .await;
 
@@ -75,8 +75,77 @@ async fn a_valid_one_time_purchase_is_verified_with_its_order_account_and_payloa
     assert_eq!(purchase.state, PurchaseState::Purchased);
     assert_eq!((purchase.consumed, purchase.acknowledged), (Some(false), Some(false)));
     assert_eq!(purchase.account_id.as_deref(), Some("user-42"));
-    assert_eq!(purchase.developer_payload.as_deref(), Some("order-7"));
+    assert_eq!(purchase.quantity, 3);
+    assert_eq!((purchase.price_micros, purchase.currency.as_deref()), (Some(3_600_000_000), Some("KRW")));
+    assert_eq!(purchase.raw["kind"], "androidpublisher#productPurchaseV2");
+    assert_eq!(purchase.expiry_time_ms, None);
     assert!(!purchase.sandbox && !purchase.store_initiated);
+    assert_eq!(fake.faults().requests("products.get"), 0);
+}
+
+#[tokio::test]
+async fn where_google_does_not_serve_productsv2_the_v1_read_answers_with_its_payload() {
+    let Play { fake, client, .. } = play().await;
+    let created = gem(&fake, |p| p.developer_payload = Some("order-7")).await;
+    fake.faults().inject("productsv2.get", FaultKind::Status(404), 1);
+
+    let purchase = client.product("gem_100", &created.purchase_token).await.unwrap();
+
+    assert_eq!(purchase.transaction_id, created.order_id);
+    assert_eq!(purchase.developer_payload.as_deref(), Some("order-7"));
+    assert_eq!(purchase.raw["kind"], "androidpublisher#productPurchase");
+    assert_eq!(fake.faults().requests("products.get"), 1);
+}
+
+#[tokio::test]
+async fn a_productsv2_token_of_another_product_is_refused_and_an_unknown_token_is_not_read_twice() {
+    let Play { fake, client, .. } = play().await;
+    let cheap = gem(&fake, |p| p.product_id = "gem_1").await;
+
+    let other_product = client.product("gem_100", &cheap.purchase_token).await.unwrap_err();
+    let unknown = client.product("gem_100", "no-such-token").await.unwrap_err();
+
+    assert!(rejected(&other_product, "purchaseTokenDoesNotMatchProductId"), "{other_product:?}");
+    assert!(rejected(&unknown, "purchaseTokenNotFound"), "{unknown:?}");
+    assert_eq!(fake.faults().requests("products.get"), 0);
+}
+
+#[tokio::test]
+async fn a_rental_ends_when_the_rental_period_of_its_catalog_option_has_passed() {
+    let Play { fake, client, .. } = play().await;
+    let created = gem(&fake, |p| {
+        p.product_id = "movie_hd";
+        p.rental = Some(("rent-48h", "PT48H"));
+    })
+    .await;
+
+    let purchase = client.product("movie_hd", &created.purchase_token).await.unwrap();
+
+    assert_eq!(purchase.state, PurchaseState::Purchased);
+    assert_eq!(purchase.expiry_time_ms, Some(purchase.purchase_time_ms + 48 * 3_600_000));
+    assert_eq!(fake.faults().requests("onetimeproducts.get"), 1);
+    // Without the catalog the rental's end is unknown: an outage, retried, never a rental without end.
+    fake.faults().inject("onetimeproducts.get", FaultKind::Status(503), 1);
+    let outage = client.product("movie_hd", &created.purchase_token).await.unwrap_err();
+    assert!(matches!(outage, StoreError::Unavailable(_)), "{outage:?}");
+}
+
+#[tokio::test]
+async fn a_pre_order_is_pending_until_it_is_released() {
+    let Play { fake, client, .. } = play().await;
+    let created = gem(&fake, |p| {
+        p.product_id = "season_pass";
+        p.preorder_release_ms = Some(server::now_ms() + 7 * 86_400_000);
+    })
+    .await;
+
+    let before = client.product("season_pass", &created.purchase_token).await.unwrap();
+    assert!(fake.release(&created.purchase_token).await);
+    let after = client.product("season_pass", &created.purchase_token).await.unwrap();
+
+    assert_eq!(before.state, PurchaseState::Pending);
+    assert_eq!(after.state, PurchaseState::Purchased);
+    assert!(after.raw["productLineItem"][0]["productOfferDetails"]["preorderOfferDetails"].is_object());
 }
 
 #[tokio::test]
@@ -291,9 +360,9 @@ async fn outages_rate_limits_timeouts_and_an_unreachable_store_are_retryable() {
     let Play { fake, client, .. } = play().await;
     let created = gem(&fake, |_| {}).await;
     let token = &created.purchase_token;
-    fake.faults().inject("products.get", FaultKind::Status(503), 1);
-    fake.faults().inject("products.get", FaultKind::Status(429), 1);
-    fake.faults().inject("products.get", FaultKind::Delay(Duration::from_secs(5)), 1);
+    fake.faults().inject("productsv2.get", FaultKind::Status(503), 1);
+    fake.faults().inject("productsv2.get", FaultKind::Status(429), 1);
+    fake.faults().inject("productsv2.get", FaultKind::Delay(Duration::from_secs(5)), 1);
     fake.faults().inject("products.consume", FaultKind::MalformedBody, 1);
 
     let outage = client.product("gem_100", token).await.unwrap_err();

@@ -189,7 +189,7 @@ async fn a_thousand_forged_pushes_about_one_purchase_cost_google_a_bounded_numbe
     pushes_unauthenticated(&shop).await;
     let (_, token, _) = victims_gem(&shop).await;
     let before = ledger(&shop).await;
-    let looked_up_before = shop.fakes.google.faults().requests("products.get");
+    let looked_up_before = shop.fakes.google.faults().requests("productsv2.get");
     let renewal =
         json!({"oneTimeProductNotification": {"notificationType": 1, "purchaseToken": token, "sku": "gem_100"}});
 
@@ -210,7 +210,7 @@ async fn a_thousand_forged_pushes_about_one_purchase_cost_google_a_bounded_numbe
     let burst = started.elapsed();
     wait_until_finished(&shop, 1000, Duration::from_secs(30)).await;
 
-    let look_ups = shop.fakes.google.faults().requests("products.get") - looked_up_before;
+    let look_ups = shop.fakes.google.faults().requests("productsv2.get") - looked_up_before;
     // One look-up per hint interval the burst lasted, one after it, and one per worker slot racing.
     let bound = burst.as_secs() / 2 + 2 + 4;
     assert!(look_ups <= bound, "{look_ups} look-ups for 1,000 pushes over {burst:?} (at most {bound})");

@@ -175,7 +175,7 @@ async fn asking_the_store_during_an_outage_reports_it_instead_of_failing() {
     let support = shop.app.signed_in_as(Role::Support).await;
     let paid = buy_gem(&shop, "pat").await;
     let seq = paid["paymentSeq"].as_str().unwrap();
-    shop.fakes.google.faults().inject("products.get", FaultKind::Status(503), 3);
+    shop.fakes.google.faults().inject("productsv2.get", FaultKind::Status(503), 3);
     let csrf = support.csrf().await;
 
     let answer: Reverification =

@@ -8,7 +8,7 @@ use server::{
     fakes::{apple, faults::FaultKind, google, Notifies},
 };
 
-use crate::shop::shop;
+use crate::{helpers::within_30s, shop::shop};
 
 #[tokio::test]
 async fn a_google_consumable_is_reserved_verified_listed_and_consumed_exactly_once() {
@@ -227,7 +227,7 @@ async fn a_store_outage_during_verify_keeps_the_receipt_and_the_retry_job_comple
     let shop = shop().await;
     let seq = shop.reserve("user-5", "GG", "gem_100").await;
     let bought = shop.google_gem().await;
-    shop.fakes.google.faults().inject("products.get", FaultKind::Status(503), 1);
+    shop.fakes.google.faults().inject("productsv2.get", FaultKind::Status(503), 1);
     let body = json!({"userId": "user-5", "storeCode": "GG", "paymentSeq": seq, "productId": "gem_100",
                       "purchaseToken": bought.purchase_token});
 
@@ -312,6 +312,50 @@ async fn a_purchase_that_started_in_the_store_is_recorded_without_a_reservation(
     assert_eq!(payment["isStorePayment"], true);
     assert_eq!(payment["productId"], "gem_500");
     assert_eq!(shop.unconsumed("user-6").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_google_rental_answers_with_its_end_and_a_pre_order_completes_when_it_is_released() {
+    let shop = shop().await;
+    let google = &shop.fakes.google;
+    google.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE))));
+    let rental = google
+        .add_product(google::NewProduct {
+            package: demo::PACKAGE,
+            product_id: "gem_500",
+            rental: Some(("rent-7d", "P7D")),
+            ..Default::default()
+        })
+        .await;
+    let preorder = google
+        .add_product(google::NewProduct {
+            package: demo::PACKAGE,
+            product_id: "gem_100",
+            preorder_release_ms: Some(server::now_ms() + 7 * 86_400_000),
+            ..Default::default()
+        })
+        .await;
+    let verify = |seq: &str, product: &str, token: &str| json!({"userId": "erin", "storeCode": "GG", "paymentSeq": seq, "productId": product, "purchaseToken": token});
+
+    let rental_seq = shop.reserve("erin", "GG", "gem_500").await;
+    let rented = shop.sdk("/v1/sdk/verify", verify(&rental_seq, "gem_500", &rental.purchase_token)).await;
+    let preorder_seq = shop.reserve("erin", "GG", "gem_100").await;
+    let waiting = shop.sdk("/v1/sdk/verify", verify(&preorder_seq, "gem_100", &preorder.purchase_token)).await;
+
+    let rented = rented.ok();
+    let bought = rented["purchaseTimeMillis"].as_i64().unwrap();
+    assert_eq!(rented["expiryTimeMillis"].as_i64(), Some(bought + 7 * 86_400_000));
+    assert_eq!(waiting.code(), 4026, "a pre-order is not granted before its release");
+    assert_eq!(shop.status_of(&preorder_seq).await, "RESERVED");
+    assert!(google.release(&preorder.purchase_token).await);
+    within_30s("the released pre-order completes its reservation", async {
+        while shop.status_of(&preorder_seq).await != "SUCCESS" {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let completed = shop.sdk("/v1/sdk/verify", verify(&preorder_seq, "gem_100", &preorder.purchase_token)).await;
+    assert_eq!(completed.ok()["paymentSeq"], preorder_seq.as_str());
 }
 
 #[tokio::test]

@@ -62,6 +62,42 @@ async fn a_google_void_no_notification_reported_is_found_reported_and_announced_
 }
 
 #[tokio::test]
+async fn google_payments_verified_while_the_orders_api_was_down_get_their_price_in_batches() {
+    let shop = shop().await;
+    shop.fakes.google.faults().inject("orders.get", FaultKind::Status(503), 3);
+    let mut seqs = Vec::new();
+    for user in ["ann", "ben", "cid"] {
+        let gem = shop.google_gem().await;
+        let paid = shop.verify(user, "GG", json!({"productId": "gem_100", "purchaseToken": gem.purchase_token})).await;
+        seqs.push(paid["paymentSeq"].as_str().unwrap().to_string());
+    }
+    let unpriced = "SELECT COUNT(*) FROM payments WHERE store = 'GG' AND price_micros IS NULL";
+    assert_eq!(shop.count(unpriced).await, 3, "verified without a price: the purchase is proven, its price is not");
+    let google = app_id(&shop, Store::Google).await;
+
+    let first = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+
+    assert_eq!(first.prices_found, 3);
+    assert_eq!(shop.count(unpriced).await, 0);
+    assert_eq!(shop.fakes.google.faults().requests("orders.batchget"), 1, "one call for the batch");
+    let priced: (i64, String) = sqlx::query_as("SELECT price_micros, currency FROM payments WHERE payment_seq = $1")
+        .bind(&seqs[0])
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(priced, (1_200_000_000, "KRW".to_string()));
+    // Google refuses a whole batch for one order it does not know: the batch is read one by one.
+    sqlx::query("UPDATE payments SET price_micros = NULL WHERE store = 'GG'")
+        .execute(shop.app.db.pool())
+        .await
+        .unwrap();
+    shop.fakes.google.faults().inject("orders.batchget", FaultKind::Status(404), 1);
+    let again = sweeps::sweep_app(&shop.app.state, google).await.unwrap();
+    assert_eq!(again.prices_found, 3);
+    assert_eq!(shop.count(unpriced).await, 0);
+}
+
+#[tokio::test]
 async fn a_sweep_cut_short_resumes_where_it_stopped_and_repeats_nothing() {
     let shop = shop().await;
     for i in 0..150 {

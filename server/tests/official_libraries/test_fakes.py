@@ -379,6 +379,51 @@ class GooglePlayThroughGooglesLibrary(unittest.TestCase):
         read = products.get(packageName=PACKAGE, productId="gem_100", token=created["purchaseToken"]).execute()
         self.assertEqual((read["acknowledgementState"], read["consumptionState"]), (1, 1))
 
+    def test_productsv2_reads_a_purchase_by_token_with_its_option_quantity_and_states(self):
+        created = self.product(quantity=2, test=True)
+        read = self.api.purchases().productsv2().getproductpurchasev2(
+            packageName=PACKAGE, token=created["purchaseToken"]
+        ).execute()
+        self.assertEqual(read["kind"], "androidpublisher#productPurchaseV2")
+        self.assertEqual(read["orderId"], created["orderId"])
+        self.assertEqual(read["purchaseStateContext"]["purchaseState"], "PURCHASED")
+        self.assertEqual(read["acknowledgementState"], "ACKNOWLEDGEMENT_STATE_PENDING")
+        self.assertEqual(read["testPurchaseContext"]["fopType"], "TEST")
+        offer = read["productLineItem"][0]["productOfferDetails"]
+        self.assertEqual(read["productLineItem"][0]["productId"], "gem_100")
+        self.assertEqual((offer["quantity"], offer["purchaseOptionId"]), (2, "buy"))
+        self.assertEqual(offer["consumptionState"], "CONSUMPTION_STATE_YET_TO_BE_CONSUMED")
+        self.assertIn("purchaseCompletionTime", read)
+
+    def test_a_rental_names_its_catalog_option_and_a_pre_order_is_pending_until_released(self):
+        rental = self.product(productId="movie_hd", rental={"purchaseOptionId": "rent-48h", "rentalPeriod": "PT48H"})
+        v2 = self.api.purchases().productsv2()
+        read = v2.getproductpurchasev2(packageName=PACKAGE, token=rental["purchaseToken"]).execute()
+        offer = read["productLineItem"][0]["productOfferDetails"]
+        self.assertEqual(offer["rentOfferDetails"], {})
+        catalog = self.api.monetization().onetimeproducts().get(packageName=PACKAGE, productId="movie_hd").execute()
+        rent = [o for o in catalog["purchaseOptions"] if o["purchaseOptionId"] == offer["purchaseOptionId"]]
+        self.assertEqual(rent[0]["rentOption"]["rentalPeriod"], "PT48H")
+        release = int(time.time() * 1000) + 86_400_000
+        preorder = self.product(productId="season_pass", preorderReleaseTimeMillis=release)
+        waiting = v2.getproductpurchasev2(packageName=PACKAGE, token=preorder["purchaseToken"]).execute()
+        self.assertEqual(waiting["purchaseStateContext"]["purchaseState"], "PENDING")
+        self.assertNotIn("purchaseCompletionTime", waiting)
+        self.assertIn("preorderReleaseTime", waiting["productLineItem"][0]["productOfferDetails"]["preorderOfferDetails"])
+        control(f"/google/fake/purchases/{preorder['purchaseToken']}/release", {})
+        released = v2.getproductpurchasev2(packageName=PACKAGE, token=preorder["purchaseToken"]).execute()
+        self.assertEqual(released["purchaseStateContext"]["purchaseState"], "PURCHASED")
+
+    def test_orders_batchget_reads_several_orders_and_fails_whole_on_an_unknown_one(self):
+        first, second = self.product(), self.product(priceMicros=990_000, currency="USD")
+        orders = self.api.orders()
+        read = orders.batchget(packageName=PACKAGE, orderIds=[first["orderId"], second["orderId"]]).execute()
+        self.assertEqual([o["orderId"] for o in read["orders"]], [first["orderId"], second["orderId"]])
+        self.assertEqual(read["orders"][1]["total"]["currencyCode"], "USD")
+        with self.assertRaises(HttpError) as raised:
+            orders.batchget(packageName=PACKAGE, orderIds=[first["orderId"], "GPA.0000-0000-0000-00000"]).execute()
+        self.assertEqual(raised.exception.status_code, 404)
+
     def test_a_second_acknowledge_is_googles_invalid_state_error(self):
         created = self.product()
         products = self.api.purchases().products()

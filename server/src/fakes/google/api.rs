@@ -28,6 +28,8 @@ pub(super) fn router() -> Router<FakeGoogle> {
         .route("/token", post(token))
         .route("/oauth2/v3/certs", get(push_keys))
         .route(&format!("{APP}/purchases/products/{{product}}/tokens/{{token}}"), get(product).post(product_action))
+        .route(&format!("{APP}/purchases/productsv2/tokens/{{token}}"), get(product_v2))
+        .route(&format!("{APP}/oneTimeProducts/{{product}}"), get(one_time_product))
         .route(
             &format!("{APP}/purchases/subscriptionsv2/tokens/{{token}}"),
             get(subscription).post(subscription_action),
@@ -35,6 +37,7 @@ pub(super) fn router() -> Router<FakeGoogle> {
         .route(&format!("{APP}/purchases/subscriptions/{{product}}/tokens/{{token}}"), post(subscription_acknowledge))
         .route(&format!("{APP}/purchases/voidedpurchases"), get(voided))
         .route(&format!("{APP}/orders/{{order}}"), get(order).post(order_action))
+        .route(&format!("{APP}/orders:batchGet"), get(orders_batch))
 }
 
 /// The keys Pub/Sub push tokens are signed with, as Google publishes them.
@@ -160,7 +163,8 @@ async fn product(
         let mut body = json!({
             "kind": "androidpublisher#productPurchase",
             "purchaseTimeMillis": time_ms.to_string(),
-            "purchaseState": product.state,
+            // v1 knows no pre-orders: an unreleased one is just pending.
+            "purchaseState": if product.preorder_release_ms.is_some_and(|r| r > crate::now_ms()) { 2 } else { product.state },
             "consumptionState": product.consumed as i32,
             "developerPayload": product.payload.clone().unwrap_or_default(),
             "orderId": order_id,
@@ -180,6 +184,104 @@ async fn product(
         }
         Ok(body)
     }))
+}
+
+/// `purchases.productsv2.getproductpurchasev2`: the purchase by token alone, its purchase option,
+/// offer kind (rental, pre-order) and quantity on a line item, states as enum names.
+async fn product_v2(
+    State(store): State<FakeGoogle>,
+    headers: HeaderMap,
+    Path((package, token)): Path<(String, String)>,
+) -> Response {
+    if let Some(response) = fault(&store, "productsv2.get").await {
+        return response;
+    }
+    answer(with_purchase(&store, &headers, &package, &token, |p| {
+        let Kind::Product(product) = &p.kind else {
+            return Err(error(StatusCode::BAD_REQUEST, "invalid", "Invalid Value"));
+        };
+        let now = crate::now_ms();
+        let unreleased = product.preorder_release_ms.is_some_and(|release| release > now);
+        let state = match product.state {
+            _ if unreleased => "PENDING",
+            0 => "PURCHASED",
+            1 => "CANCELLED",
+            _ => "PENDING",
+        };
+        let mut offer = json!({
+            "purchaseOptionId": product.option_id,
+            "quantity": product.quantity,
+            "refundableQuantity": if product.state == 1 { 0 } else { product.quantity },
+            "consumptionState": if product.consumed {
+                "CONSUMPTION_STATE_CONSUMED"
+            } else {
+                "CONSUMPTION_STATE_YET_TO_BE_CONSUMED"
+            },
+            "offerToken": format!("offer-{}", product.option_id),
+        });
+        if product.rented {
+            offer["rentOfferDetails"] = json!({});
+        }
+        if let Some(release) = product.preorder_release_ms {
+            offer["preorderOfferDetails"] = json!({"preorderReleaseTime": rfc3339(release)});
+        }
+        let mut body = json!({
+            "kind": "androidpublisher#productPurchaseV2",
+            "productLineItem": [{"productId": p.product_id, "productOfferDetails": offer}],
+            "purchaseStateContext": {"purchaseState": state},
+            "orderId": p.order_id,
+            "regionCode": "KR",
+            "acknowledgementState": if p.acknowledged {
+                "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED"
+            } else {
+                "ACKNOWLEDGEMENT_STATE_PENDING"
+            },
+        });
+        // Set only once the payment completed.
+        if state == "PURCHASED" || state == "CANCELLED" {
+            body["purchaseCompletionTime"] = json!(rfc3339(p.time_ms));
+        }
+        if p.test {
+            body["testPurchaseContext"] = json!({"fopType": "TEST"});
+        }
+        if let Some(account) = &p.account_id {
+            body["obfuscatedExternalAccountId"] = json!(account);
+        }
+        Ok(body)
+    }))
+}
+
+/// `monetization.onetimeproducts.get`: the catalog entry, with the rental purchase option that was
+/// registered for it (a plain product has only its `buy` option).
+async fn one_time_product(
+    State(store): State<FakeGoogle>,
+    headers: HeaderMap,
+    Path((package, product_id)): Path<(String, String)>,
+) -> Response {
+    if let Some(response) = fault(&store, "onetimeproducts.get").await {
+        return response;
+    }
+    if let Err(response) = authorized(&store, &headers) {
+        return response;
+    }
+    let inner = store.lock();
+    let known = inner.purchases.values().any(|p| p.package == package && p.product_id == product_id);
+    let rental = inner.rentals.get(&(package.clone(), product_id.clone()));
+    if !known && rental.is_none() {
+        return error(StatusCode::NOT_FOUND, "notFound", "Requested entity was not found.");
+    }
+    let mut options =
+        vec![json!({"purchaseOptionId": "buy", "state": "ACTIVE", "buyOption": {"legacyCompatible": true}})];
+    if let Some((option, period)) = rental {
+        options.push(json!({"purchaseOptionId": option, "state": "ACTIVE", "rentOption": {"rentalPeriod": period}}));
+    }
+    Json(json!({
+        "packageName": package,
+        "productId": product_id,
+        "listings": [{"languageCode": "en-US", "title": product_id}],
+        "purchaseOptions": options,
+    }))
+    .into_response()
 }
 
 /// Acknowledge and consume: Google answers either with an empty body. The request body (an
@@ -454,6 +556,43 @@ async fn order(
         Some(order) => Json(order).into_response(),
         None => error(StatusCode::NOT_FOUND, "orderNotFound", "The order was not found."),
     }
+}
+
+/// `orders.batchGet`: 1 to 1,000 distinct order ids; one unknown id fails the whole call.
+async fn orders_batch(
+    State(store): State<FakeGoogle>,
+    headers: HeaderMap,
+    Path(package): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    if let Some(response) = fault(&store, "orders.batchget").await {
+        return response;
+    }
+    if let Err(response) = authorized(&store, &headers) {
+        return response;
+    }
+    let ids: Vec<String> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(key, _)| key == "orderIds")
+        .map(|(_, id)| id.into_owned())
+        .collect();
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    if ids.is_empty() || ids.len() > 1000 || distinct.len() != ids.len() {
+        return error(StatusCode::BAD_REQUEST, "invalid", "Between 1 and 1000 distinct order ids are required.");
+    }
+    let inner = store.lock();
+    let mut orders = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let found = inner
+            .purchases
+            .iter()
+            .filter(|(_, p)| p.package == package)
+            .find_map(|(token, p)| super::order_of(token, p, id));
+        match found {
+            Some(order) => orders.push(order),
+            None => return error(StatusCode::NOT_FOUND, "orderNotFound", "The order was not found."),
+        }
+    }
+    Json(json!({ "orders": orders })).into_response()
 }
 
 /// `orders/{orderId}:refund` and `orders/{orderId}:reviewrefund`.

@@ -20,6 +20,7 @@ pub(super) fn router() -> Router<FakeGoogle> {
         .route("/subscriptions", post(add_subscription))
         .route("/subscriptions/{token}/{change}", post(change_subscription))
         .route("/purchases/{token}/void", post(void))
+        .route("/purchases/{token}/release", post(release))
         .route("/purchases/{token}/chargeback", post(chargeback))
         .route("/chargebacks/{pending}", axum::routing::get(chargeback_review))
         .route("/tokens/expire", post(expire_tokens))
@@ -69,6 +70,16 @@ struct ProductRequest {
     quantity: Option<i32>,
     price_micros: Option<i64>,
     currency: Option<String>,
+    rental: Option<RentalRequest>,
+    preorder_release_time_millis: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RentalRequest {
+    purchase_option_id: String,
+    /// ISO 8601, as the catalog's `rentalPeriod` (`PT48H`).
+    rental_period: String,
 }
 
 async fn add_product(State(store): State<FakeGoogle>, Json(b): Json<ProductRequest>) -> Response {
@@ -85,6 +96,8 @@ async fn add_product(State(store): State<FakeGoogle>, Json(b): Json<ProductReque
                 quantity: b.quantity,
                 price_micros: b.price_micros,
                 currency: b.currency.as_deref(),
+                rental: b.rental.as_ref().map(|r| (r.purchase_option_id.as_str(), r.rental_period.as_str())),
+                preorder_release_ms: b.preorder_release_time_millis,
             })
             .await,
     )
@@ -184,6 +197,15 @@ fn remorse() -> i32 {
 async fn void(State(store): State<FakeGoogle>, Path(token): Path<String>, body: Option<Json<VoidBody>>) -> StatusCode {
     let Json(b) = body.unwrap_or_else(|| Json(VoidBody { source: 0, reason: remorse() }));
     if store.void(&token, b.source, b.reason).await {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+/// Releases a pre-order now and pushes the notification of its completed purchase.
+async fn release(State(store): State<FakeGoogle>, Path(token): Path<String>) -> StatusCode {
+    if store.release(&token).await {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND

@@ -28,6 +28,8 @@ use super::{faults::Faults, jwt, keys, tokens::AccessTokens};
 pub const ROUTES: &[&str] = &[
     "token",
     "products.get",
+    "productsv2.get",
+    "onetimeproducts.get",
     "products.acknowledge",
     "products.consume",
     "subscriptions.get",
@@ -36,6 +38,7 @@ pub const ROUTES: &[&str] = &[
     "subscriptions.revoke",
     "voided",
     "orders.get",
+    "orders.batchget",
     "orders.refund",
     "orders.reviewrefund",
 ];
@@ -73,6 +76,8 @@ struct Inner {
     notify_url: Option<String>,
     /// The audience of the pushes' OIDC tokens; Pub/Sub's default is the push URL.
     push_audience: Option<String>,
+    /// The catalog's rental purchase options: (package, product) → (option id, ISO 8601 period).
+    rentals: HashMap<(String, String), (String, String)>,
     /// Chargebacks waiting for the developer's review, by pending refund token.
     chargebacks: HashMap<String, Chargeback>,
 }
@@ -109,6 +114,11 @@ struct Product {
     /// The price of one, in micros of `currency`, as the Orders API reports it.
     price_micros: i64,
     currency: String,
+    /// The purchase option bought: `buy` unless rented.
+    option_id: String,
+    rented: bool,
+    /// A pre-order's release; until then Google reports it pending.
+    preorder_release_ms: Option<i64>,
 }
 
 struct Subscription {
@@ -173,6 +183,11 @@ pub struct NewProduct<'a> {
     pub price_micros: Option<i64>,
     /// `KRW` when not given.
     pub currency: Option<&'a str>,
+    /// A rental: its purchase option id and ISO 8601 rental period, registered in the catalog.
+    pub rental: Option<(&'a str, &'a str)>,
+    /// A pre-order released at this time (epoch ms): pending until then, or until
+    /// [`FakeGoogle::release`].
+    pub preorder_release_ms: Option<i64>,
 }
 
 /// A subscription to create: active for one period from now.
@@ -289,8 +304,14 @@ impl FakeGoogle {
                     quantity: new.quantity.unwrap_or(1),
                     price_micros: new.price_micros.unwrap_or(1_200_000_000),
                     currency: new.currency.unwrap_or("KRW").into(),
+                    option_id: new.rental.map_or("buy", |(option, _)| option).into(),
+                    rented: new.rental.is_some(),
+                    preorder_release_ms: new.preorder_release_ms,
                 }),
             };
+            if let Some((option, period)) = new.rental {
+                inner.rentals.insert((new.package.into(), new.product_id.into()), (option.into(), period.into()));
+            }
             inner.purchases.insert(token.clone(), purchase);
             (Created { purchase_token: token, order_id }, new.package.to_string())
         };
@@ -438,6 +459,24 @@ impl FakeGoogle {
         self.lock().chargebacks.get(pending_token).and_then(|c| c.review.clone())
     }
 
+    /// Releases the pre-order `token` now: it is purchased, and the RTDN Google sends for a completed
+    /// one-time purchase goes out. `false` when it is not a pre-order.
+    pub async fn release(&self, token: &str) -> bool {
+        let (package, product_id) = {
+            let mut inner = self.lock();
+            let Some(purchase) = inner.purchases.get_mut(token) else { return false };
+            let Kind::Product(product) = &mut purchase.kind else { return false };
+            let Some(release) = product.preorder_release_ms.as_mut() else { return false };
+            *release = crate::now_ms().min(*release);
+            purchase.time_ms = crate::now_ms();
+            (purchase.package.clone(), purchase.product_id.clone())
+        };
+        let notification = json!({"oneTimeProductNotification": {
+            "version": "1.0", "notificationType": 1, "purchaseToken": token, "sku": product_id}});
+        self.push(&package, notification).await;
+        true
+    }
+
     /// Whether the one-time purchase with this token was consumed (so it can be bought again).
     pub fn is_consumed(&self, purchase_token: &str) -> Option<bool> {
         match &self.lock().purchases.get(purchase_token)?.kind {
@@ -576,12 +615,7 @@ fn money(micros: i64, currency: &str) -> Value {
 /// amounts paid: tax included, one tenth of the total as VAT.
 fn order_of(token: &str, purchase: &Purchase, order_id: &str) -> Option<Value> {
     let (price, currency, quantity, details) = match &purchase.kind {
-        Kind::Product(p) => (
-            p.price_micros,
-            p.currency.as_str(),
-            p.quantity,
-            json!({"oneTimePurchaseDetails": {"quantity": p.quantity}}),
-        ),
+        Kind::Product(p) => (p.price_micros, p.currency.as_str(), p.quantity, one_time_details(p)),
         Kind::Subscription(s) => {
             (s.price_micros, s.currency.as_str(), 1, json!({"subscriptionDetails": {"basePlanId": "monthly"}}))
         }
@@ -617,8 +651,21 @@ fn order_of(token: &str, purchase: &Purchase, order_id: &str) -> Option<Value> {
         "tax": money(tax, currency),
         "lineItems": [line_item],
         "orderDetails": {"taxInclusive": true},
-        "salesChannel": "IN_APP",
+        // A promo code is redeemed in the Play Store.
+        "salesChannel": if matches!(&purchase.kind, Kind::Product(p) if p.promo) { "PLAY_STORE" } else { "IN_APP" },
     }))
+}
+
+/// An order line's `oneTimePurchaseDetails`: the option bought, and what kind of offer it was.
+fn one_time_details(p: &Product) -> Value {
+    let mut details = json!({"quantity": p.quantity, "purchaseOptionId": p.option_id});
+    if p.rented {
+        details["rentalDetails"] = json!({});
+    }
+    if p.preorder_release_ms.is_some() {
+        details["preorderDetails"] = json!({});
+    }
+    json!({ "oneTimePurchaseDetails": details })
 }
 
 /// The order of the current period: renewals are the first order id with a `..N` suffix.
@@ -648,6 +695,8 @@ fn fault_error(status: StatusCode) -> Response {
             response
         }
         401 => error(status, "authError", "Invalid Credentials"),
+        // What Google answers for a method it does not serve.
+        404 => error(status, "notFound", "Not Found"),
         code if code >= 500 => error(status, "backendError", "Backend Error"),
         _ => error(status, "invalid", "Invalid Value"),
     }

@@ -62,10 +62,62 @@ impl GoogleClient {
         })
     }
 
-    /// `purchases.products.get`, normalised, with what was paid from its order.
+    /// A one-time purchase, normalised, with what was paid from its order: `purchases.productsv2`,
+    /// or `purchases.products.get` where Google does not serve v2 for the app. A rental ends when
+    /// the rental period of the option bought, read from the catalog, has passed.
     pub async fn product(&self, product_id: &str, token: &str) -> Result<StorePurchase, StoreError> {
-        let raw = self.call(Method::GET, &self.product_path(product_id, token, ""), None).await?;
-        self.with_amounts(products::from_product_purchase(product_id, token, raw)?).await
+        let path = format!("{}/productsv2/tokens/{}", self.purchases_path(), path_segment(token));
+        let purchase = match self.call(Method::GET, &path, None).await {
+            Ok(raw) => {
+                let read = products::from_product_purchase_v2(product_id, token, raw, crate::now_ms())?;
+                let mut purchase = read.purchase;
+                if let Some(option) = read.rented_option {
+                    let period = self.rental_period(product_id, &option).await?;
+                    purchase.expiry_time_ms = Some(products::rental_expiry(purchase.purchase_time_ms, &period)?);
+                }
+                purchase
+            }
+            Err(StoreError::Rejected { code, .. }) if v2_unavailable(&code) => {
+                let raw = self.call(Method::GET, &self.product_path(product_id, token, ""), None).await?;
+                products::from_product_purchase(product_id, token, raw)?
+            }
+            Err(err) => return Err(err),
+        };
+        self.with_amounts(purchase).await
+    }
+
+    /// The rental period of purchase option `option` of `product_id`, from the catalog
+    /// (`monetization.onetimeproducts.get`): a purchase names the option, only the catalog its length.
+    async fn rental_period(&self, product_id: &str, option: &str) -> Result<String, StoreError> {
+        let path = format!(
+            "androidpublisher/v3/applications/{}/oneTimeProducts/{}",
+            path_segment(&self.package),
+            path_segment(product_id)
+        );
+        let product = self.call(Method::GET, &path, None).await?;
+        product["purchaseOptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| o["purchaseOptionId"] == option)
+            .and_then(|o| o["rentOption"]["rentalPeriod"].as_str())
+            .map(String::from)
+            .ok_or_else(|| StoreError::Config(format!("the catalog has no rental period for {product_id}/{option}")))
+    }
+
+    /// `orders.batchGet`: up to 1,000 orders in one call, as Google keeps them. Google fails the
+    /// whole call when one id is unknown.
+    pub async fn orders(&self, order_ids: &[&str]) -> Result<Vec<Value>, StoreError> {
+        let query = {
+            let mut params = form_urlencoded::Serializer::new(String::new());
+            for id in order_ids {
+                params.append_pair("orderIds", id);
+            }
+            params.finish()
+        };
+        let path = format!("androidpublisher/v3/applications/{}/orders:batchGet?{query}", path_segment(&self.package));
+        let answer = self.call(Method::GET, &path, None).await?;
+        Ok(answer["orders"].as_array().cloned().unwrap_or_default())
     }
 
     /// `orders.get`: the order as Google keeps it, amounts and line items.
@@ -93,6 +145,8 @@ impl GoogleClient {
                 return Ok(purchase);
             }
         };
+        // A purchase that started in the Play Store (a promo code, a store-side re-subscription).
+        purchase.store_initiated |= order["salesChannel"] == "PLAY_STORE";
         match orders::amounts(&order) {
             Ok(amounts) => {
                 purchase.price_micros = Some(amounts.total_micros);
@@ -255,6 +309,12 @@ impl GoogleClient {
             return Err(classify(status, &text));
         }
     }
+}
+
+/// Whether Google's refusal of a v2 read means the method is not served (an unknown path, an API
+/// version the project is not enabled for), not that the purchase is unknown or wrong.
+fn v2_unavailable(code: &str) -> bool {
+    matches!(code, "notFound" | "HTTP404" | "NOT_FOUND")
 }
 
 fn service_account(json: &str) -> Result<CustomServiceAccount, StoreError> {

@@ -118,7 +118,7 @@ pub fn first_order_id(order_id: &str) -> &str {
     order_id.split_once("..").map_or(order_id, |(first, _)| first)
 }
 
-fn rfc3339_ms(time: Option<&str>) -> Option<i64> {
+pub(super) fn rfc3339_ms(time: Option<&str>) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(time?).ok().map(|t| t.timestamp_millis())
 }
 
