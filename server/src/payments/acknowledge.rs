@@ -27,7 +27,13 @@ pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Re
         return Ok(());
     }
     let token = payment.purchase_token.as_deref().unwrap_or_default();
-    let result = client.acknowledge(&payment.store_product_id, token, payment.is_subscription()).await;
+    // A Google subscription bought without our account value (in the Play Store) is bound to its
+    // user as it is acknowledged, so Google's later answers name them.
+    let unbound = payment.store_account_id.is_none() && !payment.user_id.is_empty();
+    let account = (payment.store == Store::Google && payment.is_subscription() && unbound)
+        .then(|| super::binding::google_account_id(&payment.user_id));
+    let result =
+        client.acknowledge(&payment.store_product_id, token, payment.is_subscription(), account.as_deref()).await;
     let result = match result {
         Err(StoreError::Rejected { .. }) if already_acknowledged(client, payment).await => Ok(()),
         other => other,
@@ -41,7 +47,20 @@ pub async fn acknowledge(db: &Db, client: &StoreClient, payment: &Payment) -> Re
                 .bind(payment.id)
                 .execute(&mut *tx)
                 .await?;
-            format!("acknowledged with {}", payment.store.label())
+            if let Some(account) = &account {
+                sqlx::query(
+                    "UPDATE payments SET store_account_id = $1 WHERE store_app_id = $2 AND purchase_token = $3 \
+                     AND store_account_id IS NULL",
+                )
+                .bind(account)
+                .bind(payment.store_app_id)
+                .bind(token)
+                .execute(&mut *tx)
+                .await?;
+                format!("acknowledged with {}, bound to the user's account value", payment.store.label())
+            } else {
+                format!("acknowledged with {}", payment.store.label())
+            }
         }
         Err(err) => {
             let attempts: i64 = sqlx::query_scalar(

@@ -53,6 +53,11 @@ pub async fn record(services: &Services, app: &StoreAppRecord, purchase: &StoreP
     };
     // No reservation of ours started it: to the app it is a purchase that started in the store.
     let purchase = &StorePurchase { store_initiated: true, ..purchase.clone() };
+    // A subscription that continues one of a known user (a Play Store re-subscription after it
+    // expired, a plan change) is theirs, by the store's own link; anything else waits for a claim.
+    let continued = continued_user(services, app, purchase).await?;
+    let access_token = continued.as_ref().map(|_| super::new_access_token());
+    let sealed = access_token.as_ref().map(|t| super::sealed_access_token(&services.cipher, t));
     let now = now_ms();
     let raw = purchase.raw.to_string();
     let mut recorded = None;
@@ -62,15 +67,16 @@ pub async fn record(services: &Services, app: &StoreAppRecord, purchase: &StoreP
             product: &product,
             purchase,
             linked: verify::linked_payment_id(&mut tx, app.id, purchase).await?,
-            token: None,
+            token: sealed.clone(),
             raw: &raw,
             ack_state: verify::ack_state(purchase),
             // Acknowledged when claimed: Google refunds what nobody takes within three days.
-            acknowledge_at: None,
-            claim_state: Some("UNCLAIMED"),
+            acknowledge_at: continued.is_some().then_some(now),
+            claim_state: continued.is_none().then_some("UNCLAIMED"),
             now,
         };
-        match verify::insert_verified(&mut tx, app.project_id, app, "", &fields).await {
+        let user_id = continued.as_deref().unwrap_or_default();
+        match verify::insert_verified(&mut tx, app.project_id, app, user_id, &fields).await {
             Ok(id) => {
                 recorded = Some((id, tx));
                 break;
@@ -94,12 +100,22 @@ pub async fn record(services: &Services, app: &StoreAppRecord, purchase: &StoreP
         event: "STORE_REPORTED",
         source: Source::Store,
         actor: None,
-        reason: Some("reported by the store before any verify; no user has claimed it"),
-        detail: Some(format!("store transaction {}", purchase.transaction_id)),
+        reason: Some(if continued.is_some() {
+            "reported by the store: it continues a subscription of this user"
+        } else {
+            "reported by the store before any verify; no user has claimed it"
+        }),
+        detail: super::sync::with_facts(Some(format!("store transaction {}", purchase.transaction_id)), purchase),
     };
     append_history(&mut tx, entry).await?;
-    let extra = json!({"storeInitiated": purchase.store_initiated, "unclaimed": true});
-    super::events::emit(&mut tx, EventType::PaymentUnclaimed, id, extra).await?;
+    let (event, extra) = match &continued {
+        Some(_) => (
+            EventType::PaymentSucceeded,
+            json!({"storeInitiated": true, "continues": purchase.linked_transaction_id.is_some()}),
+        ),
+        None => (EventType::PaymentUnclaimed, json!({"storeInitiated": purchase.store_initiated, "unclaimed": true})),
+    };
+    super::events::emit(&mut tx, event, id, extra).await?;
     tx.commit().await?;
     if refunded {
         // A crash before this line leaves the payment SUCCESS: the notification is retried, finds
@@ -110,6 +126,29 @@ pub async fn record(services: &Services, app: &StoreAppRecord, purchase: &StoreP
             .await?;
     }
     Ok(Reported::Recorded(id))
+}
+
+/// The user whose subscription `purchase` continues by the store's link (Google's
+/// `linkedPurchaseToken`, or the expired purchase of a Play Store re-subscription), when a payment
+/// of theirs holds the linked token and the purchase's account value names nobody else.
+async fn continued_user(
+    services: &Services,
+    app: &StoreAppRecord,
+    purchase: &StorePurchase,
+) -> Result<Option<String>, Error> {
+    let Some(linked) = &purchase.linked_transaction_id else { return Ok(None) };
+    let user: Option<String> = sqlx::query_scalar(
+        "SELECT user_id FROM payments WHERE store_app_id = $1 AND purchase_token = $2 AND user_id <> '' \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(app.id)
+    .bind(linked)
+    .fetch_optional(services.db.pool())
+    .await?;
+    Ok(user.filter(|user| {
+        super::binding::check(purchase.store, user, purchase.account_id.as_deref())
+            != super::binding::Binding::OtherUser
+    }))
 }
 
 #[cfg(test)]

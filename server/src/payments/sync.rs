@@ -92,6 +92,12 @@ async fn latest_of_subscription(
     row.as_ref().map(Payment::from_row).transpose()
 }
 
+/// A history detail with what else the store says of the purchase ([`StorePurchase::facts`]).
+pub(super) fn with_facts(detail: Option<String>, purchase: &StorePurchase) -> Option<String> {
+    let parts: Vec<String> = detail.into_iter().chain(purchase.facts()).collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 async fn update_state(db: &Db, payment: &Payment, purchase: &StorePurchase) -> Result<(), Error> {
     let state = purchase.subscription_state.map(subscription_state_name);
     let mut tx = db.begin_write().await?;
@@ -118,7 +124,7 @@ async fn update_state(db: &Db, payment: &Payment, purchase: &StorePurchase) -> R
         source: Source::Store,
         actor: None,
         reason: state,
-        detail: purchase.expiry_time_ms.map(|t| format!("expires {t}")),
+        detail: with_facts(purchase.expiry_time_ms.map(|t| format!("expires {t}")), purchase),
     };
     append_history(&mut tx, entry).await?;
     let event =
@@ -200,7 +206,7 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
         source: Source::Store,
         actor: None,
         reason: None,
-        detail: Some(format!("renews {}", previous.payment_seq)),
+        detail: with_facts(Some(format!("renews {}", previous.payment_seq)), purchase),
     };
     append_history(&mut tx, entry).await?;
     super::events::emit(&mut tx, EventType::SubscriptionRenewed, id, json!({"renews": previous.payment_seq})).await?;

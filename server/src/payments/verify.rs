@@ -638,7 +638,7 @@ async fn record(
             source: request.source,
             actor: None,
             reason: None,
-            detail: Some(format!("store transaction {}", purchase.transaction_id)),
+            detail: super::sync::with_facts(Some(format!("store transaction {}", purchase.transaction_id)), purchase),
         };
         append_history(&mut tx, entry).await?;
         let extra = serde_json::json!({"storeInitiated": purchase.store_initiated});

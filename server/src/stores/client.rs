@@ -329,9 +329,18 @@ impl StoreClient {
 
     /// Acknowledges a verified purchase at a store that refunds unacknowledged ones three days
     /// after the purchase (Google Play, ONE store). The App Store has nothing to acknowledge.
-    pub async fn acknowledge(&self, product_id: &str, token: &str, subscription: bool) -> Result<(), StoreError> {
+    /// `account` binds a Google subscription that carries no account value to its user.
+    pub async fn acknowledge(
+        &self,
+        product_id: &str,
+        token: &str,
+        subscription: bool,
+        account: Option<&str>,
+    ) -> Result<(), StoreError> {
         match self {
-            StoreClient::Google(google) if subscription => google.acknowledge_subscription(product_id, token).await,
+            StoreClient::Google(google) if subscription => {
+                google.acknowledge_subscription(product_id, token, account).await
+            }
             StoreClient::Google(google) => google.acknowledge_product(product_id, token, None).await,
             StoreClient::OneStore { production, sandbox } => {
                 onestore_host(production, sandbox, token).acknowledge(product_id, token, "").await

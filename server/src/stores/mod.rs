@@ -51,6 +51,17 @@ impl StorePurchase {
             _ => None,
         }
     }
+
+    /// What the store says about a subscription beyond its state, in words for its history: the
+    /// order a declined renewal waits on (grace period, on hold), a price step-up awaiting the
+    /// user's consent, the item a plan change replaced, the offer phase, a re-subscription made in
+    /// the Play Store. Empty for other stores and purchases.
+    pub fn facts(&self) -> Vec<String> {
+        match self.store {
+            Store::Google => google::subscriptions::facts(&self.raw, &self.product_id),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

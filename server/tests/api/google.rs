@@ -249,8 +249,8 @@ async fn acknowledge_cancel_and_revoke_go_through_the_api() {
     let created = monthly(&fake).await;
     let token = &created.purchase_token;
 
-    client.acknowledge_subscription("premium_monthly", token).await.unwrap();
-    let again = client.acknowledge_subscription("premium_monthly", token).await.unwrap_err();
+    client.acknowledge_subscription("premium_monthly", token, None).await.unwrap();
+    let again = client.acknowledge_subscription("premium_monthly", token, None).await.unwrap_err();
     client.cancel_subscription(token).await.unwrap();
     let cancelled = client.subscription("premium_monthly", token).await.unwrap();
     client.revoke_subscription(token, Refund::Full).await.unwrap();

@@ -433,3 +433,100 @@ async fn an_apple_prorated_refund_is_recorded_as_the_share_refunded_with_its_amo
     let report: model::RefundReport = shop.app.get_fn("/api/refunds").await.unwrap();
     assert_eq!(report.refunds[0].refunded_share, Some(40_000));
 }
+
+/// The details of a payment's history entries, oldest first.
+async fn history_details(shop: &crate::shop::Shop, seq: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(h.detail, '') FROM payment_history h JOIN payments p ON p.id = h.payment_id \
+         WHERE p.payment_seq = $1 ORDER BY h.id",
+    )
+    .bind(seq)
+    .fetch_all(shop.app.db.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_google_subscriptions_step_up_consent_declined_renewal_and_offer_phase_are_written_in_its_history() {
+    let shop = shop().await;
+    shop.fakes.google.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE))));
+    let monthly = shop.google_subscription("premium_monthly", 30).await;
+    let payment = shop
+        .verify("user-st", "GG", json!({"productId": "premium_monthly", "purchaseToken": monthly.purchase_token}))
+        .await;
+
+    shop.fakes.google.change_subscription(&monthly.purchase_token, google::Change::PriceStepUp).await;
+    shop.fakes.google.change_subscription(&monthly.purchase_token, google::Change::GracePeriod).await;
+    shop.inbox_settled().await;
+
+    let details = history_details(&shop, payment["paymentSeq"].as_str().unwrap()).await;
+    let all = details.join("\n");
+    assert!(details[0].contains("offer phase: basePrice"), "{all}");
+    assert!(all.contains("price step-up to USD 11.98: consent PENDING, deadline 20"), "{all}");
+    let pending_order = format!("grace period: the renewal was declined, order {}..0 pending", monthly.order_id);
+    assert!(details.last().unwrap().contains(&pending_order), "{all}");
+}
+
+#[tokio::test]
+async fn a_play_store_re_subscription_after_expiry_is_its_users_and_is_bound_to_them_as_it_is_acknowledged() {
+    // No verify of the app's will come for a purchase made in the Play Store: no waiting for one.
+    let shop = crate::shop::shop_with(|s| s.notifications.unknown_purchase_wait_secs = 0).await;
+    shop.fakes.google.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/GG", demo::PACKAGE))));
+    let expired = shop.google_subscription("premium_monthly", 30).await;
+    shop.verify("user-rs", "GG", json!({"productId": "premium_monthly", "purchaseToken": expired.purchase_token}))
+        .await;
+    shop.fakes.google.change_subscription(&expired.purchase_token, google::Change::Expire { days_ago: 3 }).await;
+    shop.inbox_settled().await;
+
+    let again = shop.fakes.google.resubscribe_in_play_store(&expired.purchase_token).await.unwrap();
+    shop.inbox_settled().await;
+
+    let (user, claim, initiated, linked): (String, Option<String>, i64, Option<String>) = sqlx::query_as(
+        "SELECT user_id, claim_state, CAST(store_initiated AS BIGINT), linked_payment_id FROM payments \
+         WHERE purchase_token = $1",
+    )
+    .bind(&again.purchase_token)
+    .fetch_one(shop.app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!((user.as_str(), claim, initiated), ("user-rs", None, 1), "the expired subscription's user's, no claim");
+    assert_eq!(linked.as_deref(), Some(expired.order_id.as_str()));
+    let active = shop.sdk_as("user-rs", "/v1/sdk/subscriptions/active", json!({"userId": "user-rs"})).await;
+    assert!(active.ok().as_array().unwrap().iter().any(|s| s["paymentId"] == again.order_id.as_str()));
+    // Acknowledged with the user's account value: Google's answers name the user from now on.
+    within_30s("the re-subscription is acknowledged", async {
+        let done = format!(
+            "SELECT COUNT(*) FROM payments WHERE purchase_token = '{}' AND ack_state = 'DONE'",
+            again.purchase_token
+        );
+        while shop.count(&done).await == 0 {
+            sqlx::query("UPDATE payments SET next_ack_at = 0 WHERE ack_state = 'PENDING'")
+                .execute(shop.app.db.pool())
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let bound: Option<String> = sqlx::query_scalar("SELECT store_account_id FROM payments WHERE purchase_token = $1")
+        .bind(&again.purchase_token)
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(bound, Some(server::payments::binding::google_account_id("user-rs")));
+    let read = shop.app.state.store_client(&google_app(&shop).await).unwrap();
+    let proof = server::stores::client::Proof::Google {
+        product_id: "premium_monthly".into(),
+        purchase_token: again.purchase_token.clone(),
+        subscription: true,
+    };
+    let at_google = read.verify(&proof).await.unwrap();
+    assert_eq!(at_google.account_id, bound, "Google keeps the value it was given");
+}
+
+async fn google_app(shop: &crate::shop::Shop) -> server::store_apps::StoreAppRecord {
+    server::store_apps::find(&shop.app.db, &shop.app.state.cipher, model::Store::Google, demo::PACKAGE)
+        .await
+        .unwrap()
+        .unwrap()
+}

@@ -458,6 +458,35 @@ class GooglePlayThroughGooglesLibrary(unittest.TestCase):
         ).execute()
         self.assertEqual(revoked, {})
 
+    def test_a_play_store_re_subscription_names_the_expired_one_and_acknowledge_binds_the_account(self):
+        expired = self.subscription()
+        control(f"/google/fake/subscriptions/{expired['purchaseToken']}/expire", {"daysAgo": 2})
+        again = control(f"/google/fake/subscriptions/{expired['purchaseToken']}/resubscribe")
+        v2 = self.api.purchases().subscriptionsv2()
+        read = v2.get(packageName=PACKAGE, token=again["purchaseToken"]).execute()
+        self.assertEqual(read["outOfAppPurchaseContext"]["expiredPurchaseToken"], expired["purchaseToken"])
+        self.assertNotIn("externalAccountIdentifiers", read)
+        self.api.purchases().subscriptions().acknowledge(
+            packageName=PACKAGE,
+            subscriptionId="premium_monthly",
+            token=again["purchaseToken"],
+            body={"externalAccountIds": {"obfuscatedAccountId": "acct-7"}},
+        ).execute()
+        read = v2.get(packageName=PACKAGE, token=again["purchaseToken"]).execute()
+        self.assertEqual(read["externalAccountIdentifiers"]["obfuscatedExternalAccountId"], "acct-7")
+
+    def test_grace_period_and_price_step_up_carry_their_pending_order_and_consent(self):
+        created = self.subscription()
+        control(f"/google/fake/subscriptions/{created['purchaseToken']}/price-step-up")
+        control(f"/google/fake/subscriptions/{created['purchaseToken']}/grace")
+        read = self.api.purchases().subscriptionsv2().get(packageName=PACKAGE, token=created["purchaseToken"]).execute()
+        self.assertEqual(read["subscriptionState"], "SUBSCRIPTION_STATE_IN_GRACE_PERIOD")
+        pending = read["inGracePeriodStateContext"]["renewalDeclined"]["pendingOrderId"]
+        self.assertEqual(pending, created["orderId"] + "..0")
+        consent = read["lineItems"][0]["autoRenewingPlan"]["priceStepUpConsentDetails"]
+        self.assertEqual((consent["state"], consent["newPrice"]["currencyCode"]), ("PENDING", "USD"))
+        self.assertIn("basePrice", read["lineItems"][0]["offerPhase"])
+
     def test_voided_purchases_list_a_refunded_purchase(self):
         created = self.product()
         control(f"/google/fake/purchases/{created['purchaseToken']}/void", {})

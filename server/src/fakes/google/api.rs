@@ -336,6 +336,15 @@ async fn subscription(
     if let Some(response) = fault(&store, "subscriptions.get").await {
         return response;
     }
+    // The account value the expired subscription a Play Store re-subscription follows carried.
+    let expired_account = {
+        let inner = store.lock();
+        let expired = inner.purchases.get(&token).and_then(|p| match &p.kind {
+            Kind::Subscription(sub) => sub.resubscribed_from.as_ref(),
+            Kind::Product(_) => None,
+        });
+        expired.and_then(|t| inner.purchases.get(t)).and_then(|p| p.account_id.clone())
+    };
     answer(with_purchase(&store, &headers, &package, &token, |p| {
         let order_id = current_order_id(p);
         let Kind::Subscription(sub) = &p.kind else {
@@ -367,9 +376,31 @@ async fn subscription(
                     "recurringPrice": {"currencyCode": sub.currency, "units": units.to_string(), "nanos": nanos},
                 },
                 "offerDetails": {"basePlanId": "p1m", "offerTags": []},
+                "offerPhase": {"basePrice": {}},
                 "latestSuccessfulOrderId": order_id,
             }],
         });
+        // A declined renewal: the order of the next period waits.
+        let pending_order = format!("{}..{}", p.order_id, sub.renewals);
+        match sub.state {
+            SubscriptionState::InGracePeriod => {
+                body["inGracePeriodStateContext"] = json!({"renewalDeclined": {"pendingOrderId": pending_order}});
+            }
+            SubscriptionState::OnHold => {
+                body["onHoldStateContext"] = json!({"renewalDeclined": {"pendingOrderId": pending_order}});
+            }
+            _ => {}
+        }
+        if let Some((price, deadline)) = sub.step_up {
+            body["lineItems"][0]["autoRenewingPlan"]["priceStepUpConsentDetails"] = json!({
+                "state": "PENDING", "consentDeadlineTime": rfc3339(deadline),
+                "newPrice": {"currencyCode": sub.currency, "units": (price / 1_000_000).to_string(), "nanos": (price % 1_000_000) * 1000},
+            });
+        }
+        if let Some(replaced) = &sub.replaced_product {
+            body["lineItems"][0]["itemReplacement"] =
+                json!({"productId": replaced, "basePlanId": "p1m", "replacementMode": "WITH_TIME_PRORATION"});
+        }
         if p.test {
             body["testPurchase"] = json!({});
         }
@@ -378,6 +409,11 @@ async fn subscription(
         }
         if let Some(linked) = &sub.linked_token {
             body["linkedPurchaseToken"] = json!(linked);
+        }
+        if let Some(expired) = &sub.resubscribed_from {
+            let account = expired_account.clone();
+            body["outOfAppPurchaseContext"] = json!({"expiredPurchaseToken": expired,
+                "expiredExternalAccountIdentifiers": {"obfuscatedExternalAccountId": account}});
         }
         if sub.state == SubscriptionState::Canceled {
             body["canceledStateContext"] =
@@ -429,8 +465,13 @@ async fn subscription_acknowledge(
     State(store): State<FakeGoogle>,
     headers: HeaderMap,
     Path((package, product_id, segment)): Path<(String, String, String)>,
-    _body: axum::body::Bytes,
+    body: axum::body::Bytes,
 ) -> Response {
+    // `externalAccountIds` binds a purchase that carries no account value (one made in the Play
+    // Store) to the developer's user.
+    let account = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b["externalAccountIds"]["obfuscatedAccountId"].as_str().map(String::from));
     let Some((token, "acknowledge")) = segment.rsplit_once(':') else {
         return error(StatusCode::NOT_FOUND, "notFound", "Not Found");
     };
@@ -450,6 +491,9 @@ async fn subscription_acknowledge(
             return Err(invalid_state());
         }
         p.acknowledged = true;
+        if p.account_id.is_none() {
+            p.account_id = account;
+        }
         Ok(())
     }))
 }

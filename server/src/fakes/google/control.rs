@@ -157,13 +157,20 @@ struct ChangeBody {
 }
 
 /// `renew`, `cancel`, `grace`, `hold`, `pause`, `recover`, `expire` (`{"daysAgo":61}` makes the
-/// token unqueryable) or `revoke`.
+/// token unqueryable), `revoke`, `price-step-up`, or `resubscribe` (a new purchase in the Play
+/// Store after the subscription expired; answers with it).
 async fn change_subscription(
     State(store): State<FakeGoogle>,
     Path((token, change)): Path<(String, String)>,
     body: Option<Json<ChangeBody>>,
 ) -> Response {
     let days_ago = body.map(|Json(b)| b.days_ago).unwrap_or_default();
+    if change == "resubscribe" {
+        return match store.resubscribe_in_play_store(&token).await {
+            Some(c) => created(c),
+            None => (StatusCode::NOT_FOUND, "no subscription with this token").into_response(),
+        };
+    }
     let change = match change.as_str() {
         "renew" => Change::Renew,
         "cancel" => Change::Cancel,
@@ -173,6 +180,7 @@ async fn change_subscription(
         "recover" => Change::Recover,
         "expire" => Change::Expire { days_ago },
         "revoke" => Change::Revoke,
+        "price-step-up" => Change::PriceStepUp,
         other => return (StatusCode::NOT_FOUND, format!("unknown change {other}")).into_response(),
     };
     match store.change_subscription(&token, change).await {

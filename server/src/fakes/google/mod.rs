@@ -130,6 +130,12 @@ struct Subscription {
     linked_token: Option<String>,
     price_micros: i64,
     currency: String,
+    /// Bought in the Play Store after the subscription with this token expired.
+    resubscribed_from: Option<String>,
+    /// The product of the linked subscription this one replaced (a plan change).
+    replaced_product: Option<String>,
+    /// A price step-up awaiting the user's consent: the new price and the consent deadline (ms).
+    step_up: Option<(i64, i64)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -232,6 +238,8 @@ pub enum Change {
         days_ago: u32,
     },
     Revoke,
+    /// The price rises by more than the user must accept without consent.
+    PriceStepUp,
 }
 
 /// What a created purchase is known by.
@@ -344,6 +352,13 @@ impl FakeGoogle {
                     linked_token: new.linked_token.map(String::from),
                     price_micros: new.price_micros,
                     currency: new.currency.into(),
+                    resubscribed_from: None,
+                    replaced_product: new
+                        .linked_token
+                        .and_then(|linked| inner.purchases.get(linked))
+                        .map(|old| old.product_id.clone())
+                        .filter(|old| old != new.product_id),
+                    step_up: None,
                 }),
             };
             inner.purchases.insert(token.clone(), purchase);
@@ -351,6 +366,48 @@ impl FakeGoogle {
         };
         self.push_subscription(new.package, 4, &created.purchase_token, new.product_id).await;
         created
+    }
+
+    /// The user of the expired subscription `expired_token` subscribes again in the Play Store, not
+    /// in the app: a new purchase with no account value of its own, whose answer names the expired
+    /// one (`outOfAppPurchaseContext`), announced as a new subscription. `None` when the token is
+    /// not a subscription.
+    pub async fn resubscribe_in_play_store(&self, expired_token: &str) -> Option<Created> {
+        let (created, package, product_id) = {
+            let mut inner = self.lock();
+            let expired = inner.purchases.get(expired_token)?;
+            let Kind::Subscription(old) = &expired.kind else { return None };
+            let (package, product_id, test) = (expired.package.clone(), expired.product_id.clone(), expired.test);
+            let (period_ms, price_micros, currency) = (old.period_ms, old.price_micros, old.currency.clone());
+            let (token, order_id) = inner.new_ids();
+            let now = crate::now_ms();
+            let purchase = Purchase {
+                package: package.clone(),
+                product_id: product_id.clone(),
+                order_id: order_id.clone(),
+                time_ms: now,
+                test,
+                account_id: None,
+                acknowledged: false,
+                kind: Kind::Subscription(Subscription {
+                    state: SubscriptionState::Active,
+                    expiry_ms: now + period_ms,
+                    period_ms,
+                    auto_renew: true,
+                    renewals: 0,
+                    linked_token: None,
+                    price_micros,
+                    currency,
+                    resubscribed_from: Some(expired_token.to_string()),
+                    replaced_product: None,
+                    step_up: None,
+                }),
+            };
+            inner.purchases.insert(token.clone(), purchase);
+            (Created { purchase_token: token, order_id }, package, product_id)
+        };
+        self.push_subscription(&package, 4, &created.purchase_token, &product_id).await;
+        Some(created)
     }
 
     /// Moves a subscription as the store would and sends the matching RTDN. `None` when the token
@@ -404,6 +461,11 @@ impl FakeGoogle {
                     sub.auto_renew = false;
                     sub.expiry_ms = now;
                     12
+                }
+                // A fifth more, to be accepted within 30 days (SUBSCRIPTION_PRICE_STEP_UP_CONSENT_UPDATED).
+                Change::PriceStepUp => {
+                    sub.step_up = Some((sub.price_micros / 5 * 6, now + 30 * 86_400_000));
+                    22
                 }
             };
             let state = sub.state;

@@ -185,15 +185,23 @@ impl GoogleClient {
         self.with_amounts(subscriptions::from_subscription_v2(product_id, token, raw)?).await
     }
 
-    /// Acknowledge goes through the v1 resource: v2 has no acknowledge method.
-    pub async fn acknowledge_subscription(&self, product_id: &str, token: &str) -> Result<(), StoreError> {
+    /// Acknowledge goes through the v1 resource: v2 has no acknowledge method. `account` is the
+    /// obfuscated account id of the user for a subscription that carries none (bought in the Play
+    /// Store): Google binds it to the purchase (`externalAccountIds`).
+    pub async fn acknowledge_subscription(
+        &self,
+        product_id: &str,
+        token: &str,
+        account: Option<&str>,
+    ) -> Result<(), StoreError> {
         let path = format!(
             "{}/subscriptions/{}/tokens/{}:acknowledge",
             self.purchases_path(),
             path_segment(product_id),
             path_segment(token)
         );
-        self.call(Method::POST, &path, Some(json!({}))).await.map(drop)
+        let body = account.map_or(json!({}), |a| json!({"externalAccountIds": {"obfuscatedAccountId": a}}));
+        self.call(Method::POST, &path, Some(body)).await.map(drop)
     }
 
     /// Stops renewals; the user keeps access until the paid period ends.

@@ -17,9 +17,17 @@ struct SubscriptionPurchaseV2 {
     acknowledgement_state: Option<String>,
     test_purchase: Option<Value>,
     external_account_identifiers: Option<ExternalAccountIdentifiers>,
-    out_of_app_purchase_context: Option<Value>,
+    out_of_app_purchase_context: Option<OutOfAppPurchaseContext>,
     #[serde(default)]
     line_items: Vec<LineItem>,
+}
+
+/// A re-subscription bought in the Play Store after the user's subscription expired: Google names
+/// the expired purchase.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutOfAppPurchaseContext {
+    expired_purchase_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -80,6 +88,9 @@ pub fn from_subscription_v2(product_id: &str, token: &str, raw: Value) -> Result
         other => return Err(StoreError::Config(format!("unknown subscriptionState {other}"))),
     };
     let order_id = item.latest_successful_order_id.clone();
+    // A Play Store re-subscription continues the expired one: linked to it, and so to its user.
+    let store_initiated = s.out_of_app_purchase_context.is_some();
+    let expired_token = s.out_of_app_purchase_context.and_then(|c| c.expired_purchase_token);
     let price = item.auto_renewing_plan.as_ref().and_then(|p| p.recurring_price.as_ref());
     Ok(StorePurchase {
         store: Store::Google,
@@ -87,7 +98,7 @@ pub fn from_subscription_v2(product_id: &str, token: &str, raw: Value) -> Result
         original_transaction_id: order_id.as_deref().map(|o| first_order_id(o).to_string()),
         transaction_id: order_id.unwrap_or_else(|| super::token_transaction_id(token)),
         // Google links a re-signup or plan change to the purchase it replaces by token.
-        linked_transaction_id: s.linked_purchase_token,
+        linked_transaction_id: s.linked_purchase_token.or(expired_token),
         purchase_token: Some(token.to_string()),
         purchase_time_ms: rfc3339_ms(s.start_time.as_deref())
             .ok_or_else(|| StoreError::Config("SubscriptionPurchaseV2 without a readable startTime".into()))?,
@@ -105,12 +116,56 @@ pub fn from_subscription_v2(product_id: &str, token: &str, raw: Value) -> Result
         auto_renewing: Some(item.auto_renewing_plan.as_ref().is_some_and(|p| p.auto_renew_enabled)),
         subscription_state,
         sandbox: s.test_purchase.is_some(),
-        store_initiated: s.out_of_app_purchase_context.is_some(),
+        store_initiated,
         developer_payload: None,
         account_id: s.external_account_identifiers.and_then(|e| e.obfuscated_external_account_id),
         refunded_share: None,
         raw,
     })
+}
+
+/// See [`StorePurchase::facts`]: read from a `SubscriptionPurchaseV2` as kept, for `product_id`'s
+/// line item. Unknown or missing parts say nothing.
+pub fn facts(raw: &Value, product_id: &str) -> Vec<String> {
+    let mut facts = Vec::new();
+    for (context, state) in [("inGracePeriodStateContext", "grace period"), ("onHoldStateContext", "on hold")] {
+        if let Some(order) = raw[context]["renewalDeclined"]["pendingOrderId"].as_str() {
+            facts.push(format!("{state}: the renewal was declined, order {order} pending"));
+        }
+    }
+    if let Some(expired) = raw["outOfAppPurchaseContext"]["expiredPurchaseToken"].as_str() {
+        let digest = crate::crypto::sha256_hex(expired);
+        facts.push(format!(
+            "re-subscribed in the Play Store after an expired subscription (token sha256 {})",
+            &digest[..12]
+        ));
+    }
+    let items = raw["lineItems"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let Some(item) = items.iter().find(|i| i["productId"] == product_id).or(items.first()) else { return facts };
+    let step_up = &item["autoRenewingPlan"]["priceStepUpConsentDetails"];
+    if let Some(state) = step_up["state"].as_str() {
+        let price = money_words(&step_up["newPrice"]);
+        let deadline = step_up["consentDeadlineTime"].as_str().unwrap_or("no deadline given");
+        facts.push(format!("price step-up to {price}: consent {state}, deadline {deadline}"));
+    }
+    let replaced = &item["itemReplacement"];
+    if let Some(product) = replaced["productId"].as_str() {
+        let mode = replaced["replacementMode"].as_str().unwrap_or("REPLACEMENT_MODE_UNSPECIFIED");
+        facts.push(format!("replaces {product} ({mode})"));
+    }
+    if let Some(phase) = item["offerPhase"].as_object().and_then(|phase| phase.keys().next()) {
+        facts.push(format!("offer phase: {phase}"));
+    }
+    facts
+}
+
+/// `Money` as `USD 12.99`.
+fn money_words(money: &Value) -> String {
+    let Ok(m) = serde_json::from_value::<Money>(money.clone()) else { return "an unknown price".into() };
+    match micros(&m) {
+        Some(micros) => format!("{} {}.{:02}", m.currency_code, micros / 1_000_000, (micros % 1_000_000) / 10_000),
+        None => "an unknown price".into(),
+    }
 }
 
 /// `GPA.1234-5678-9012-34567..5` (the sixth renewal) → `GPA.1234-5678-9012-34567`.
