@@ -80,6 +80,9 @@ pub struct SweepSettings {
     pub lookback_days: i64,
     /// Subscriptions expiring within this many hours (or already past expiry) are asked about.
     pub expiry_window_hours: i64,
+    /// Calls per second the Apple refund sweep makes to Get Refund History, under Apple's limit
+    /// of 10 per app (leaving room for the app's own look-ups).
+    pub apple_calls_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +235,7 @@ impl Settings {
             .set_default("sweeps.interval_secs", 3600)?
             .set_default("sweeps.lookback_days", 30)?
             .set_default("sweeps.expiry_window_hours", 24)?
+            .set_default("sweeps.apple_calls_per_second", 5)?
             .set_default("abuse.max_refunds", 3)?
             .set_default("abuse.period_days", 30)?
             .set_default("abuse.keep_receipt_conflicts_days", 365)?

@@ -408,48 +408,95 @@ impl Sweep<'_> {
         Ok(found)
     }
 
-    /// The app's recently paid Apple payments, one per subscription or purchase history, in order of
-    /// their original transaction id, resuming after the last one handled.
+    /// Apple's Get Refund History, once per customer (their app transaction; a payment recorded
+    /// before Apple named one stands for its own history), for the customers who paid within the
+    /// look-back, in order, resuming after the last one handled. Apple's revision is kept per
+    /// customer, so a later pass gets only the refunds added since. A customer whose newest payment
+    /// is over a week old is asked at most once a day. The calls are paced under Apple's limit for
+    /// the endpoint, and a throttled answer waits as long as Apple asks before the next one.
     async fn apple_refunds(&self) -> Result<Found, Error> {
         let StoreClient::Apple { client, .. } = self.client else { return Ok(Found::default()) };
         let kind = "apple.refunds";
-        let since = now_ms() - self.services.settings.sweeps.lookback_days * DAY_MS;
+        let now = now_ms();
+        let since = now - self.services.settings.sweeps.lookback_days * DAY_MS;
         let (cursor, _) = self.cursor(kind).await?;
         let mut after = cursor.and_then(|c| c.after).unwrap_or_default();
+        // Apple gives the sandbox a tenth of production's limits.
+        let every = Duration::from_secs(1) / self.services.settings.sweeps.apple_calls_per_second.max(1);
+        let (mut production, mut sandbox) = (Pace::new(every), Pace::new(every * 10));
         let mut found = Found::default();
         loop {
-            let originals: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT DISTINCT original_payment_id FROM payments WHERE store_app_id = $1 AND verified_at >= $2 \
-                 AND status = 'SUCCESS' AND original_payment_id > $3 ORDER BY original_payment_id LIMIT {PAGE}"
+            let customers: Vec<(String, String, String, i64, Option<String>, Option<i64>)> = sqlx::query_as(&format!(
+                "SELECT c.customer, c.txn, c.environment, c.newest, r.revision, r.checked_at FROM (\
+                   SELECT COALESCE(app_transaction_id, original_payment_id) AS customer, MIN(store_txn_key) AS txn, \
+                   MIN(environment) AS environment, MAX(verified_at) AS newest FROM payments WHERE store_app_id = $1 AND verified_at >= $2 \
+                   AND status = 'SUCCESS' AND COALESCE(app_transaction_id, original_payment_id) > $3 \
+                   GROUP BY COALESCE(app_transaction_id, original_payment_id)) c \
+                 LEFT JOIN apple_refund_customers r ON r.store_app_id = $1 AND r.customer = c.customer \
+                 ORDER BY c.customer LIMIT {PAGE}"
             ))
             .bind(self.app.id)
             .bind(since)
             .bind(&after)
             .fetch_all(self.services.db.pool())
             .await?;
-            if originals.is_empty() {
+            if customers.is_empty() {
+                sqlx::query("DELETE FROM apple_refund_customers WHERE store_app_id = $1 AND checked_at < $2")
+                    .bind(self.app.id)
+                    .bind(since - DAY_MS)
+                    .execute(self.services.db.writer())
+                    .await?;
                 self.save(kind, None, Some(now_ms())).await?;
                 return Ok(found);
             }
-            for original in &originals {
-                let mut revision: Option<String> = None;
+            for (customer, transaction_id, environment, newest, saved_revision, checked_at) in &customers {
+                let settled = *newest < now - 7 * DAY_MS;
+                if settled && checked_at.is_some_and(|at| at > now - DAY_MS) {
+                    after = customer.clone();
+                    continue;
+                }
+                let mut revision = saved_revision.clone();
+                let in_sandbox = environment == "SANDBOX";
+                let pace = if in_sandbox { &mut sandbox } else { &mut production };
+                let mut throttled = 0;
                 loop {
-                    let page = client
-                        .refund_history(original, revision.as_deref())
-                        .await
-                        .map_err(|e| Error::Other(e.to_string()))?;
+                    pace.wait().await;
+                    let page = match client.refund_history(in_sandbox, transaction_id, revision.as_deref()).await {
+                        Ok(page) => page,
+                        // Apple asks to slow down: wait as asked, and leave the rest to the next
+                        // pass (from this customer) if it keeps asking.
+                        Err(StoreError::Throttled { retry_after }) if throttled < 3 => {
+                            throttled += 1;
+                            pace.hold(retry_after);
+                            continue;
+                        }
+                        Err(err) => return Err(Error::Other(err.to_string())),
+                    };
                     for refunded in &page.purchases {
                         found.checked += 1;
                         let payment =
                             sync::by_reference(&self.services.db, self.app.id, &refunded.transaction_id).await?;
                         found.missed_refunds += self.refund(payment, "REFUND", "refunded by Apple").await?;
                     }
+                    if page.revision.is_some() {
+                        revision = page.revision;
+                    }
                     if !page.has_more {
                         break;
                     }
-                    revision = page.revision;
                 }
-                after = original.clone();
+                sqlx::query(
+                    "INSERT INTO apple_refund_customers (store_app_id, customer, revision, checked_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (store_app_id, customer) DO UPDATE SET revision = $3, \
+                     checked_at = $4",
+                )
+                .bind(self.app.id)
+                .bind(customer)
+                .bind(&revision)
+                .bind(now_ms())
+                .execute(self.services.db.writer())
+                .await?;
+                after = customer.clone();
             }
             self.save(kind, Some(&Cursor { after: Some(after.clone()), ..Cursor::default() }), None).await?;
         }
@@ -546,6 +593,31 @@ impl Sweep<'_> {
             found += self.ask_again(Payment::from_row(row)?).await?;
         }
         Ok(found)
+    }
+}
+
+/// Spaces calls to one store endpoint: one per `every` at most, and none before a throttled
+/// answer's wait is over.
+struct Pace {
+    every: Duration,
+    next: tokio::time::Instant,
+}
+
+/// How long to hold back after a throttled answer that does not say.
+const THROTTLED_WAIT: Duration = Duration::from_secs(1);
+
+impl Pace {
+    fn new(every: Duration) -> Pace {
+        Pace { every, next: tokio::time::Instant::now() }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep_until(self.next).await;
+        self.next = tokio::time::Instant::now() + self.every;
+    }
+
+    fn hold(&mut self, retry_after: Option<Duration>) {
+        self.next = tokio::time::Instant::now() + retry_after.unwrap_or(THROTTLED_WAIT).min(LEASE / 2);
     }
 }
 

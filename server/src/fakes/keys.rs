@@ -1,23 +1,42 @@
 //! The fakes' one RSA key: the Google fake's service-account key and the ONE store fake's
-//! license key. It is published with the source, so it is good for tests only. RSA keys are
-//! slow to generate, which is why it is fixed rather than made at start-up.
+//! license key. It is made when a process first needs it, never published, so nothing outside
+//! this process can sign as the fakes, and no real app can be configured with a key everyone knows.
 use std::sync::OnceLock;
 
 use ring::signature::RsaKeyPair;
+use rsa::{
+    pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding},
+    RsaPrivateKey,
+};
 
-use super::jwt;
+struct Key {
+    pair: RsaKeyPair,
+    pem: String,
+    spki: Vec<u8>,
+}
 
-pub const TEST_RSA_KEY_PEM: &str = include_str!("test_rsa_key.pem");
-
-pub fn rsa_key_pair() -> &'static RsaKeyPair {
-    static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
+fn key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
     KEY.get_or_init(|| {
-        let der = jwt::pem_der(TEST_RSA_KEY_PEM).expect("the fakes' key file is PEM");
-        RsaKeyPair::from_pkcs8(&der).expect("the fakes' key file is an RSA PKCS#8 key")
+        let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("an RSA key is made");
+        let der = private.to_pkcs8_der().expect("an RSA key encodes as PKCS#8");
+        let pem = private.to_pkcs8_pem(LineEnding::LF).expect("an RSA key encodes as PEM").to_string();
+        let spki = private.to_public_key().to_public_key_der().expect("an RSA public key encodes").into_vec();
+        let pair = RsaKeyPair::from_pkcs8(der.as_bytes()).expect("ring reads the key it is given");
+        Key { pair, pem, spki }
     })
 }
 
+pub fn rsa_key_pair() -> &'static RsaKeyPair {
+    &key().pair
+}
+
+/// The private key as PKCS#8 PEM, the form of a Google service-account key file.
+pub fn rsa_private_key_pem() -> &'static str {
+    &key().pem
+}
+
 /// The public half as X.509 SubjectPublicKeyInfo DER, the form of ONE store's license key.
-pub fn rsa_public_key_spki() -> Vec<u8> {
-    rcgen::KeyPair::from_pem(TEST_RSA_KEY_PEM).expect("the fakes' key file is an RSA PKCS#8 key").public_key_der()
+pub fn rsa_public_key_spki() -> &'static [u8] {
+    &key().spki
 }

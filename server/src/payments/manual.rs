@@ -48,8 +48,9 @@ pub async fn by_seq_anywhere(db: &Db, payment_seq: &str) -> Result<Payment, Erro
     Payment::from_row(&row)
 }
 
-/// A price typed by a person, as micros: digits with at most six decimals.
-fn price_micros(text: &str) -> Result<i64, Error> {
+/// A price written as text (typed by a person, or in ONE store's PNS), as micros: digits with at
+/// most six decimals.
+pub(crate) fn price_micros(text: &str) -> Result<i64, Error> {
     let invalid = || Error::Invalid("the price is a number such as 4.99, with at most six decimals".into());
     let text = text.trim();
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
@@ -62,7 +63,7 @@ fn price_micros(text: &str) -> Result<i64, Error> {
     Ok(whole * 1_000_000 + fraction)
 }
 
-fn currency(text: &str) -> Result<String, Error> {
+pub(crate) fn currency(text: &str) -> Result<String, Error> {
     let code = text.trim().to_ascii_uppercase();
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(code)

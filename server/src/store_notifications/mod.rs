@@ -22,6 +22,7 @@ use crate::{
     db::Db,
     now_ms,
     payments::{
+        manual,
         refund::{self, RefundSource},
         refund_requests,
         reported::{self, Reported},
@@ -408,11 +409,23 @@ async fn onestore(
                 .await?;
             Ok(Handled::Applied(Some(recorded.id)))
         }
-        Some(recorded) => Ok(Handled::Applied(Some(recorded.id))),
+        Some(recorded) => {
+            paid_amount(&services.db, recorded.id, &payment).await?;
+            Ok(Handled::Applied(Some(recorded.id)))
+        }
         None => {
-            let proof = Proof::OneStore { product_id: payment.product_id, purchase_token: payment.purchase_token };
+            let proof = Proof::OneStore {
+                product_id: payment.product_id.clone(),
+                purchase_token: payment.purchase_token.clone(),
+            };
             match client.verify(&proof).await {
-                Ok(purchase) => apply(services, app, &purchase).await,
+                Ok(purchase) => {
+                    let handled = apply(services, app, &purchase).await?;
+                    if let Handled::Applied(Some(id)) = handled {
+                        paid_amount(&services.db, id, &payment).await?;
+                    }
+                    Ok(handled)
+                }
                 Err(StoreError::Rejected { code, message }) => {
                     Ok(Handled::Ignored(crate::stores::scrub(&format!("{code}: {message}"))))
                 }
@@ -420,6 +433,26 @@ async fn onestore(
             }
         }
     }
+}
+
+/// ONE store's purchase details carry no amount; its signed PNS does (`price`,
+/// `priceCurrencyCode`): written on the payment when it has none yet.
+async fn paid_amount(db: &Db, payment_id: i64, pns: &pns::PaymentNotification) -> Result<(), Error> {
+    let (Some(price), Some(currency)) = (pns.price.as_deref(), pns.currency.as_deref()) else { return Ok(()) };
+    let (Ok(micros), Ok(currency)) = (manual::price_micros(price), manual::currency(currency)) else {
+        tracing::warn!(payment_id, "a ONE store PNS carried an amount that does not read as one");
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE payments SET price_micros = $1, currency = $2, updated_at = $3 WHERE id = $4 AND price_micros IS NULL",
+    )
+    .bind(micros)
+    .bind(currency)
+    .bind(now_ms())
+    .bind(payment_id)
+    .execute(db.writer())
+    .await?;
+    Ok(())
 }
 
 /// A verify has just recorded `payment`: notifications about its purchase that were waiting for

@@ -212,7 +212,7 @@ async fn transaction_and_refund_history_are_read_page_by_page() {
 
     let first = client.history(&ids[0], None).await.unwrap();
     let second = client.history(&ids[0], first.revision.as_deref()).await.unwrap();
-    let refunds = client.refund_history(&ids[0], None).await.unwrap();
+    let refunds = client.refund_history(true, &ids[0], None).await.unwrap();
 
     assert_eq!((first.purchases.len(), first.has_more), (20, true));
     assert_eq!((second.purchases.len(), second.has_more), (5, false));

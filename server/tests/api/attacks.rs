@@ -150,6 +150,39 @@ async fn another_users_purchase_is_refused_for_google_and_the_app_store() {
 }
 
 #[tokio::test]
+async fn a_cheap_items_purchase_sent_for_a_dear_items_reservation_is_refused_and_changes_no_payment() {
+    let shop = secure_shop().await;
+    let google = google_gem_of(&shop, "mallory").await;
+    let apple = apple_gem_of(&shop, "mallory").await;
+    let google_seq = shop.reserve("mallory", "GG", "gem_500").await;
+    let apple_seq = shop.reserve("mallory", "AS", "gem_500").await;
+    let before = ledger(&shop).await;
+
+    // Google's productsv2 is read by token alone: the product is ours to check.
+    let google_swapped = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "mallory", "storeCode": "GG", "paymentSeq": google_seq, "productId": "gem_500", "purchaseToken": google.purchase_token}),
+        )
+        .await;
+    let apple_swapped = shop
+        .sdk(
+            "/v1/sdk/verify",
+            json!({"userId": "mallory", "storeCode": "AS", "paymentSeq": apple_seq, "productId": "gem_500", "signedTransaction": apple.signed_transaction}),
+        )
+        .await;
+    let after = ledger(&shop).await;
+
+    assert_eq!(google_swapped.code(), 4020, "{}", google_swapped.body);
+    assert_eq!(apple_swapped.code(), 4025, "{}", apple_swapped.body);
+    assert_eq!(before.len(), after.len(), "no payment is made");
+    // The attacker's own reservations fail; none is granted or gets an access token.
+    assert_eq!(shop.status_of(&google_seq).await, "FAILURE");
+    assert_eq!(shop.status_of(&apple_seq).await, "FAILURE");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE access_token_hash IS NOT NULL").await, 0);
+}
+
+#[tokio::test]
 async fn a_guessed_transaction_id_claims_no_purchase_and_earns_no_access_token() {
     let shop = secure_shop().await;
     let bought = apple_gem_of(&shop, "victim").await;

@@ -172,6 +172,34 @@ async fn a_google_voided_purchase_and_a_one_store_cancellation_refund_their_paym
 }
 
 #[tokio::test]
+async fn a_one_store_payment_notification_gives_the_payment_the_amount_paid_that_the_purchase_answer_lacks() {
+    let shop = shop().await;
+    shop.fakes
+        .onestore
+        .set_notify_url(Some(shop.callback(&format!("/markets/ONESTORE/notification/{}/receive", demo::PACKAGE))));
+    let token = shop.onestore_gem();
+    let payment = shop.verify("user-o", "ONESTORE", json!({"productId": "gem_100", "purchaseToken": token})).await;
+
+    within_30s("the PNS is processed", async {
+        while shop.count("SELECT COUNT(*) FROM payments WHERE store = 'ONESTORE' AND price_micros IS NOT NULL").await
+            == 0
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let consumed = shop
+        .server(
+            "/v1/service/consume",
+            json!({"paymentSeq": payment["paymentSeq"], "accessToken": payment["accessToken"]}),
+        )
+        .await;
+
+    assert_eq!(consumed.ok()["price"], 1100.0);
+    assert_eq!(consumed.ok()["currency"], "KRW");
+}
+
+#[tokio::test]
 async fn an_app_store_renewal_notification_adds_the_new_period_to_the_active_subscription() {
     let shop = shop().await;
     shop.fakes.apple.set_notify_url(Some(shop.callback(&format!("/callback/subscription/{}/AS/v2", demo::PACKAGE))));

@@ -141,6 +141,39 @@ async fn an_apple_refund_no_notification_reported_is_found_in_the_refund_history
 }
 
 #[tokio::test]
+async fn the_apple_refund_sweep_asks_once_per_customer_keeps_apples_revision_and_waits_when_throttled() {
+    let shop = shop().await;
+    let mut bought = Vec::new();
+    for (customer, user) in [("customer-a", "ann"), ("customer-a", "ann"), ("customer-a", "ann"), ("customer-b", "bob")]
+    {
+        let new = apple::NewPurchase {
+            environment: Environment::Production,
+            customer,
+            ..apple::NewPurchase::consumable(demo::PACKAGE, "gem_100")
+        };
+        let purchase = shop.fakes.apple.add_purchase(new).await;
+        shop.verify(user, "AS", json!({"signedTransaction": purchase.signed_transaction})).await;
+        bought.push(purchase);
+    }
+    let apple = app_id(&shop, Store::Apple).await;
+    let asked = || shop.fakes.apple.faults().requests("refunds");
+    assert!(shop.fakes.apple.refund(&bought[0].transaction_id).await);
+
+    let first = sweeps::sweep_app(&shop.app.state, apple).await.unwrap();
+    let calls_first = asked();
+    assert!(shop.fakes.apple.refund(&bought[1].transaction_id).await);
+    shop.fakes.apple.faults().inject("refunds", FaultKind::Status(429), 1);
+    let second = sweeps::sweep_app(&shop.app.state, apple).await.unwrap();
+
+    assert_eq!((first.missed_refunds, first.checked), (1, 1));
+    assert_eq!(calls_first, 2, "one call per customer, not one per purchase");
+    assert_eq!(second.missed_refunds, 1, "found after Apple's throttled answer was waited out");
+    assert_eq!(second.checked, 1, "the kept revision gives only the refund made since");
+    assert_eq!(asked() - calls_first, 3, "the throttled call, then one per customer");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM apple_refund_customers WHERE revision IS NOT NULL").await, 2);
+}
+
+#[tokio::test]
 async fn a_renewal_no_notification_reported_is_recorded_by_the_expiry_check() {
     let shop = shop().await;
     let sub = shop.google_subscription("premium_monthly", 1).await;

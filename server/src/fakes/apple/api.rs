@@ -271,8 +271,10 @@ async fn refunds(
 ) -> Response {
     let pairs = query_pairs(&q);
     with_transaction(&api, "refunds", &headers, &id, |inner, t, _| {
-        let refunded: Vec<_> =
+        // In the order they were refunded, so a kept revision gets only the refunds made since.
+        let mut refunded: Vec<_> =
             customer_transactions(&api, inner, t).into_iter().filter(|t| t.revocation_ms.is_some()).collect();
+        refunded.sort_by_key(|t| t.revocation_ms);
         match page(&api, refunded, first(&pairs, "revision")) {
             Ok((signed, revision, has_more)) => {
                 Json(json!({"signedTransactions": signed, "revision": revision, "hasMore": has_more})).into_response()

@@ -2,9 +2,9 @@
 //! server uses, with purchases and subscriptions that move through Google's states, voided
 //! purchases with paging, RTDN pushes, and injectable faults.
 //!
-//! Every service account it issues carries the same published test key (`../test_rsa_key.pem`):
+//! Every service account it issues carries the key the process made at start-up (`../keys.rs`):
 //! the fake checks each RS256 assertion against it, so a client that signs wrongly, or with another
-//! key, is refused as Google would refuse it. Never use that key for anything else.
+//! key, is refused as Google would refuse it.
 mod api;
 mod control;
 
@@ -270,7 +270,7 @@ impl FakeGoogle {
             "type": "service_account",
             "project_id": "fake-play-project",
             "private_key_id": KEY_ID,
-            "private_key": keys::TEST_RSA_KEY_PEM,
+            "private_key": keys::rsa_private_key_pem(),
             "client_email": client_email,
             "client_id": "100000000000000000001",
             "token_uri": token_uri,

@@ -228,17 +228,19 @@ impl AppleClient {
         .await
     }
 
-    /// One page of Get Refund History v2 for the customer who owns `transaction_id`.
+    /// One page of Get Refund History v2 for the customer who owns `transaction_id`, asked of the
+    /// environment their purchases were made in (the sandbox has a tenth of production's limits,
+    /// so it is not asked on the way).
     pub async fn refund_history(
         &self,
+        sandbox: bool,
         transaction_id: &str,
         revision: Option<&str>,
     ) -> Result<HistoryPage, StoreError> {
-        self.first_environment(|side| async move {
-            let response = api(side)?.get_refund_history(transaction_id, revision.unwrap_or("")).await?;
-            Ok((response.signed_transactions, response.revision, response.has_more))
-        })
-        .await
+        let side = if sandbox { &self.sandbox } else { &self.production };
+        let response =
+            api(side)?.get_refund_history(transaction_id, revision.unwrap_or("")).await.map_err(api_error)?;
+        self.page(side, response.signed_transactions, response.revision, response.has_more)
     }
 
     /// Get Notification History, failures only: the signed payloads of the notifications Apple
@@ -367,19 +369,24 @@ impl AppleClient {
         let mut last = None;
         for side in [&self.production, &self.sandbox] {
             match call(side).await {
-                Ok((signed, revision, has_more)) => {
-                    return Ok(HistoryPage {
-                        purchases: self.verify_all(side, signed)?,
-                        revision,
-                        has_more: has_more.unwrap_or(false),
-                    })
-                }
+                Ok((signed, revision, has_more)) => return self.page(side, signed, revision, has_more),
                 Err(CallError::Api(err)) if not_found(&err) => last = Some(api_error(err)),
                 Err(CallError::Api(err)) => return Err(api_error(err)),
                 Err(CallError::Store(err)) => return Err(err),
             }
         }
         Err(last.expect("both environments were asked"))
+    }
+
+    /// A page of signed transactions, each verified.
+    fn page(
+        &self,
+        side: &Side,
+        signed: Option<Vec<String>>,
+        revision: Option<String>,
+        has_more: Option<bool>,
+    ) -> Result<HistoryPage, StoreError> {
+        Ok(HistoryPage { purchases: self.verify_all(side, signed)?, revision, has_more: has_more.unwrap_or(false) })
     }
 
     fn verify_all(&self, side: &Side, signed: Option<Vec<String>>) -> Result<Vec<StorePurchase>, StoreError> {
