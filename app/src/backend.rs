@@ -86,6 +86,8 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<i64, AppError>;
     async fn rename_item(&self, req: &Parts, product_seq: i64, name: &str) -> Result<(), AppError>;
     async fn set_item_status(&self, req: &Parts, product_seq: i64, status: &str) -> Result<(), AppError>;
+    /// Replaces the item's registered prices (`1200 KRW, 0.99 USD`, the default first).
+    async fn set_item_prices(&self, req: &Parts, product_seq: i64, prices: &str) -> Result<(), AppError>;
     async fn list_users(&self, req: &Parts) -> Result<Vec<ConsoleUserRow>, AppError>;
     async fn create_user(&self, req: &Parts, username: &str, password: String, role: Role) -> Result<i64, AppError>;
     async fn update_user(&self, req: &Parts, user_id: i64, change: UserChange) -> Result<(), AppError>;

@@ -27,7 +27,7 @@ test("an admin rotates the SecretKey, sees the new one once, and tests a store c
   expect(problems).toEqual([]);
 });
 
-test("an admin adds an item, stops it, and filters the list by status", async ({ page }) => {
+test("an admin adds an item, gives it list prices, stops it, and filters the list by status", async ({ page }) => {
   await openDemoProject(page);
 
   const add = page.locator("#add-item");
@@ -36,6 +36,15 @@ test("an admin adds an item, stops it, and filters the list by status", async ({
   await add.getByRole("button", { name: "Add item" }).click();
   const row = page.locator(".item-row", { hasText: "e2e_crystal" });
   await expect(row.locator(".item-status")).toHaveText("USE");
+  await row.getByLabel("List prices").fill("1500 krw, USD 1.29");
+  await row.getByRole("button", { name: "Save prices" }).click();
+  await expect(row.getByLabel("List prices")).toHaveValue("1500 KRW, 1.29 USD");
+  await row.getByLabel("List prices").fill("1500 dollars");
+  await row.getByRole("button", { name: "Save prices" }).click();
+  await expect(page.getByRole("alert")).toContainText("three-letter");
+  await page.reload();
+  await hydrated(page);
+  await expect(row.getByLabel("List prices")).toHaveValue("1500 KRW, 1.29 USD");
   await row.getByRole("button", { name: "Set STOP" }).click();
   await expect(page.locator(".item-row", { hasText: "e2e_crystal" }).locator(".item-status")).toHaveText("STOP");
 

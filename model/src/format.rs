@@ -41,6 +41,16 @@ pub fn price(amount: Option<f64>, currency: Option<&str>) -> String {
     }
 }
 
+/// Where an amount comes from: `store` (what the store says was paid), `list` (the item's
+/// registered price, the store having given none) or empty when there is no amount.
+pub fn price_source(priced: bool, list: bool) -> &'static str {
+    match (priced, list) {
+        (false, _) => "",
+        (true, false) => "store",
+        (true, true) => "list",
+    }
+}
+
 /// A share in thousandths of a percent, as both stores send it (`45200` is 45.2%).
 pub fn share(milli: i64) -> String {
     let (whole, rest) = (milli / 1000, milli % 1000);

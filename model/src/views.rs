@@ -89,6 +89,8 @@ pub struct TransactionRow {
     pub product_type: String,
     pub price: Option<f64>,
     pub currency: Option<String>,
+    /// The price is the item's registered list price: the store gave no amount (yet).
+    pub list_price: bool,
     pub consumed: bool,
     pub status: String,
     /// The store reference key.
@@ -422,6 +424,29 @@ pub struct ItemRow {
     /// USE or STOP.
     pub status: String,
     pub updated_at: i64,
+    /// The prices registered for the item, the default first. A payment the store gives no amount
+    /// for is recorded at the price in its currency (else the default), marked as a list price.
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    pub list_prices: Vec<ListPrice>,
+}
+
+/// One registered price of an item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPrice {
+    pub currency: String,
+    pub price_micros: i64,
+}
+
+impl ListPrice {
+    /// `1200 KRW`, `0.99 USD`: exact, because the console's price field is edited as a
+    /// comma-separated list of these.
+    pub fn label(&self) -> String {
+        let (whole, fraction) = (self.price_micros / 1_000_000, self.price_micros % 1_000_000);
+        match fraction {
+            0 => format!("{whole} {}", self.currency),
+            _ => format!("{whole}.{} {}", format!("{fraction:06}").trim_end_matches('0'), self.currency),
+        }
+    }
 }
 
 /// A SecretKey just made by rotation: shown once.

@@ -26,6 +26,17 @@ struct DemoApp {
     products: &'static [(&'static str, &'static str, ProductType, &'static str)],
 }
 
+/// The demo items' list prices (KRW first: the fakes sell in Korea by default), what a payment is
+/// recorded at when its store gives no amount.
+fn list_prices(product_id: &str) -> &'static [(&'static str, i64)] {
+    match product_id {
+        "gem_500" => &[("KRW", 5_900_000_000), ("USD", 4_990_000)],
+        "premium_monthly" => &[("KRW", 11_000_000_000), ("USD", 9_990_000)],
+        "gem_pass_weekly" => &[("KRW", 3_300_000_000), ("USD", 2_990_000)],
+        _ => &[("KRW", 1_200_000_000), ("USD", 990_000)],
+    }
+}
+
 const APPS: &[DemoApp] = &[
     DemoApp {
         store: Store::Google,
@@ -111,6 +122,20 @@ pub async fn seed(db: &Db, cipher: &Cipher) -> Result<(), Error> {
             .bind(now)
             .execute(db.writer())
             .await?;
+            for (position, (currency, micros)) in list_prices(product_id).iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO product_prices (product_seq, currency, price_micros, position) \
+                     SELECT product_seq, $1, $2, $3 FROM products WHERE store_app_id = $4 AND store_product_id = $5 \
+                     ON CONFLICT (product_seq, currency) DO NOTHING",
+                )
+                .bind(*currency)
+                .bind(*micros)
+                .bind(position as i64)
+                .bind(app_id)
+                .bind(*product_id)
+                .execute(db.writer())
+                .await?;
+            }
         }
     }
     Ok(())

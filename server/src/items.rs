@@ -1,18 +1,114 @@
 //! Items (products) of a project's store apps. An item is never deleted — payments refer to it —
 //! only stopped; its store product id and type are fixed once payments may refer to them.
-use model::{ItemRow, ProductType, Store};
+use model::{ItemRow, ListPrice, ProductType, Store};
+use sqlx::Row;
 
-use crate::{db::Db, now_ms, Error};
+use crate::{db::Db, now_ms, payments::manual, Error};
 
 pub async fn in_project(db: &Db, project_id: i64) -> Result<Vec<ItemRow>, Error> {
-    Ok(sqlx::query_as::<_, ItemRow>(
+    let mut items = sqlx::query_as::<_, ItemRow>(
         "SELECT p.product_seq, p.store_app_id AS store_app, a.store, p.store_product_id, p.name, p.product_type, \
          p.status, p.updated_at FROM products p JOIN store_apps a ON a.id = p.store_app_id WHERE a.project_id = $1 \
          ORDER BY a.store, p.store_product_id",
     )
     .bind(project_id)
     .fetch_all(db.pool())
-    .await?)
+    .await?;
+    let prices = sqlx::query(
+        "SELECT pp.product_seq, pp.currency, pp.price_micros FROM product_prices pp \
+         JOIN products p ON p.product_seq = pp.product_seq JOIN store_apps a ON a.id = p.store_app_id \
+         WHERE a.project_id = $1 ORDER BY pp.product_seq, pp.position",
+    )
+    .bind(project_id)
+    .fetch_all(db.pool())
+    .await?;
+    for row in prices {
+        let seq: i64 = row.try_get("product_seq")?;
+        let price = ListPrice { currency: row.try_get("currency")?, price_micros: row.try_get("price_micros")? };
+        if let Some(item) = items.iter_mut().find(|i| i.product_seq == seq) {
+            item.list_prices.push(price);
+        }
+    }
+    Ok(items)
+}
+
+/// Reads the console's price list, `1200 KRW, 0.99 USD` (the code first or last), default first.
+/// Empty clears the list.
+pub fn parse_prices(text: &str) -> Result<Vec<ListPrice>, Error> {
+    let mut prices: Vec<ListPrice> = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (a, b) = entry
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| Error::Invalid(format!("\"{entry}\" is not a price such as 1200 KRW or 0.99 USD")))?;
+        let (amount, code) = if a.trim().starts_with(|c: char| c.is_ascii_digit()) { (a, b) } else { (b, a) };
+        let price = ListPrice { currency: manual::currency(code)?, price_micros: manual::price_micros(amount)? };
+        if prices.iter().any(|p| p.currency == price.currency) {
+            return Err(Error::Invalid(format!(
+                "{} is listed twice: an item has one price per currency",
+                price.currency
+            )));
+        }
+        prices.push(price);
+    }
+    if prices.len() > 50 {
+        return Err(Error::Invalid("an item has at most 50 registered prices".into()));
+    }
+    Ok(prices)
+}
+
+/// Replaces the item's registered prices, with its audit row, in one transaction.
+pub async fn set_prices(
+    db: &Db,
+    product_seq: i64,
+    prices: &[ListPrice],
+    audit: crate::audit::Entry,
+) -> Result<(), Error> {
+    let mut tx = db.begin_write().await?;
+    let touched = sqlx::query("UPDATE products SET updated_at = $1 WHERE product_seq = $2")
+        .bind(now_ms())
+        .bind(product_seq)
+        .execute(&mut *tx)
+        .await?;
+    if touched.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    sqlx::query("DELETE FROM product_prices WHERE product_seq = $1").bind(product_seq).execute(&mut *tx).await?;
+    for (position, price) in prices.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO product_prices (product_seq, currency, price_micros, position) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(product_seq)
+        .bind(&price.currency)
+        .bind(price.price_micros)
+        .bind(position as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    crate::audit::record_in(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The price a payment of the item is recorded at when its store gives no amount: the one in the
+/// purchase's currency when the store named one (none when that currency is not registered), the
+/// item's default when it did not.
+pub(crate) async fn list_price(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    product_seq: i64,
+    currency: Option<&str>,
+) -> Result<Option<ListPrice>, Error> {
+    let row = sqlx::query(
+        "SELECT currency, price_micros FROM product_prices WHERE product_seq = $1 AND (currency = $2 OR $2 IS NULL) \
+         ORDER BY position LIMIT 1",
+    )
+    .bind(product_seq)
+    .bind(currency)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match row {
+        Some(row) => Some(ListPrice { currency: row.try_get("currency")?, price_micros: row.try_get("price_micros")? }),
+        None => None,
+    })
 }
 
 fn validate_name(name: &str) -> Result<&str, Error> {
@@ -112,4 +208,32 @@ async fn update(db: &Db, product_seq: i64, column: &str, value: &str, audit: cra
     crate::audit::record_in(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_price_list_reads_with_the_code_first_or_last_and_keeps_its_order() {
+        let prices = parse_prices(" 1200 KRW, usd 0.99 ,, ").unwrap();
+        let labels: Vec<String> = prices.iter().map(ListPrice::label).collect();
+        assert_eq!(labels, ["1200 KRW", "0.99 USD"]);
+        assert_eq!(prices[1].price_micros, 990_000);
+        assert!(parse_prices("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_price_list_refuses_a_currency_twice_an_amount_without_a_code_and_a_bad_amount() {
+        for bad in ["1 USD, 2 usd", "1200", "1,2 EUR", "-1 USD", "1.0000001 USD", "12 dollars"] {
+            assert!(matches!(parse_prices(bad), Err(Error::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_price_label_is_exact_so_the_console_field_reads_back_what_it_shows() {
+        let price = ListPrice { currency: "KWD".into(), price_micros: 1_250_500 };
+        assert_eq!(price.label(), "1.2505 KWD");
+        assert_eq!(parse_prices(&price.label()).unwrap(), [price]);
+    }
 }

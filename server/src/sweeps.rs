@@ -301,8 +301,9 @@ impl Sweep<'_> {
         let mut found = Found::default();
         loop {
             let unpriced: Vec<(i64, String)> = sqlx::query_as(&format!(
-                "SELECT id, payment_id FROM payments WHERE store_app_id = $1 AND id > $2 AND price_micros IS NULL \
-                 AND status IN ('SUCCESS', 'REFUND') AND payment_id IS NOT NULL AND payment_id NOT LIKE 'token:%' \
+                "SELECT id, payment_id FROM payments WHERE store_app_id = $1 AND id > $2 \
+                 AND (price_micros IS NULL OR price_is_list = 1) AND status IN ('SUCCESS', 'REFUND') \
+                 AND payment_id IS NOT NULL AND payment_id NOT LIKE 'token:%' \
                  ORDER BY id LIMIT {PAGE}"
             ))
             .bind(self.app.id)
@@ -337,8 +338,8 @@ impl Sweep<'_> {
                     continue;
                 };
                 let written = sqlx::query(
-                    "UPDATE payments SET price_micros = $1, currency = $2, updated_at = $3 \
-                     WHERE store_app_id = $4 AND payment_id = $5 AND price_micros IS NULL",
+                    "UPDATE payments SET price_micros = $1, currency = $2, price_is_list = 0, updated_at = $3 \
+                     WHERE store_app_id = $4 AND payment_id = $5 AND (price_micros IS NULL OR price_is_list = 1)",
                 )
                 .bind(amounts.total_micros)
                 .bind(&amounts.currency)

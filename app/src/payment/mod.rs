@@ -204,7 +204,10 @@ fn Detail(detail: PaymentDetail, can_act: bool, choose: ServerAction<ChooseRefun
                 false => s.user_id.clone(),
             }))}
             {field("Product", Some(product))}
-            {field("Price", Some(format::price(s.price, s.currency.as_deref())))}
+            {field("Price", Some(match s.list_price {
+                true => format!("{} (the item's list price: the store gave no amount)", format::price(s.price, s.currency.as_deref())),
+                false => format::price(s.price, s.currency.as_deref()),
+            }))}
             {field("Consumed", Some(consumed))}
             {field("Store reference key", s.payment_id.clone())}
             {field("Original payment", detail.original_payment_id.clone())}

@@ -10,8 +10,8 @@ use crate::{
     format,
     layout::Page,
     model::{
-        store_fields, ConnectionCheck, ItemRow, ProductType, ProjectDetail, Role, RotatedSecret, SessionInfo, Store,
-        StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES, REFUND_POLICIES, USER_BINDINGS,
+        store_fields, ConnectionCheck, ItemRow, ListPrice, ProductType, ProjectDetail, Role, RotatedSecret,
+        SessionInfo, Store, StoreAppForm, StoreAppView, ENVIRONMENT_POLICIES, REFUND_POLICIES, USER_BINDINGS,
     },
     AppError,
 };
@@ -92,6 +92,12 @@ pub async fn set_item_status(_csrf: String, product_seq: i64, status: String) ->
     backend.set_item_status(&req, product_seq, &status).await
 }
 
+#[server(endpoint = "project/item/prices")]
+pub async fn set_item_prices(_csrf: String, product_seq: i64, prices: String) -> Result<(), AppError> {
+    let (backend, req) = crate::backend::current()?;
+    backend.set_item_prices(&req, product_seq, &prices).await
+}
+
 #[component]
 pub fn ProjectPage() -> impl IntoView {
     view! {
@@ -111,6 +117,7 @@ struct Changes {
     item: ServerAction<AddItem>,
     rename: ServerAction<RenameItem>,
     status: ServerAction<SetItemStatus>,
+    prices: ServerAction<SetItemPrices>,
     webhooks: WebhookActions,
 }
 
@@ -123,6 +130,7 @@ impl Changes {
             + self.item.version().get()
             + self.rename.version().get()
             + self.status.version().get()
+            + self.prices.version().get()
             + self.webhooks.version()
     }
 
@@ -136,6 +144,7 @@ impl Changes {
             .or_else(|| failed(self.item.value().get().map(|r| r.map(|_| ()))))
             .or_else(|| failed(self.rename.value().get()))
             .or_else(|| failed(self.status.value().get()))
+            .or_else(|| failed(self.prices.value().get()))
     }
 }
 
@@ -151,6 +160,7 @@ fn ProjectView() -> impl IntoView {
         item: ServerAction::new(),
         rename: ServerAction::new(),
         status: ServerAction::new(),
+        prices: ServerAction::new(),
         webhooks: WebhookActions::new(),
     };
     let project = Resource::new(move || (id.get(), changes.version()), |(id, _)| get_project(id));
@@ -543,11 +553,11 @@ fn Items(items: Vec<ItemRow>, apps: Vec<StoreAppView>, admin: bool, changes: Cha
             <thead>
                 <tr>
                     <th class="num">"Item ID"</th><th>"Store"</th><th>"Store item ID"</th><th>"Name"</th>
-                    <th>"Type"</th><th>"Status"</th><th>"Updated"</th>
+                    <th>"Type"</th><th>"List prices"</th><th>"Status"</th><th>"Updated"</th>
                 </tr>
             </thead>
             <tbody>
-                <For each=shown key=|i| (i.product_seq, i.status.clone(), i.name.clone()) let:item>
+                <For each=shown key=|i| (i.product_seq, i.updated_at) let:item>
                     <ItemLine item admin changes />
                 </For>
             </tbody>
@@ -593,6 +603,20 @@ fn ItemLine(item: ItemRow, admin: bool, changes: Changes) -> impl IntoView {
     } else {
         item.name.clone().into_any()
     };
+    let prices = item.list_prices.iter().map(ListPrice::label).collect::<Vec<_>>().join(", ");
+    let prices_cell = if admin {
+        view! {
+            <ActionForm action=changes.prices attr:class="inline-form prices">
+                <CsrfField />
+                <input type="hidden" name="product_seq" value=item.product_seq />
+                <input name="prices" value=prices placeholder="1200 KRW, 0.99 USD" aria-label="List prices" />
+                <button type="submit">"Save prices"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else {
+        prices.into_any()
+    };
     view! {
         <tr class="item-row">
             <td class="num">{item.product_seq}</td>
@@ -600,6 +624,7 @@ fn ItemLine(item: ItemRow, admin: bool, changes: Changes) -> impl IntoView {
             <td><code>{item.store_product_id.clone()}</code></td>
             <td>{name_cell}</td>
             <td>{item.product_type.clone()}</td>
+            <td>{prices_cell}</td>
             <td>
                 <span class="item-status">{item.status.clone()}</span>
                 {admin.then(|| view! {

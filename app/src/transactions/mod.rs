@@ -165,7 +165,10 @@ fn ResultTable(rows: Vec<TransactionRow>) -> impl IntoView {
                                 </td>
                                 <td>{product}</td>
                                 <td>{row.product_type.clone()}</td>
-                                <td>{format::price(row.price, row.currency.as_deref())}</td>
+                                <td>
+                                    {format::price(row.price, row.currency.as_deref())}
+                                    {row.list_price.then(|| view! { <span class="badge" title="the item's registered price: the store gave no amount">"list"</span> })}
+                                </td>
                                 <td>{if row.consumed { "yes" } else { "no" }}</td>
                                 <td class="status">{row.status.clone()}</td>
                                 <td>{row.payment_id.clone().unwrap_or_default()}</td>

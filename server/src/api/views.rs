@@ -22,6 +22,10 @@ pub struct Common {
     pub product_type: &'static str,
     pub price: Option<f64>,
     pub currency: Option<String>,
+    /// `STORE` when `price` is what the store says was paid, `LIST` when it is the item's registered
+    /// price because the store gave none (yet); absent with no price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<&'static str>,
     /// The store's transaction / order id ("Store Reference Key").
     pub payment_id: Option<String>,
     /// The store's purchase token (Google, ONE store), which the app already holds.
@@ -46,6 +50,7 @@ impl Common {
             product_type: p.product_type.as_str(),
             price: price(p),
             currency: p.currency.clone(),
+            price_source: p.price_source(),
             payment_id: p.payment_id.clone(),
             payment_token: p.purchase_token.clone(),
             original_payment_id: p.original_payment_id.clone(),
@@ -139,6 +144,8 @@ impl Reservation {
 pub struct Consumed {
     pub price: Option<f64>,
     pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<&'static str>,
     pub product_seq: Option<i64>,
     pub product_id: String,
     pub market_id: &'static str,
@@ -150,6 +157,7 @@ impl Consumed {
         Consumed {
             price: price(p),
             currency: p.currency.clone(),
+            price_source: p.price_source(),
             product_seq: p.product_seq,
             product_id: p.store_product_id.clone(),
             market_id: p.store.code(),
@@ -167,6 +175,8 @@ pub struct Unconsumed {
     pub product_id: String,
     pub price: Option<f64>,
     pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<&'static str>,
     /// Absent on the app's calls without the user's token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
@@ -185,6 +195,7 @@ impl Unconsumed {
             product_id: p.store_product_id.clone(),
             price: price(p),
             currency: p.currency.clone(),
+            price_source: p.price_source(),
             access_token,
             market_id: p.store.code(),
             payment_id: p.payment_id.clone(),

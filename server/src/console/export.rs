@@ -15,7 +15,7 @@ use crate::{audit, payments::search, state::AppState};
 const BATCH: i64 = 1000;
 
 const HEADER: &str = "transaction_id,project,store,user_id,product_name,product_id,product_type,price,currency,\
-    consumed,status,store_reference_key,reserved_at,paid_at,refunded_at,developer_payload,test\n";
+    price_source,consumed,status,store_reference_key,reserved_at,paid_at,refunded_at,developer_payload,test\n";
 
 /// `GET /export/transactions.csv?<the search page's parameters>`.
 pub async fn transactions_csv(
@@ -93,6 +93,7 @@ fn line(r: &TransactionRow) -> String {
         r.product_type.clone(),
         r.price.map(|p| p.to_string()).unwrap_or_default(),
         r.currency.clone().unwrap_or_default(),
+        model::format::price_source(r.price.is_some(), r.list_price).to_string(),
         r.consumed.to_string(),
         r.status.clone(),
         r.payment_id.clone().unwrap_or_default(),

@@ -6,10 +6,10 @@ pub mod time_zone;
 use app::{
     backend::Backend,
     model::{
-        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, LoginResult, NewProjectKeys, NotificationPage,
-        NotificationQuery, PaymentDetail, ProjectDetail, ProjectSummary, RefundQuery, RefundReport, ReplayRequest,
-        Reverification, Role, RotatedSecret, SessionInfo, Statistics, StatisticsQuery, StatusChange, Store,
-        StoreAppForm, TransactionPage, TransactionQuery, UserChange, UserInfo, WebhookSecret,
+        AuditPage, AuditQuery, ConnectionCheck, ConsoleUserRow, ListPrice, LoginResult, NewProjectKeys,
+        NotificationPage, NotificationQuery, PaymentDetail, ProjectDetail, ProjectSummary, RefundQuery, RefundReport,
+        ReplayRequest, Reverification, Role, RotatedSecret, SessionInfo, Statistics, StatisticsQuery, StatusChange,
+        Store, StoreAppForm, TransactionPage, TransactionQuery, UserChange, UserInfo, WebhookSecret,
     },
     AppError,
 };
@@ -380,6 +380,16 @@ impl Backend for ConsoleBackend {
         let detail = format!("status {status}");
         let entry = Self::entry(req, &user, "item.status", ("item", product_seq), project, detail);
         Ok(items::set_status(&self.state.db, product_seq, status, entry).await?)
+    }
+
+    async fn set_item_prices(&self, req: &Parts, product_seq: i64, prices: &str) -> Result<(), AppError> {
+        let user = self.require(req, Role::Admin).await?;
+        let project = items::project_of(&self.state.db, product_seq).await?;
+        let prices = items::parse_prices(prices)?;
+        let listed = prices.iter().map(ListPrice::label).collect::<Vec<_>>().join(", ");
+        let detail = format!("prices {}", if listed.is_empty() { "none" } else { &listed });
+        let entry = Self::entry(req, &user, "item.prices", ("item", product_seq), project, detail);
+        Ok(items::set_prices(&self.state.db, product_seq, &prices, entry).await?)
     }
 
     async fn list_users(&self, req: &Parts) -> Result<Vec<ConsoleUserRow>, AppError> {

@@ -50,6 +50,7 @@ fn data(p: &Payment) -> Value {
         "status": p.status.as_str(),
         "price": p.price_micros.map(|m| m as f64 / 1e6),
         "currency": p.currency,
+        "priceSource": p.price_source(),
         "paymentId": p.payment_id,
         "originalPaymentId": p.original_payment_id,
         "purchaseTime": p.purchase_time,

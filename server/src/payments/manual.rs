@@ -180,8 +180,8 @@ async fn to_success(
     let updated = sqlx::query(
         "UPDATE payments SET status = 'SUCCESS', pending_reason = NULL, next_verify_at = NULL, failure_reason = NULL, \
          failure_code = NULL, store_txn_key = $1, payment_id = $1, original_payment_id = COALESCE(original_payment_id, \
-         $1), price_micros = $2, currency = $3, access_token_hash = $4, access_token_enc = $5, verified_at = $6, \
-         purchase_time = COALESCE(purchase_time, $6), updated_at = $6 WHERE id = $7 AND status = $8",
+         $1), price_micros = $2, currency = $3, price_is_list = 0, access_token_hash = $4, access_token_enc = $5, \
+         verified_at = $6, purchase_time = COALESCE(purchase_time, $6), updated_at = $6 WHERE id = $7 AND status = $8",
     )
     .bind(receipt)
     .bind(price)

@@ -100,6 +100,8 @@ pub struct Payment {
     pub consumed: bool,
     pub price_micros: Option<i64>,
     pub currency: Option<String>,
+    /// The amount is the item's registered list price: the store gave none (yet).
+    pub price_is_list: bool,
     pub payment_id: Option<String>,
     pub original_payment_id: Option<String>,
     pub linked_payment_id: Option<String>,
@@ -126,6 +128,13 @@ pub struct Payment {
     pub created_at: i64,
 }
 
+impl Payment {
+    /// `STORE` or `LIST` (see [`Payment::price_is_list`]); none without an amount.
+    pub fn price_source(&self) -> Option<&'static str> {
+        self.price_micros.map(|_| if self.price_is_list { "LIST" } else { "STORE" })
+    }
+}
+
 #[cfg(test)]
 impl Payment {
     /// A verified payment of `product_type`, for unit tests of rules that read one.
@@ -145,6 +154,7 @@ impl Payment {
             consumed: false,
             price_micros: None,
             currency: None,
+            price_is_list: false,
             payment_id: Some("GPA.1".into()),
             original_payment_id: None,
             linked_payment_id: None,
@@ -170,8 +180,8 @@ impl Payment {
 }
 
 pub(crate) const COLUMNS: &str = "id, payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \
-    product_type, user_id, status, pending_reason, consumed, price_micros, currency, payment_id, original_payment_id, \
-    linked_payment_id, purchase_token, access_token_hash, access_token_enc, purchase_time, expiry_time, renew_time, \
+    product_type, user_id, status, pending_reason, consumed, price_micros, currency, price_is_list, payment_id, \
+    original_payment_id, linked_payment_id, purchase_token, access_token_hash, access_token_enc, purchase_time, expiry_time, renew_time, \
     subscription_state, auto_renewing, environment, store_initiated, claim_state, store_account_id, developer_payload, \
     reserved_at, verify_attempts, receipt, created_at";
 
@@ -195,6 +205,7 @@ impl Payment {
             consumed: row.try_get::<i64, _>("consumed")? != 0,
             price_micros: row.try_get("price_micros")?,
             currency: row.try_get("currency")?,
+            price_is_list: row.try_get::<i64, _>("price_is_list")? != 0,
             payment_id: row.try_get("payment_id")?,
             original_payment_id: row.try_get("original_payment_id")?,
             linked_payment_id: row.try_get("linked_payment_id")?,

@@ -116,7 +116,7 @@ fn push_conditions(sql: &mut Sql, f: &Filters) {
 
 /// What a result row shows, and what the detail page adds.
 const SELECT: &str = "SELECT p.id, p.payment_seq, pr.name AS project, p.store, p.user_id, i.name AS product_name, \
-     p.store_product_id, p.product_type, p.price_micros, p.currency, p.consumed, p.status, p.payment_id, \
+     p.store_product_id, p.product_type, p.price_micros, p.currency, p.price_is_list, p.consumed, p.status, p.payment_id, \
      p.original_payment_id, p.purchase_token, p.access_token_hash, p.reserved_at, p.verified_at, \
      p.refund_time, p.developer_payload, p.is_test, p.created_at, p.project_id, p.product_seq, \
      p.linked_payment_id, p.purchase_time, p.expiry_time, p.renew_time, p.subscription_state, p.auto_renewing, \
@@ -244,6 +244,7 @@ fn read_row(row: &sqlx::any::AnyRow, q: Option<&str>) -> Result<TransactionRow, 
         product_type: row.try_get("product_type")?,
         price: row.try_get::<Option<i64>, _>("price_micros")?.map(|m| m as f64 / 1_000_000.0),
         currency: text("currency")?,
+        list_price: row.try_get::<i64, _>("price_is_list")? != 0,
         consumed: row.try_get::<i64, _>("consumed")? != 0,
         status: row.try_get("status")?,
         payment_id: text("payment_id")?,

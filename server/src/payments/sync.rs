@@ -152,8 +152,9 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
          user_id, status, price_micros, currency, store_txn_key, payment_id, original_payment_id, \
          purchase_token, access_token_hash, access_token_enc, verified_at, purchase_time, expiry_time, renew_time, \
          subscription_state, auto_renewing, environment, is_test, store_response, claim_state, app_transaction_id, \
-         reserved_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, $10, $11, $11, \
-         $12, $13, $14, $15, $16, $17, $18, $16, $19, $20, $21, $22, $23, $24, $25, $16, $16, $16) RETURNING id",
+         price_is_list, reserved_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUCCESS', $9, \
+         $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $16, $19, $20, $21, $22, $23, $24, $25, $26, $16, $16, $16) \
+         RETURNING id",
     )
     .bind(super::seq::draw())
     .bind(previous.project_id)
@@ -181,6 +182,9 @@ async fn renew(db: &Db, cipher: &Cipher, previous: &Payment, purchase: &StorePur
     // A period of a subscription nobody has claimed waits for the same claim.
     .bind(previous.unclaimed.then_some("UNCLAIMED"))
     .bind(purchase.app_transaction_id())
+    // A period the store gives no amount for costs what the one before it did, as a list price
+    // when that one was.
+    .bind(i64::from(purchase.price_micros.is_none() && previous.price_is_list))
     .fetch_one(&mut *tx)
     .await;
         match inserted.map_err(Error::from) {

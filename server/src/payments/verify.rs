@@ -680,6 +680,14 @@ async fn update_reserved(
     f: &Fields<'_>,
 ) -> Result<bool, Error> {
     let p = f.purchase;
+    let listed = match p.price_micros {
+        Some(_) => None,
+        None => crate::items::list_price(tx, f.product.product_seq, p.currency.as_deref()).await?,
+    };
+    let (price, currency) = match &listed {
+        Some(list) => (Some(list.price_micros * i64::from(p.quantity.max(1))), Some(list.currency.clone())),
+        None => (p.price_micros, p.currency.clone()),
+    };
     let done = sqlx::query(
         "UPDATE payments SET status = 'SUCCESS', pending_reason = NULL, next_verify_at = NULL, failure_reason = NULL, \
          proof_digest = NULL, product_seq = $1, store_product_id = $2, product_type = $3, price_micros = $4, \
@@ -688,13 +696,14 @@ async fn update_reserved(
          verified_at = $13, purchase_time = $14, expiry_time = $15, subscription_state = $16, auto_renewing = $17, \
          environment = $18, is_test = $19, store_initiated = $20, store_account_id = $21, store_response = $22, \
          ack_state = $23, next_ack_at = $24, developer_payload = COALESCE(developer_payload, $25), claim_state = $26, \
-         app_transaction_id = $28, updated_at = $13 WHERE id = $27 AND status IN ('RESERVED', 'FAILURE', 'USER_CLOSE')",
+         app_transaction_id = $28, price_is_list = $29, updated_at = $13 \
+         WHERE id = $27 AND status IN ('RESERVED', 'FAILURE', 'USER_CLOSE')",
     )
     .bind(f.product.product_seq)
     .bind(&f.product.store_product_id)
     .bind(f.product.product_type.as_str())
-    .bind(p.price_micros)
-    .bind(&p.currency)
+    .bind(price)
+    .bind(currency)
     .bind(p.quantity)
     .bind(&p.transaction_id)
     .bind(p.original_transaction_id.as_deref().or(Some(p.transaction_id.as_str())))
@@ -718,6 +727,7 @@ async fn update_reserved(
     .bind(f.claim_state)
     .bind(id)
     .bind(p.app_transaction_id())
+    .bind(i64::from(listed.is_some()))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

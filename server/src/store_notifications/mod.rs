@@ -436,7 +436,7 @@ async fn onestore(
 }
 
 /// ONE store's purchase details carry no amount; its signed PNS does (`price`,
-/// `priceCurrencyCode`): written on the payment when it has none yet.
+/// `priceCurrencyCode`): written on the payment in place of none or of its item's list price.
 async fn paid_amount(db: &Db, payment_id: i64, pns: &pns::PaymentNotification) -> Result<(), Error> {
     let (Some(price), Some(currency)) = (pns.price.as_deref(), pns.currency.as_deref()) else { return Ok(()) };
     let (Ok(micros), Ok(currency)) = (manual::price_micros(price), manual::currency(currency)) else {
@@ -444,7 +444,8 @@ async fn paid_amount(db: &Db, payment_id: i64, pns: &pns::PaymentNotification) -
         return Ok(());
     };
     sqlx::query(
-        "UPDATE payments SET price_micros = $1, currency = $2, updated_at = $3 WHERE id = $4 AND price_micros IS NULL",
+        "UPDATE payments SET price_micros = $1, currency = $2, price_is_list = 0, updated_at = $3 \
+         WHERE id = $4 AND (price_micros IS NULL OR price_is_list = 1)",
     )
     .bind(micros)
     .bind(currency)

@@ -172,16 +172,32 @@ async fn a_google_voided_purchase_and_a_one_store_cancellation_refund_their_paym
 }
 
 #[tokio::test]
-async fn a_one_store_payment_notification_gives_the_payment_the_amount_paid_that_the_purchase_answer_lacks() {
+async fn a_one_store_payment_is_recorded_at_its_items_list_price_until_its_notification_gives_the_amount_paid() {
     let shop = shop().await;
+    let admin = shop.app.signed_in_as(app::model::Role::Admin).await;
+    let item = shop
+        .count(
+            "SELECT p.product_seq FROM products p JOIN store_apps a ON a.id = p.store_app_id \
+             WHERE a.store = 'ONESTORE' AND p.store_product_id = 'gem_100'",
+        )
+        .await
+        .to_string();
+    admin
+        .submit::<()>("/api/project/item/prices", &[("product_seq", &item), ("prices", "1200 KRW, 0.99 USD")])
+        .await
+        .unwrap();
+    let bad_prices =
+        admin.submit::<()>("/api/project/item/prices", &[("product_seq", &item), ("prices", "12 dollars")]).await;
+    let unannounced = shop.onestore_gem();
+    let listed = shop.verify("user-o", "ONESTORE", json!({"productId": "gem_100", "purchaseToken": unannounced})).await;
+
     shop.fakes
         .onestore
         .set_notify_url(Some(shop.callback(&format!("/markets/ONESTORE/notification/{}/receive", demo::PACKAGE))));
     let token = shop.onestore_gem();
     let payment = shop.verify("user-o", "ONESTORE", json!({"productId": "gem_100", "purchaseToken": token})).await;
-
     within_30s("the PNS is processed", async {
-        while shop.count("SELECT COUNT(*) FROM payments WHERE store = 'ONESTORE' AND price_micros IS NOT NULL").await
+        while shop.count("SELECT COUNT(*) FROM payments WHERE store = 'ONESTORE' AND price_micros = 1100000000").await
             == 0
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -195,8 +211,11 @@ async fn a_one_store_payment_notification_gives_the_payment_the_amount_paid_that
         )
         .await;
 
-    assert_eq!(consumed.ok()["price"], 1100.0);
-    assert_eq!(consumed.ok()["currency"], "KRW");
+    assert!(matches!(&bad_prices, Err(app::AppError::Invalid(m)) if m.contains("three-letter")), "{bad_prices:?}");
+    assert_eq!((listed["price"].as_f64(), listed["currency"].as_str()), (Some(1200.0), Some("KRW")));
+    assert_eq!(listed["priceSource"], "LIST");
+    assert_eq!((consumed.ok()["price"].as_f64(), consumed.ok()["currency"].as_str()), (Some(1100.0), Some("KRW")));
+    assert_eq!(consumed.ok()["priceSource"], "STORE");
 }
 
 #[tokio::test]

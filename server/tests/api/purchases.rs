@@ -810,7 +810,7 @@ async fn a_google_resubscription_is_linked_to_the_payment_it_replaces() {
 }
 
 #[tokio::test]
-async fn a_google_one_time_purchase_carries_what_its_order_says_was_paid_and_an_order_outage_costs_only_the_price() {
+async fn a_google_one_time_purchase_carries_what_its_order_says_was_paid_and_during_an_order_outage_its_list_price() {
     let shop = shop().await;
     let new = |price| google::NewProduct {
         package: demo::PACKAGE,
@@ -830,7 +830,12 @@ async fn a_google_one_time_purchase_carries_what_its_order_says_was_paid_and_an_
 
     assert_eq!((paid["price"].as_f64(), paid["currency"].as_str()), (Some(9.98), Some("USD")), "two at 4.99: {paid}");
     assert_eq!(during_outage["status"], "SUCCESS", "the purchase is proven without its order");
-    assert!(during_outage["price"].is_null(), "{during_outage}");
+    assert_eq!(
+        (during_outage["price"].as_f64(), during_outage["priceSource"].as_str()),
+        (Some(2400.0), Some("LIST")),
+        "two at the item's list price until the order is read: {during_outage}"
+    );
+    assert_eq!(paid["priceSource"], "STORE");
     let kept: String = sqlx::query_scalar("SELECT store_response FROM payments WHERE payment_id = $1")
         .bind(&priced.order_id)
         .fetch_one(shop.app.db.pool())

@@ -45,6 +45,7 @@ const FUNCTIONS: &[(&str, Option<Role>, &[(&str, &str)])] = &[
     ),
     ("/api/project/item/name", Some(Role::Admin), &[("product_seq", "1"), ("name", "Sneaky")]),
     ("/api/project/item/status", Some(Role::Admin), &[("product_seq", "1"), ("status", "STOP")]),
+    ("/api/project/item/prices", Some(Role::Admin), &[("product_seq", "1"), ("prices", "0.01 USD")]),
     ("/api/users", Some(Role::Admin), &[]),
     (
         "/api/users/create",
