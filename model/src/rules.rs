@@ -47,6 +47,15 @@ const SWEEP_INTERVAL: FieldSpec = FieldSpec {
 const GOOGLE_FIELDS: &[FieldSpec] = &[
     secret("serviceAccountJson", "Service account key (JSON file contents)", true),
     FieldSpec { multiline: true, ..field("licenseKey", "In-app billing license key (Base64 RSA public key)") },
+    FieldSpec {
+        choices: &["OFF", "SIGNATURE"],
+        ..field(
+            "outageFallback",
+            "While Google cannot be reached: OFF = purchases wait until it can (the default), SIGNATURE = a one-time \
+             purchase whose Play Billing signature the license key verifies succeeds provisionally and is confirmed \
+             with Google later (weaker: a refunded or license-test purchase succeeds until then)",
+        )
+    },
     field(
         "pushServiceAccount",
         "Pub/Sub push service account email (pushes without its OIDC token are refused; empty: pushes are only hints)",

@@ -179,6 +179,15 @@ fn write_private(path: &Path, contents: &str) -> Result<bool, Error> {
 }
 
 /// `bytes` random bytes as URL-safe base64 without padding.
+/// The PKCS#1 RSA key, as ring reads it, inside a store's license key: base64 of an X.509
+/// SubjectPublicKeyInfo (Google Play's in-app billing key, ONE store's PNS key).
+pub fn license_key_rsa(license_key: &str) -> Option<Vec<u8>> {
+    use x509_parser::prelude::FromDer;
+    let der = STANDARD.decode(license_key.trim()).ok()?;
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der).ok()?;
+    Some(spki.subject_public_key.data.to_vec())
+}
+
 pub fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);

@@ -377,6 +377,8 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
         .iter()
         .any(|f| f.key == "verificationMode" && matches!(f.value.as_deref(), Some("V2_AND_V1" | "V1")));
     let push_account_set = app.fields.iter().any(|f| f.key == "pushServiceAccount" && f.is_set);
+    let signature_fallback =
+        app.fields.iter().any(|f| f.key == "outageFallback" && f.value.as_deref() == Some("SIGNATURE"));
     let unauthenticated_pushes = store == Store::Google && !push_account_set;
     let inbox = format!("/notifications?project={project}&store={}", store.code());
     let summary = app
@@ -404,6 +406,11 @@ fn StoreAppCard(app: StoreAppView, admin: bool, project: i64, save: ServerAction
                 {takes_receipts.then(|| view! {
                     <span class="badge weaker" title="StoreKit 1 receipts are unsigned by the app and need the shared secret">
                         "accepts StoreKit 1 receipts"
+                    </span>
+                })}
+                {signature_fallback.then(|| view! {
+                    <span class="badge weaker" title="while Google is down, a refunded or license-test purchase succeeds until Google is asked again">
+                        "signature-only during outages"
                     </span>
                 })}
             </h3>

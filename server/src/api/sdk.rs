@@ -20,7 +20,7 @@ use crate::{
     },
     state::AppState,
     store_apps::{self, StoreAppRecord},
-    stores::client::Proof,
+    stores::{client::Proof, google::signed::SignedPurchase},
 };
 
 /// ONE store's limit, the tightest of the three.
@@ -31,6 +31,8 @@ const MAX_PURCHASE_TOKEN: usize = 4096;
 const MAX_TRANSACTION_ID: usize = 64;
 const MAX_SIGNED_TRANSACTION: usize = 64 * 1024;
 const MAX_RECEIPT: usize = 1024 * 1024;
+const MAX_PURCHASE_DATA: usize = 16 * 1024;
+const MAX_SIGNATURE: usize = 2048;
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
@@ -203,6 +205,13 @@ pub(super) struct Purchase {
     /// Apple StoreKit 1: the base64 app receipt.
     #[schema(max_length = 1048576)]
     receipt: Option<String>,
+    /// Google, optional: the Play Billing Library's `Purchase.getOriginalJson()` and
+    /// `Purchase.getSignature()`, read only while Google cannot be reached by an app whose
+    /// `outageFallback` is `SIGNATURE`.
+    #[schema(max_length = 16384)]
+    original_json: Option<String>,
+    #[schema(max_length = 2048)]
+    signature: Option<String>,
 }
 
 impl Purchase {
@@ -215,6 +224,8 @@ impl Purchase {
             ("transactionId", &self.transaction_id, MAX_TRANSACTION_ID),
             ("signedTransaction", &self.signed_transaction, MAX_SIGNED_TRANSACTION),
             ("receipt", &self.receipt, MAX_RECEIPT),
+            ("originalJson", &self.original_json, MAX_PURCHASE_DATA),
+            ("signature", &self.signature, MAX_SIGNATURE),
         ];
         for (name, value, max) in fields {
             optional(&format!("purchases[{index}].{name}"), value, max)?;
@@ -285,6 +296,15 @@ async fn verify_one(
     purchase: &Purchase,
 ) -> Result<PaymentView, ApiError> {
     let proof = proof(state, app, purchase).await?;
+    let signed = match (
+        optional("originalJson", &purchase.original_json, MAX_PURCHASE_DATA)?,
+        optional("signature", &purchase.signature, MAX_SIGNATURE)?,
+    ) {
+        (Some(data), Some(signature)) if app.store == Store::Google => {
+            Some(SignedPurchase { data: data.into(), signature: signature.into() })
+        }
+        _ => None,
+    };
     let client = state.store_client(app).map_err(|e| ApiError::new(Code::StoreConfiguration, e.to_string()))?;
     let request = Request {
         project_id: caller.project_id,
@@ -295,6 +315,7 @@ async fn verify_one(
         source: Source::Client,
         policy: caller.policy,
         user_authenticated: caller.authenticates(&state.cipher, user)?,
+        signed: signed.as_ref(),
     };
     match payments::verify::verify(&state.db, &state.cipher, &client, &request).await? {
         Outcome::Verified { payment, access_token, new } => {

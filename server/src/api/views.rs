@@ -37,6 +37,10 @@ pub struct Common {
     pub renew_time_millis: Option<i64>,
     pub subscription_state: Option<String>,
     pub is_test_purchase: bool,
+    /// Verified by the purchase's signature alone while the store could not be reached (an app's
+    /// opt-in outage fallback); absent once the store confirmed it, and on every other payment.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
 }
 
 impl Common {
@@ -60,6 +64,7 @@ impl Common {
             renew_time_millis: p.renew_time,
             subscription_state: p.subscription_state.clone(),
             is_test_purchase: p.sandbox,
+            provisional: p.provisional,
         }
     }
 }

@@ -10,6 +10,7 @@ use rsa::{
 };
 
 struct Key {
+    private: RsaPrivateKey,
     pair: RsaKeyPair,
     pem: String,
     spki: Vec<u8>,
@@ -23,8 +24,18 @@ fn key() -> &'static Key {
         let pem = private.to_pkcs8_pem(LineEnding::LF).expect("an RSA key encodes as PEM").to_string();
         let spki = private.to_public_key().to_public_key_der().expect("an RSA public key encodes").into_vec();
         let pair = RsaKeyPair::from_pkcs8(der.as_bytes()).expect("ring reads the key it is given");
-        Key { pair, pem, spki }
+        Key { private, pair, pem, spki }
     })
+}
+
+/// A PKCS#1 v1.5 signature over SHA-1 of `message`: Google Play still signs purchase data so, and
+/// ring signs only with SHA-2.
+pub fn rsa_sign_sha1(message: &[u8]) -> Vec<u8> {
+    const SHA1_DIGEST_INFO: [u8; 15] =
+        [0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, message);
+    let scheme = rsa::Pkcs1v15Sign { hash_len: Some(20), prefix: SHA1_DIGEST_INFO.into() };
+    key().private.sign(scheme, digest.as_ref()).expect("RSA signing with the fakes' key")
 }
 
 pub fn rsa_key_pair() -> &'static RsaKeyPair {

@@ -58,5 +58,6 @@ fn data(p: &Payment) -> Value {
         "subscriptionState": p.subscription_state,
         "consumed": p.consumed,
         "isTestPurchase": p.sandbox,
+        "provisional": p.provisional,
     })
 }

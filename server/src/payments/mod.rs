@@ -5,6 +5,7 @@ pub mod acknowledge;
 pub mod binding;
 pub mod cancel;
 pub mod close;
+pub mod confirm;
 pub mod consume;
 pub mod events;
 pub mod manual;
@@ -102,6 +103,9 @@ pub struct Payment {
     pub currency: Option<String>,
     /// The amount is the item's registered list price: the store gave none (yet).
     pub price_is_list: bool,
+    /// Verified by the purchase's signature alone during a store outage, not yet confirmed with the
+    /// store (see [`crate::stores::google::signed`]).
+    pub provisional: bool,
     pub payment_id: Option<String>,
     pub original_payment_id: Option<String>,
     pub linked_payment_id: Option<String>,
@@ -155,6 +159,7 @@ impl Payment {
             price_micros: None,
             currency: None,
             price_is_list: false,
+            provisional: false,
             payment_id: Some("GPA.1".into()),
             original_payment_id: None,
             linked_payment_id: None,
@@ -180,7 +185,7 @@ impl Payment {
 }
 
 pub(crate) const COLUMNS: &str = "id, payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \
-    product_type, user_id, status, pending_reason, consumed, price_micros, currency, price_is_list, payment_id, \
+    product_type, user_id, status, pending_reason, consumed, price_micros, currency, price_is_list, confirm_state, payment_id, \
     original_payment_id, linked_payment_id, purchase_token, access_token_hash, access_token_enc, purchase_time, expiry_time, renew_time, \
     subscription_state, auto_renewing, environment, store_initiated, claim_state, store_account_id, developer_payload, \
     reserved_at, verify_attempts, receipt, created_at";
@@ -206,6 +211,7 @@ impl Payment {
             price_micros: row.try_get("price_micros")?,
             currency: row.try_get("currency")?,
             price_is_list: row.try_get::<i64, _>("price_is_list")? != 0,
+            provisional: row.try_get::<Option<String>, _>("confirm_state")?.as_deref() == Some("PROVISIONAL"),
             payment_id: row.try_get("payment_id")?,
             original_payment_id: row.try_get("original_payment_id")?,
             linked_payment_id: row.try_get("linked_payment_id")?,

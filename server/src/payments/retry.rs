@@ -1,7 +1,7 @@
 //! The background work that makes verification reliable: payments whose proof could not be
 //! checked are verified again, Google and ONE store purchases whose acknowledgement failed are
-//! acknowledged again, and consumed payments due at their store are consumed there, each with a
-//! growing delay. Several instances can run it: each row is claimed before it
+//! acknowledged again, consumed payments due at their store are consumed there, each with a
+//! growing delay, and payments verified by a signature alone are confirmed with their store. Several instances can run it: each row is claimed before it
 //! is worked on ([`crate::db::Db::claim_due`]).
 use std::time::Duration;
 
@@ -27,13 +27,17 @@ pub async fn run_due(services: &Services) -> Result<usize, Error> {
     let reverified = reverify_due(services).await;
     let acknowledged = acknowledge_due(services).await;
     let consumed = store_consume_due(services).await;
+    let confirmed = super::confirm::confirm_due(services).await;
+    if let Err(err) = &confirmed {
+        tracing::warn!(error = %err, "confirmation pass failed");
+    }
     if let Err(err) = &reverified {
         tracing::warn!(error = %err, "re-verification pass failed");
     }
     if let Err(err) = &acknowledged {
         tracing::warn!(error = %err, "acknowledgement pass failed");
     }
-    Ok(reverified.unwrap_or_default() + acknowledged.unwrap_or_default() + consumed?)
+    Ok(reverified.unwrap_or_default() + acknowledged.unwrap_or_default() + confirmed.unwrap_or_default() + consumed?)
 }
 
 async fn reverify_due(services: &Services) -> Result<usize, Error> {
@@ -64,6 +68,8 @@ pub async fn reverify(services: &Services, id: i64) -> Result<(), Error> {
         policy: crate::projects::policy(&services.db, payment.project_id).await?,
         // The claim was the app's, made when the proof was kept.
         user_authenticated: false,
+        // What the device signed is not kept: a retry asks the store.
+        signed: None,
     };
     match verify::verify(&services.db, &services.cipher, &client, &request).await? {
         Outcome::Verified { .. } => tracing::info!(payment = %seq, "verified on retry"),

@@ -17,6 +17,7 @@ use crate::{
     store_apps::StoreAppRecord,
     stores::{
         client::{Proof, StoreClient},
+        google::signed::{self, SignedPurchase},
         PurchaseState, StoreError, StorePurchase,
     },
     webhooks::EventType,
@@ -36,6 +37,8 @@ pub struct Request<'a> {
     /// Whether the caller proved that it acts for `user_id` (a user token from the app's server):
     /// only then does presenting another user's purchase flag the presenter for abuse.
     pub user_authenticated: bool,
+    /// What the device's store library signed, for a Google app whose outage fallback reads it.
+    pub signed: Option<&'a SignedPurchase>,
 }
 
 impl Request<'_> {
@@ -130,15 +133,24 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
     if let Some(existing) = recorded(db, request.app.id, request.proof).await? {
         return answer_existing(db, cipher, existing, request, reserved.as_ref()).await;
     }
+    let mut provisional = false;
     let purchase = match client.verify(request.proof).await {
         // Without a reservation the app never started this purchase: it started in the store (an
         // App Store promoted purchase, a promo code, a purchase made on another device), whatever
         // the store's own answer says of it.
         Ok(purchase) if request.payment_seq.is_none() => StorePurchase { store_initiated: true, ..purchase },
         Ok(purchase) => purchase,
-        Err(StoreError::Unavailable(detail)) => {
-            return keep_pending(db, request, reserved, Pending::StoreUnavailable, detail).await;
-        }
+        Err(StoreError::Unavailable(detail)) => match signature_fallback(request) {
+            Some(Ok(purchase)) => {
+                provisional = true;
+                StorePurchase { store_initiated: request.payment_seq.is_none(), ..purchase }
+            }
+            Some(Err(refused)) => {
+                tracing::info!(store_app = request.app.id, %refused, "signature fallback not taken; the proof is kept");
+                return keep_pending(db, request, reserved, Pending::StoreUnavailable, detail).await;
+            }
+            None => return keep_pending(db, request, reserved, Pending::StoreUnavailable, detail).await,
+        },
         Err(throttled @ StoreError::Throttled { .. }) => {
             return keep_pending(db, request, reserved, Pending::StoreUnavailable, throttled.to_string()).await;
         }
@@ -191,7 +203,7 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
             return refuse(db, reserved.as_ref(), refusal, request.source).await;
         }
     }
-    let outcome = record(db, cipher, request, reserved.as_ref(), &product, &purchase).await?;
+    let outcome = record(db, cipher, request, reserved.as_ref(), &product, &purchase, provisional).await?;
     if let Outcome::Verified { payment, new: true, .. } = &outcome {
         if ack_state(&purchase) == "PENDING" {
             super::acknowledge::acknowledge(db, client, payment).await?;
@@ -201,6 +213,21 @@ pub async fn verify(db: &Db, cipher: &Cipher, client: &StoreClient, request: &Re
         }
     }
     Ok(outcome)
+}
+
+/// The purchase the device's signed purchase data describes, when Google could not be reached
+/// and the app chose this fallback (`outageFallback: SIGNATURE`) for a one-time product; `None`
+/// when the fallback does not apply, an error when it applies and the signed data does not hold.
+/// A throttled call never falls back: anyone can spend our quota with made-up tokens.
+fn signature_fallback(request: &Request<'_>) -> Option<Result<StorePurchase, String>> {
+    let setting = |key| request.app.settings.get(key).and_then(|v| v.as_str());
+    let Proof::Google { product_id, purchase_token, subscription: false } = request.proof else { return None };
+    if setting("outageFallback") != Some("SIGNATURE") {
+        return None;
+    }
+    let signed = request.signed?;
+    let license_key = setting("licenseKey").unwrap_or_default();
+    Some(signed::verify(signed, license_key, &request.app.store_app_id, product_id, purchase_token))
 }
 
 /// Whether a payment still waits for its purchase: a verify may complete it. A closed
@@ -584,6 +611,7 @@ async fn record(
     reserved: Option<&Payment>,
     product: &Product,
     purchase: &StorePurchase,
+    provisional: bool,
 ) -> Result<Outcome, Error> {
     let mut reserved = reserved;
     // Each round either records, answers with what is recorded, or learns something that makes
@@ -630,6 +658,14 @@ async fn record(
             }
             Err(err) => return Err(err),
         };
+        let mut detail = format!("store transaction {}", purchase.transaction_id);
+        if provisional {
+            super::confirm::mark_provisional(&mut tx, id, now).await?;
+            detail.push_str(
+                "; verified by its Play Billing signature alone while Google could not be reached: provisional \
+                 until Google confirms it",
+            );
+        }
         let entry = HistoryEntry {
             payment_id: id,
             from: reserved.map(|p| p.status),
@@ -638,7 +674,7 @@ async fn record(
             source: request.source,
             actor: None,
             reason: None,
-            detail: super::sync::with_facts(Some(format!("store transaction {}", purchase.transaction_id)), purchase),
+            detail: super::sync::with_facts(Some(detail), purchase),
         };
         append_history(&mut tx, entry).await?;
         let extra = serde_json::json!({"storeInitiated": purchase.store_initiated});
@@ -811,6 +847,7 @@ mod tests {
             source: Source::Client,
             policy: Policy { user_binding: UserBinding::WhenPresent, client_consume: false },
             user_authenticated: false,
+            signed: None,
         }
     }
 
@@ -823,8 +860,9 @@ mod tests {
         let proof = google_proof("token-GPA.0001");
         clash::force_next(&other.payment_seq);
 
-        let outcome =
-            record(&services.db, &services.cipher, &request(&app, &proof), None, &product, &purchase).await.unwrap();
+        let outcome = record(&services.db, &services.cipher, &request(&app, &proof), None, &product, &purchase, false)
+            .await
+            .unwrap();
 
         assert!(clash::all_drawn());
         let Outcome::Verified { payment, new: true, .. } = outcome else { panic!("a new payment, not {outcome:?}") };

@@ -511,3 +511,32 @@ async fn a_retried_reserve_with_its_idempotency_key_returns_the_first_reservatio
     assert_ne!(new_key.ok()["paymentSeq"], first.ok()["paymentSeq"]);
     assert_eq!(shop.count("SELECT COUNT(*) FROM payments").await, 2);
 }
+
+#[tokio::test]
+async fn during_a_google_outage_altered_or_borrowed_play_billing_data_buys_nothing() {
+    let shop = shop().await;
+    let gem = google_gem_of(&shop, "player").await;
+    let (data, signature) = shop.fakes.google.billing_purchase(&gem.purchase_token).unwrap();
+    let other = google_gem_of(&shop, "player").await;
+    shop.fakes.google.faults().make_flaky("productsv2.get", 100, vec![FaultKind::Status(503)]);
+    let body = |product: &str, token: &str, data: &str| {
+        json!({"userId": "player", "storeCode": "GG", "productId": product, "purchaseToken": token,
+               "originalJson": data, "signature": signature})
+    };
+    let before = ledger(&shop).await;
+
+    // The fallback is the app's choice: off, the valid signed data is not read.
+    let fallback_off = shop.sdk("/v1/sdk/verify", body("gem_100", &gem.purchase_token, &data)).await.code();
+    shop.google_signature_fallback().await;
+    let more = data.replace("\"quantity\":1", "\"quantity\":50");
+    let altered = shop.sdk("/v1/sdk/verify", body("gem_100", &gem.purchase_token, &more)).await.code();
+    let dearer = data.replace("gem_100", "gem_500");
+    let other_item = shop.sdk("/v1/sdk/verify", body("gem_500", &gem.purchase_token, &dearer)).await.code();
+    let borrowed = shop.sdk("/v1/sdk/verify", body("gem_100", &other.purchase_token, &data)).await.code();
+
+    assert_eq!((fallback_off, altered, other_item, borrowed), (4021, 4021, 4021, 4021));
+    let after = ledger(&shop).await;
+    assert!(before.is_empty());
+    assert!(after.iter().all(|row| row.contains("\"RESERVED\"") && row.ends_with("None)")), "{after:?}");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payments WHERE status = 'SUCCESS'").await, 0);
+}

@@ -8,7 +8,10 @@ use server::{
     fakes::{apple, faults::FaultKind, google, Notifies},
 };
 
-use crate::{helpers::within_30s, shop::shop};
+use crate::{
+    helpers::within_30s,
+    shop::{shop, Shop},
+};
 
 #[tokio::test]
 async fn a_google_consumable_is_reserved_verified_listed_and_consumed_exactly_once() {
@@ -874,4 +877,89 @@ async fn an_app_store_purchase_made_without_the_apps_account_token_is_bound_to_i
             .await
             .unwrap();
     assert_eq!(events, ["ACCOUNT_TOKEN_FAILED", "ACCOUNT_TOKEN"]);
+}
+
+/// A Google gem bought while Google's purchase reads fail, with what the Play Billing Library
+/// handed the app: the verify body carrying its signed data.
+async fn gem_bought_during_a_google_outage(shop: &Shop, user: &str) -> (google::Created, Value) {
+    let gem = shop.google_gem().await;
+    let (data, signature) = shop.fakes.google.billing_purchase(&gem.purchase_token).unwrap();
+    shop.fakes.google.faults().make_flaky("productsv2.get", 100, vec![FaultKind::Status(503)]);
+    let body = json!({"userId": user, "storeCode": "GG", "productId": "gem_100",
+                      "purchaseToken": gem.purchase_token, "originalJson": data, "signature": signature});
+    (gem, body)
+}
+
+async fn payment_id(shop: &Shop, seq: &Value) -> i64 {
+    sqlx::query_scalar("SELECT id FROM payments WHERE payment_seq = $1")
+        .bind(seq.as_str().unwrap())
+        .fetch_one(shop.app.db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn during_a_google_outage_a_purchase_its_play_billing_signature_proves_succeeds_provisionally_until_google_confirms_it(
+) {
+    let shop = shop().await;
+    shop.google_signature_fallback().await;
+    let (gem, body) = gem_bought_during_a_google_outage(&shop, "kim").await;
+
+    let paid = shop.sdk("/v1/sdk/verify", body.clone()).await.ok().clone();
+    let consumed = shop
+        .server("/v1/service/consume", json!({"paymentSeq": paid["paymentSeq"], "accessToken": paid["accessToken"]}))
+        .await;
+    let id = payment_id(&shop, &paid["paymentSeq"]).await;
+    let still_down = server::payments::confirm::confirm(&shop.app.state, id).await.unwrap();
+    shop.fakes.google.faults().calm();
+    let confirmed = server::payments::confirm::confirm(&shop.app.state, id).await.unwrap();
+    let again = shop.sdk("/v1/sdk/verify", body).await.ok().clone();
+    let history: Vec<String> =
+        sqlx::query_scalar("SELECT event FROM payment_history WHERE payment_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(shop.app.db.pool())
+            .await
+            .unwrap();
+
+    assert_eq!((paid["status"].as_str(), paid["provisional"].as_bool()), (Some("SUCCESS"), Some(true)), "{paid}");
+    assert_eq!(paid["paymentToken"], gem.purchase_token.as_str());
+    assert_eq!(paid["priceSource"], "LIST", "the signed data carries no price: {paid}");
+    assert_eq!(consumed.code(), 0, "the app's server may grant it");
+    assert_eq!(still_down, server::payments::confirm::Confirmation::NotYet);
+    assert_eq!(confirmed, server::payments::confirm::Confirmation::Confirmed);
+    assert!(again.get("provisional").is_none(), "confirmed: {again}");
+    assert_eq!((again["priceSource"].as_str(), again["price"].as_f64()), (Some("STORE"), Some(1200.0)));
+    assert!(history.contains(&"CONFIRM".to_string()), "{history:?}");
+}
+
+#[tokio::test]
+async fn a_provisional_purchase_google_then_reports_refunded_is_refunded_and_its_claw_back_announced() {
+    let shop = shop().await;
+    shop.google_signature_fallback().await;
+    let (gem, body) = gem_bought_during_a_google_outage(&shop, "lee").await;
+    let paid = shop.sdk("/v1/sdk/verify", body).await.ok().clone();
+    shop.server("/v1/service/consume", json!({"paymentSeq": paid["paymentSeq"], "accessToken": paid["accessToken"]}))
+        .await;
+    assert!(shop.fakes.google.void(&gem.purchase_token, 0, 7).await);
+    shop.fakes.google.faults().calm();
+
+    let id = payment_id(&shop, &paid["paymentSeq"]).await;
+    sqlx::query("UPDATE payments SET next_confirm_at = 0").execute(shop.app.db.pool()).await.unwrap();
+    server::payments::retry::run_due(&shop.app.state).await.unwrap();
+    let (status, confirm_state): (String, String) =
+        sqlx::query_as("SELECT status, confirm_state FROM payments WHERE id = $1")
+            .bind(id)
+            .fetch_one(shop.app.db.pool())
+            .await
+            .unwrap();
+    let payload: String =
+        sqlx::query_scalar("SELECT payload FROM webhook_events WHERE event_type = 'payment.refunded'")
+            .fetch_one(shop.app.db.pool())
+            .await
+            .unwrap();
+    let payload: Value = serde_json::from_str(&payload).unwrap();
+
+    assert_eq!((status.as_str(), confirm_state.as_str()), ("REFUND", "REFUTED"));
+    assert_eq!(payload["data"]["alreadyConsumed"], true, "{payload}");
+    assert_eq!(payload["data"]["paymentSeq"], paid["paymentSeq"]);
 }

@@ -156,6 +156,23 @@ impl Shop {
         panic!("notifications still waiting after 10 s");
     }
 
+    /// The demo Google app takes a purchase's Play Billing signature while Google is down, with the
+    /// fake's license key.
+    pub async fn google_signature_fallback(&self) {
+        let settings: String = sqlx::query_scalar("SELECT settings FROM store_apps WHERE store = 'GG'")
+            .fetch_one(self.app.db.pool())
+            .await
+            .unwrap();
+        let mut settings: Value = serde_json::from_str(&settings).unwrap();
+        settings["outageFallback"] = json!("SIGNATURE");
+        settings["licenseKey"] = json!(google::license_key());
+        sqlx::query("UPDATE store_apps SET settings = $1 WHERE store = 'GG'")
+            .bind(settings.to_string())
+            .execute(self.app.db.pool())
+            .await
+            .unwrap();
+    }
+
     /// The status of the payment `seq`, as stored.
     pub async fn status_of(&self, seq: &str) -> String {
         sqlx::query_scalar("SELECT status FROM payments WHERE payment_seq = $1")

@@ -21,6 +21,7 @@ pub(super) fn router() -> Router<FakeGoogle> {
         .route("/subscriptions/{token}/{change}", post(change_subscription))
         .route("/purchases/{token}/void", post(void))
         .route("/purchases/{token}/release", post(release))
+        .route("/purchases/{token}/billing", axum::routing::get(billing))
         .route("/purchases/{token}/chargeback", post(chargeback))
         .route("/chargebacks/{pending}", axum::routing::get(chargeback_review))
         .route("/tokens/expire", post(expire_tokens))
@@ -208,6 +209,18 @@ async fn void(State(store): State<FakeGoogle>, Path(token): Path<String>, body: 
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
+    }
+}
+
+/// What the Play Billing Library hands the app with a one-time purchase, and the license key that
+/// verifies it.
+async fn billing(State(store): State<FakeGoogle>, Path(token): Path<String>) -> Response {
+    match store.billing_purchase(&token) {
+        Some((data, signature)) => {
+            let body = json!({"originalJson": data, "signature": signature, "licenseKey": super::license_key()});
+            Json(body).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

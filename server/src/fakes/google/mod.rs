@@ -249,9 +249,44 @@ pub struct Created {
     pub order_id: String,
 }
 
+/// The app's in-app billing license key, as the Play Console shows it: base64 of the public key
+/// that signs purchase data.
+pub fn license_key() -> String {
+    STANDARD.encode(keys::rsa_public_key_spki())
+}
+
+/// Google's signature of purchase data (SHA1withRSA, base64).
+pub fn sign_purchase_data(data: &str) -> String {
+    STANDARD.encode(keys::rsa_sign_sha1(data.as_bytes()))
+}
+
 impl FakeGoogle {
     pub fn new() -> FakeGoogle {
         FakeGoogle::default()
+    }
+
+    /// What the Play Billing Library hands the app with the one-time purchase of this token: its
+    /// purchase data (`getOriginalJson()`) and signature (`getSignature()`).
+    pub fn billing_purchase(&self, token: &str) -> Option<(String, String)> {
+        let inner = self.lock();
+        let purchase = inner.purchases.get(token)?;
+        let Kind::Product(product) = &purchase.kind else { return None };
+        let mut data = json!({
+            "orderId": purchase.order_id,
+            "packageName": purchase.package,
+            "productId": purchase.product_id,
+            "purchaseTime": purchase.time_ms,
+            "purchaseState": if product.state == 2 { 4 } else { product.state },
+            "purchaseToken": token,
+            "quantity": product.quantity,
+            "acknowledged": purchase.acknowledged,
+        });
+        if let Some(account) = &purchase.account_id {
+            data["obfuscatedAccountId"] = json!(account);
+        }
+        let data = data.to_string();
+        let signature = sign_purchase_data(&data);
+        Some((data, signature))
     }
 
     pub fn router(&self) -> Router {

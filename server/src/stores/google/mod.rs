@@ -5,6 +5,7 @@ pub mod orders;
 pub mod products;
 pub mod push;
 pub mod rtdn;
+pub mod signed;
 pub mod subscriptions;
 pub mod voided;
 

@@ -212,7 +212,7 @@ pub fn from_product_purchase(product_id: &str, token: &str, raw: Value) -> Resul
 
 /// A one-time purchase as both reads share it: one of one, identified by its order id (or by its
 /// token when Google gives none), with no price until its order is read.
-fn one_time(
+pub(super) fn one_time(
     product_id: &str,
     token: &str,
     order_id: Option<String>,

@@ -14,7 +14,6 @@ use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
 };
 use serde_json::Value;
-use x509_parser::prelude::FromDer;
 
 use crate::stores::google::rtdn::SubscriptionNotification;
 
@@ -91,11 +90,8 @@ pub fn verify_payment(body: &[u8], license_key: &str) -> Result<PaymentNotificat
     read_payment(serde_json::from_slice(body).map_err(|e| PnsError::Malformed(e.to_string()))?)
 }
 
-/// The PKCS#1 key inside the license key's SubjectPublicKeyInfo.
 fn rsa_public_key(license_key: &str) -> Result<Vec<u8>, PnsError> {
-    let der = STANDARD.decode(license_key.trim()).map_err(|_| PnsError::LicenseKey)?;
-    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der).map_err(|_| PnsError::LicenseKey)?;
-    Ok(spki.subject_public_key.data.to_vec())
+    crate::crypto::license_key_rsa(license_key).ok_or(PnsError::LicenseKey)
 }
 
 fn text(raw: &Value, key: &str) -> Option<String> {
