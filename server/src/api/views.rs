@@ -26,6 +26,8 @@ pub struct Common {
     /// price because the store gave none (yet); absent with no price.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_source: Option<&'static str>,
+    /// Units bought; `price` is for all of them.
+    pub quantity: i64,
     /// The store's transaction / order id ("Store Reference Key").
     pub payment_id: Option<String>,
     /// The store's purchase token (Google, ONE store), which the app already holds.
@@ -55,6 +57,7 @@ impl Common {
             price: price(p),
             currency: p.currency.clone(),
             price_source: p.price_source(),
+            quantity: p.quantity,
             payment_id: p.payment_id.clone(),
             payment_token: p.purchase_token.clone(),
             original_payment_id: p.original_payment_id.clone(),
@@ -151,6 +154,7 @@ pub struct Consumed {
     pub currency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_source: Option<&'static str>,
+    pub quantity: i64,
     pub product_seq: Option<i64>,
     pub product_id: String,
     pub market_id: &'static str,
@@ -163,6 +167,7 @@ impl Consumed {
             price: price(p),
             currency: p.currency.clone(),
             price_source: p.price_source(),
+            quantity: p.quantity,
             product_seq: p.product_seq,
             product_id: p.store_product_id.clone(),
             market_id: p.store.code(),
@@ -182,6 +187,7 @@ pub struct Unconsumed {
     pub currency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_source: Option<&'static str>,
+    pub quantity: i64,
     /// Absent on the app's calls without the user's token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
@@ -201,6 +207,7 @@ impl Unconsumed {
             price: price(p),
             currency: p.currency.clone(),
             price_source: p.price_source(),
+            quantity: p.quantity,
             access_token,
             market_id: p.store.code(),
             payment_id: p.payment_id.clone(),

@@ -51,6 +51,7 @@ fn data(p: &Payment) -> Value {
         "price": p.price_micros.map(|m| m as f64 / 1e6),
         "currency": p.currency,
         "priceSource": p.price_source(),
+        "quantity": p.quantity,
         "paymentId": p.payment_id,
         "originalPaymentId": p.original_payment_id,
         "purchaseTime": p.purchase_time,

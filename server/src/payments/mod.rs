@@ -103,6 +103,9 @@ pub struct Payment {
     pub currency: Option<String>,
     /// The amount is the item's registered list price: the store gave none (yet).
     pub price_is_list: bool,
+    /// Units bought in this one store transaction (Google multi-quantity purchases): the app's server
+    /// grants this many.
+    pub quantity: i64,
     /// Verified by the purchase's signature alone during a store outage, not yet confirmed with the
     /// store (see [`crate::stores::google::signed`]).
     pub provisional: bool,
@@ -159,6 +162,7 @@ impl Payment {
             price_micros: None,
             currency: None,
             price_is_list: false,
+            quantity: 1,
             provisional: false,
             payment_id: Some("GPA.1".into()),
             original_payment_id: None,
@@ -185,10 +189,10 @@ impl Payment {
 }
 
 pub(crate) const COLUMNS: &str = "id, payment_seq, project_id, store_app_id, store, product_seq, store_product_id, \
-    product_type, user_id, status, pending_reason, consumed, price_micros, currency, price_is_list, confirm_state, payment_id, \
-    original_payment_id, linked_payment_id, purchase_token, access_token_hash, access_token_enc, purchase_time, expiry_time, renew_time, \
-    subscription_state, auto_renewing, environment, store_initiated, claim_state, store_account_id, developer_payload, \
-    reserved_at, verify_attempts, receipt, created_at";
+    product_type, user_id, status, pending_reason, consumed, price_micros, currency, price_is_list, quantity, \
+    confirm_state, payment_id, original_payment_id, linked_payment_id, purchase_token, access_token_hash, \
+    access_token_enc, purchase_time, expiry_time, renew_time, subscription_state, auto_renewing, environment, \
+    store_initiated, claim_state, store_account_id, developer_payload, reserved_at, verify_attempts, receipt, created_at";
 
 impl Payment {
     pub(crate) fn from_row(row: &AnyRow) -> Result<Payment, Error> {
@@ -211,6 +215,7 @@ impl Payment {
             price_micros: row.try_get("price_micros")?,
             currency: row.try_get("currency")?,
             price_is_list: row.try_get::<i64, _>("price_is_list")? != 0,
+            quantity: row.try_get("quantity")?,
             provisional: row.try_get::<Option<String>, _>("confirm_state")?.as_deref() == Some("PROVISIONAL"),
             payment_id: row.try_get("payment_id")?,
             original_payment_id: row.try_get("original_payment_id")?,

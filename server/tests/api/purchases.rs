@@ -839,6 +839,11 @@ async fn a_google_one_time_purchase_carries_what_its_order_says_was_paid_and_dur
         "two at the item's list price until the order is read: {during_outage}"
     );
     assert_eq!(paid["priceSource"], "STORE");
+    assert_eq!((paid["quantity"].as_i64(), during_outage["quantity"].as_i64()), (Some(2), Some(2)));
+    let consumed = shop
+        .server("/v1/service/consume", json!({"paymentSeq": paid["paymentSeq"], "accessToken": paid["accessToken"]}))
+        .await;
+    assert_eq!(consumed.ok()["quantity"], 2, "the app's server grants two");
     let kept: String = sqlx::query_scalar("SELECT store_response FROM payments WHERE payment_id = $1")
         .bind(&priced.order_id)
         .fetch_one(shop.app.db.pool())
